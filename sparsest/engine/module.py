@@ -1,0 +1,107 @@
+"""The one training loop: a LightningModule around any backbone, plus evaluation.
+
+No method names live here: sensor-mask schemes plug in through callbacks
+(:mod:`sparsest.pruning.sensors.search`) and through the optional ``penalty()`` of the model.
+"""
+
+from __future__ import annotations
+
+import lightning as L
+import torch
+from torch import nn
+
+from ..data.windows import StandardScaler
+from ..metrics import HorizonMetrics, masked_mae
+
+
+class ForecastModule(L.LightningModule):
+    """Trains ``model`` with the masked MAE loss; validates on masked MAE in physical units.
+
+    The loss is computed in scaled (z-score) units so every channel weighs the same and
+    regularisation weights are scale-free; validation MAE (``val_mae``, what early
+    stopping and checkpointing monitor) is in the data's physical units. Missing targets
+    are masked out of both.
+
+    If the model has a ``penalty()`` method returning a scalar tensor (e.g. the L1 pull on
+    sensor-mask scores while they train), it is added to the loss.
+
+    Args:
+        model: ``forward(x, tod, dow)``; see :mod:`sparsest.backbones.registry`.
+        scaler: the train-only scaler (to bring forecasts back to physical units).
+        lr: learning rate of the network parameters (Adam).
+        weight_decay: AdamW weight decay of the network parameters.
+        mask_lr: learning rate of parameters named ``scores`` (sensor-mask scores).
+    """
+
+    def __init__(self, model: nn.Module, scaler: StandardScaler, lr: float = 2e-3, weight_decay: float = 1e-4, mask_lr: float = 0.05):
+        super().__init__()
+        self.model = model
+        mean, std = scaler.tensors()
+        self.register_buffer("mean", mean.float())
+        self.register_buffer("std", std.float())
+        self.lr, self.weight_decay, self.mask_lr = lr, weight_decay, mask_lr
+
+    def forward_scaled(self, batch: dict) -> torch.Tensor:
+        """Forecast in scaled units, ``[B, S, ...]``."""
+        return self.model(batch["x"], batch["tod"], batch["dow"])
+
+    def forward(self, batch: dict) -> torch.Tensor:
+        """Forecast in physical units, ``[B, S, ...]``."""
+        return self.forward_scaled(batch) * self.std + self.mean
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        y_scaled = (batch["y"] - self.mean) / self.std
+        loss = masked_mae(self.forward_scaled(batch), y_scaled, batch["y_mask"])
+        penalty = getattr(self.model, "penalty", None)
+        if callable(penalty):
+            loss = loss + penalty()
+        self.log("train_loss", loss, prog_bar=True, batch_size=batch["x"].shape[0])
+        return loss
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        mae = masked_mae(self(batch), batch["y"], batch["y_mask"])
+        self.log("val_mae", mae, prog_bar=True, on_epoch=True, batch_size=batch["x"].shape[0])
+
+    def configure_optimizers(self):
+        net = [p for n, p in self.model.named_parameters() if n.split(".")[-1] != "scores"]
+        mask = [p for n, p in self.model.named_parameters() if n.split(".")[-1] == "scores"]
+        groups = [{"params": net, "lr": self.lr, "weight_decay": self.weight_decay}]
+        if mask:
+            groups.append({"params": mask, "lr": self.mask_lr, "weight_decay": 0.0})
+        return torch.optim.AdamW(groups)
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    loader,
+    scaler: StandardScaler,
+    horizon: int,
+    location_masks: dict[str, torch.Tensor] | None = None,
+) -> dict[str, dict]:
+    """Masked MAE / RMSE / MAPE / MSE of ``model`` on ``loader``, per horizon and overall.
+
+    Args:
+        model: forecasts scaled units (``forward(x, tod, dow)``).
+        loader: yields :class:`~sparsest.data.windows.WindowDataset` batches.
+        scaler: brings forecasts back to physical units.
+        horizon: S.
+        location_masks: extra subsets to score, name -> bool mask broadcastable to one
+            target step (graph ``[N, 1]``, grid ``[1, H, W]``), e.g. ``{"kept": ...}``.
+
+    Returns:
+        ``{"all": metrics, name: metrics, ...}`` with the keys of
+        :meth:`sparsest.metrics.HorizonMetrics.compute`.
+    """
+    was_training = model.training
+    model.eval()
+    mean, std = (t.float() for t in scaler.tensors())
+    subsets = {"all": None, **(location_masks or {})}
+    meters = {k: HorizonMetrics(horizon) for k in subsets}
+    for batch in loader:
+        y_hat = model(batch["x"], batch["tod"], batch["dow"]) * std + mean
+        for name, loc in subsets.items():
+            m = batch["y_mask"] if loc is None else batch["y_mask"] & loc.to(torch.bool)
+            meters[name].update(y_hat, batch["y"], m)
+    model.train(was_training)
+    return {k: v.compute() for k, v in meters.items()}

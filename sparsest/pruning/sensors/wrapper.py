@@ -1,0 +1,115 @@
+"""Attach a per-sensor mask to any backbone without editing it."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .layout import SensorLayout
+
+
+class KeptToAllPropagation(nn.Module):
+    """One learned propagation step from kept sensors' forecasts to switched-off ones.
+
+    ``y'_i = y_i`` for kept sensors; for a switched-off sensor
+    ``y'_i = a_i * y_i + sum_{j kept, j != i} W_ij * y_j``, where ``y_i`` is the backbone's
+    own forecast there (from identity / time embeddings and its zeroed input). ``W`` starts
+    at 0 and ``a`` at 1, so before training the layer is the identity. This is our addition
+    for backbones without cross-node mixing (STID): the issue's "one propagation step that
+    maps kept nodes to all nodes"; a kriging-like linear read-out.
+
+    Args:
+        n_nodes: N.
+
+    Shapes: ``y`` ``[B, S, N, C]``, ``keep`` ``[N]`` bool -> ``[B, S, N, C]``.
+    """
+
+    def __init__(self, n_nodes: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(n_nodes, n_nodes))
+        self.self_weight = nn.Parameter(torch.ones(n_nodes))
+        self.register_buffer("off_diag", 1.0 - torch.eye(n_nodes))
+
+    def forward(self, y: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        if bool(keep.all()):
+            return y
+        k = keep.to(y.dtype)
+        w = self.weight * self.off_diag * k[None, :]  # only kept sources
+        prop = torch.einsum("ij,bsjc->bsic", w, y)
+        y_off = self.self_weight[:, None] * y + prop
+        return torch.where(keep[:, None], y, y_off)
+
+
+class SensorMaskedForecaster(nn.Module):
+    """A backbone fed ``x * (k * m)``: DynST's parameterised sensor mask (Sec. 5.1-5.2).
+
+    ``m`` (:attr:`scores`, real, ``[N_s]``, initialised to 1) scores each sensor and is
+    trained only in mask phases; ``k`` (:attr:`keep`, bool buffer ``[N_s]``) switches
+    sensors off. The product broadcasts over time steps and channels (graph) or over the
+    pixels of each patch (grid), so one score is shared by all samples and times.
+
+    ``propagate`` (default: on for graphs) adds :class:`KeptToAllPropagation` on the
+    output so switched-off sensors are forecast from kept ones even by backbones without
+    cross-node mixing; it is the identity while all sensors are kept.
+
+    ``mask_l1`` weighs the L1 pull on kept scores while they train (see :meth:`penalty`).
+
+    While :attr:`track_grad` is True and ``m`` requires grad, the magnitude of the gradient
+    of the loss w.r.t. the effective mask ``k * m`` is summed into :attr:`grad_acc`; it is
+    defined for switched-off sensors too and drives drop / regrow (Eqs. 5-6).
+
+    Shapes:
+        graph ``x`` ``[B, T, N, C]`` -> ``[B, S, N, C]``;
+        grid ``x`` ``[B, T, C, H, W]`` -> ``[B, S, C, H, W]``.
+
+    Note: masking alone saves no compute; it decides *which* sensors may be switched off.
+    """
+
+    def __init__(self, backbone: nn.Module, layout: SensorLayout, mask_l1: float = 0.0, propagate: bool | None = None):
+        super().__init__()
+        self.mask_l1 = mask_l1
+        if propagate is None:
+            propagate = layout.kind == "graph"
+        self.propagation = KeptToAllPropagation(layout.n_sensors) if propagate else None
+        self.backbone = backbone
+        self.layout = layout
+        n = layout.n_sensors
+        self.scores = nn.Parameter(torch.ones(n))
+        self.register_buffer("keep", torch.ones(n, dtype=torch.bool))
+        self.register_buffer("grad_acc", torch.zeros(n))
+        self.track_grad = False
+
+    @property
+    def n_sensors(self) -> int:
+        return self.layout.n_sensors
+
+    @property
+    def sparsity(self) -> float:
+        """Fraction of sensors currently switched off."""
+        return 1.0 - float(self.keep.float().mean())
+
+    def effective_mask(self) -> torch.Tensor:
+        """``k * m``, shape ``[N_s]``."""
+        return self.keep.to(self.scores.dtype) * self.scores
+
+    def penalty(self) -> torch.Tensor:
+        """``mask_l1 * mean(|m|)`` over kept sensors while the scores train, else 0.
+
+        Our addition to Eq. 3: without a pull towards 0, the scores of sensors the loss does
+        not care about stay near their initial value and |m| does not rank them.
+        """
+        if not self.scores.requires_grad or self.mask_l1 == 0:
+            return self.scores.new_zeros(())
+        return self.mask_l1 * self.scores[self.keep].abs().mean()
+
+    def _accumulate(self, grad: torch.Tensor) -> None:
+        self.grad_acc += grad.detach().abs()
+
+    def forward(self, x: torch.Tensor, tod: torch.Tensor | None = None, dow: torch.Tensor | None = None):
+        eff = self.effective_mask()
+        if self.track_grad and eff.requires_grad:
+            eff.register_hook(self._accumulate)
+        y = self.backbone(x * self.layout.expand(eff), tod, dow)
+        if self.propagation is not None:
+            y = self.propagation(y, self.keep)
+        return y
