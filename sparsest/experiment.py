@@ -146,6 +146,11 @@ def prepare(config: RunConfig) -> Prepared:
     split = chronological_split(data.n_steps, window, horizon, source=data.source)
     scaler = StandardScaler.fit(data, split.train)
     tod, dow = time_features(data)
+    train_days = (split.train[1] - split.train[0]) / data.steps_per_day
+    if train_days < 14:
+        # a weekday seen at most once in training cannot be learnt, and weekdays that only
+        # occur in validation / test would hit untrained embeddings: drop the feature
+        dow = np.zeros_like(dow)
     g = torch.Generator().manual_seed(config.seed)
     loaders = {}
     for name in ("train", "val", "test"):
@@ -217,6 +222,8 @@ def _quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*GPU available but not used.*")
     warnings.filterwarnings("ignore", message=".*Checkpoint directory.*exists and is not empty.*")
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+    warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")
+    warnings.filterwarnings("ignore", message=".*no `val_dataloader`.*")
 
 
 def run(config: RunConfig, console=None) -> tuple[Path, dict]:

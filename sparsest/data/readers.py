@@ -32,8 +32,8 @@ import pickle
 import re
 import warnings
 import zipfile
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -316,22 +316,23 @@ def _npy(p: Path, mmap: bool = False) -> np.ndarray:
     except (OSError, ValueError, EOFError) as exc:
         raise _error(p, f"not a readable .npy file ({_oneline(exc)})") from None
     if not isinstance(arr, np.ndarray):
+        arr.close()
         raise _error(p, "is an .npz archive, not a single .npy array")
     return arr
 
 
 # ----------------------------------------------------------------------------- pickle
 
-_PICKLE_BUILTINS = frozenset(
-    {"list", "dict", "tuple", "set", "frozenset", "str", "bytes", "int", "float", "bool", "complex"}
-    | {"slice"}
+_PICKLE_BUILTINS = (
+    *("list", "dict", "tuple", "set", "frozenset", "slice"),
+    *("str", "bytes", "int", "float", "bool", "complex"),
 )
 _PICKLE_ALLOWED = frozenset(
     {("builtins", name) for name in _PICKLE_BUILTINS}
     | {
         ("collections", "OrderedDict"),
         # Python 3 writes bytes (e.g. an array's buffer) as _codecs.encode(str, "latin1")
-        # in protocols 0-2; it only re-encodes text.
+        # in protocols 0-2; it only re-encodes text (torch's weights_only loader allows it too).
         ("_codecs", "encode"),
         ("numpy", "ndarray"),
         ("numpy", "dtype"),
@@ -357,7 +358,8 @@ def _import_global(module: str, name: str) -> object:
     (numpy >= 2 deprecates the old path)."""
     if module.startswith("numpy.core."):
         try:
-            return getattr(importlib.import_module("numpy._core." + module[len("numpy.core.") :]), name)
+            new_module = "numpy._core." + module[len("numpy.core.") :]
+            return getattr(importlib.import_module(new_module), name)
         except (ImportError, AttributeError):
             pass
     return getattr(importlib.import_module(module), name)

@@ -12,6 +12,7 @@ H x W grid. Graph items: ``x`` ``[T, N, C]``, ``y`` ``[S, N, C]``. Grid items:
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -165,7 +166,9 @@ class WindowDataset(Dataset):
         tod: np.ndarray | None = None,
         dow: np.ndarray | None = None,
     ):
-        self.values = torch.from_numpy(data.values)  # shares memory, no copy
+        with warnings.catch_warnings():  # read-only arrays (np.load of a read-only file) are fine: never written
+            warnings.simplefilter("ignore", UserWarning)
+            self.values = torch.from_numpy(data.values)  # shares memory, no copy
         self.start, self.stop = time_range
         self.window, self.horizon, self.stride = window, horizon, stride
         mean, std = scaler.tensors()
