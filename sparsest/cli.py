@@ -40,6 +40,7 @@ RUN_HELP = {
     "accelerator": "lightning accelerator: cpu, gpu, auto [default: cpu]",
     "devices": "lightning devices, e.g. 1, 2 or auto [default: 1]",
     "strategy": "lightning strategy, e.g. ddp for multi-GPU [default: auto]",
+    "bench_batch": "batch size of the dense-vs-pruned latency and FLOPs measurement [default: 64]",
     "limit_train_batches": "batches per epoch: fraction (<= 1.0) or count, for quick runs [default: 1.0]",
 }
 
@@ -129,6 +130,10 @@ def _summary_table(metrics: dict, console, run_dir: Path) -> None:
         t.add_row(name, f"{m['mae']:.4f}", f"{m['rmse']:.4f}", f"{m['mape']:.2f}")
     console.print(t)
     console.print(f"full-field MAE vs dense: {metrics['mae_increase_pct']:+.2f}%   time {metrics['time_s']['total']:.0f} s")
+    lat, gf = metrics["latency_ms"], metrics["gflops"]
+    note = "" if metrics["runs_on_kept_sensors_only"] else " (this backbone runs on the masked full input: no compute saving)"
+    console.print(f"batch {lat['batch']}: latency {lat['dense']:.2f} -> {lat['pruned']:.2f} ms (x{lat['speedup']:.2f}), "
+                  f"GFLOPs {gf['dense']:.3f} -> {gf['pruned']:.3f}{note}")
     console.print(f"run directory: {run_dir}")
 
 

@@ -33,6 +33,7 @@ from .backbones import DataSpec, create_backbone, get_backbone_entry
 from .data.core import SpatioTemporalData
 from .data.windows import StandardScaler, WindowDataset, chronological_split, time_features
 from .datasets import load_dataset
+from .efficiency import compare_dense_pruned, count_parameters
 from .engine.module import ForecastModule, evaluate
 from .errors import ConfigError
 from .pruning.masks import check_sparsity
@@ -67,6 +68,7 @@ class RunConfig:
         patch_size: p, patch side [pixels] for grid data (patches are the sensors).
         accelerator, devices, strategy: passed to ``lightning.Trainer`` (GPU / DDP).
         limit_train_batches: fraction or count of batches per epoch (quick runs / tests).
+        bench_batch: batch size of the dense-vs-pruned latency / FLOPs measurement.
         backbone_options: extra keyword arguments for the backbone.
     """
 
@@ -97,6 +99,7 @@ class RunConfig:
     devices: str | int = 1
     strategy: str = "auto"
     limit_train_batches: float | int = 1.0
+    bench_batch: int = 64
     backbone_options: dict = field(default_factory=dict)
 
     def check(self) -> "RunConfig":
@@ -160,6 +163,7 @@ def prepare(config: RunConfig) -> Prepared:
     spec = DataSpec(
         kind=data.kind, window=window, horizon=horizon, n_channels=data.n_channels, n_nodes=data.n_nodes,
         height=h, width=w, steps_per_day=data.steps_per_day, adjacency=data.adjacency,
+        patch_size=config.patch_size,
     )
     return Prepared(data, spec, scaler, loaders, split, tod)
 
@@ -203,6 +207,33 @@ def baselines(prep: Prepared) -> dict:
             model.fit(prep.data, prep.split.train, prep.tod, prep.scaler)
         out[name.replace("-", "_")] = evaluate(model, prep.loaders["test"], prep.scaler, prep.spec.horizon)["all"]
     return out
+
+
+def stack_batch(dataset, batch: int) -> dict:
+    """A batch of ``batch`` windows from ``dataset`` (cycling if it holds fewer)."""
+    items = [dataset[i % len(dataset)] for i in range(batch)]
+    return {k: torch.stack([torch.as_tensor(it[k]) for it in items]) for k in ("x", "tod", "dow")}
+
+
+def measure_costs(dense: torch.nn.Module, pruned: torch.nn.Module, dataset, batch: int = 64, repeats: int = 10) -> dict:
+    """``latency_ms`` and ``gflops`` (dense, pruned) of one forward at ``batch``, measured
+    side by side (:func:`sparsest.efficiency.compare_dense_pruned`)."""
+    b = stack_batch(dataset, batch)
+    dense.eval()
+    pruned.eval()
+    c = compare_dense_pruned(
+        lambda: dense(b["x"], b["tod"], b["dow"]),
+        lambda: pruned(b["x"], b["tod"], b["dow"]),
+        batch=batch,
+        params=(count_parameters(dense), count_parameters(pruned)),
+        repeats=repeats,
+    )
+    return {
+        "latency_ms": {"dense": c.latency_ms_dense, "pruned": c.latency_ms_pruned, "batch": batch, "speedup": c.speedup},
+        "gflops": {"dense": c.gflops_dense, "pruned": c.gflops_pruned, "ratio": c.flops_ratio},
+        "peak_mem_mib": {"dense": c.peak_mem_mib_dense, "pruned": c.peak_mem_mib_pruned},
+        "params": {"dense": c.params_dense, "pruned": c.params_pruned},
+    }
 
 
 def _unique_dir(parent: Path, stem: str) -> Path:
@@ -292,6 +323,7 @@ def run(config: RunConfig, console=None) -> tuple[Path, dict]:
             for action, n in phase.actions:
                 search.apply(action, n)
     set_phase(pruned, "finetune")
+    pruned.subset = True  # backbones with forward_subset now run on kept sensors only
     search_time = time.perf_counter() - t0
     say(f"[bold]fine-tune[/] keep-set fixed: {int(pruned.keep.sum())} of {pruned.n_sensors} sensors kept")
     t0 = time.perf_counter()
@@ -318,6 +350,9 @@ def run(config: RunConfig, console=None) -> tuple[Path, dict]:
                    "total": time.perf_counter() - t_start},
     })
     metrics["mae_increase_pct"] = 100.0 * (metrics["pruned"]["mae"] / metrics["dense"]["mae"] - 1.0)
+    metrics["runs_on_kept_sensors_only"] = pruned.runs_subset
+    say("[bold]efficiency[/] latency (median of interleaved runs) and FLOPs, dense vs pruned")
+    metrics.update(measure_costs(dense.backbone, pruned, prep.loaders["test"].dataset, batch=config.bench_batch))
     write_outputs(run_dir, config, data, layout, pruned, metrics)
     os.replace(run_dir, final_dir)
     shutil.rmtree(final_dir / "logs" / "search" / "checkpoints", ignore_errors=True)

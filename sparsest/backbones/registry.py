@@ -36,6 +36,8 @@ class DataSpec:
         height, width: H, W (grid only, else 0).
         steps_per_day: size of the time-of-day vocabulary.
         adjacency: ``[N, N]`` edge weights or ``None`` (graph only).
+        patch_size: p, side of the square patches that are the sensors of grid data
+            (patch-token backbones such as ViT use it as their patch size).
     """
 
     kind: str
@@ -47,6 +49,7 @@ class DataSpec:
     width: int = 0
     steps_per_day: int = 1
     adjacency: np.ndarray | None = field(default=None, compare=False, repr=False)
+    patch_size: int = 4
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,10 @@ class KeptToAllPropagation(nn.Module):
     """One learned propagation step from kept sensors' forecasts to switched-off ones.
 
     ``y'_i = y_i`` for kept sensors; for a switched-off sensor
-    ``y'_i = a_i * y_i + sum_{j kept, j != i} W_ij * y_j``, where ``y_i`` is the backbone's
-    own forecast there (from identity / time embeddings and its zeroed input). ``W`` starts
-    at 0 and ``a`` at 1, so before training the layer is the identity. This is our addition
+    ``y'_i = a_i * y_i + sum_{j kept, j != i} W_ij * y_j + b_i``, where ``y_i`` is the
+    backbone's own forecast there (from identity / time embeddings and its zeroed input, a
+    mask token, or 0 for graph backbones run on the kept subgraph). ``W`` and ``b`` start at
+    0 and ``a`` at 1, so before training the layer is the identity. This is our addition
     for backbones without cross-node mixing (STID): the issue's "one propagation step that
     maps kept nodes to all nodes"; a kriging-like linear read-out.
 
@@ -28,6 +29,7 @@ class KeptToAllPropagation(nn.Module):
         super().__init__()
         self.weight = nn.Parameter(torch.zeros(n_nodes, n_nodes))
         self.self_weight = nn.Parameter(torch.ones(n_nodes))
+        self.bias = nn.Parameter(torch.zeros(n_nodes))
         self.register_buffer("off_diag", 1.0 - torch.eye(n_nodes))
 
     def forward(self, y: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
@@ -36,7 +38,7 @@ class KeptToAllPropagation(nn.Module):
         k = keep.to(y.dtype)
         w = self.weight * self.off_diag * k[None, :]  # only kept sources
         prop = torch.einsum("ij,bsjc->bsic", w, y)
-        y_off = self.self_weight[:, None] * y + prop
+        y_off = self.self_weight[:, None] * y + prop + self.bias[:, None]
         return torch.where(keep[:, None], y, y_off)
 
 
@@ -63,6 +65,9 @@ class SensorMaskedForecaster(nn.Module):
         grid ``x`` ``[B, T, C, H, W]`` -> ``[B, S, C, H, W]``.
 
     Note: masking alone saves no compute; it decides *which* sensors may be switched off.
+    With :attr:`subset` True and a backbone that has ``forward_subset`` (token and graph
+    backbones), the backbone runs on the kept sensors only: graph inputs are gathered to
+    ``[B, T, K, C]``; grid backbones receive the masked input and the kept patch indices.
     """
 
     def __init__(self, backbone: nn.Module, layout: SensorLayout, mask_l1: float = 0.0, propagate: bool | None = None):
@@ -78,6 +83,12 @@ class SensorMaskedForecaster(nn.Module):
         self.register_buffer("keep", torch.ones(n, dtype=torch.bool))
         self.register_buffer("grad_acc", torch.zeros(n))
         self.track_grad = False
+        self.subset = False
+
+    @property
+    def runs_subset(self) -> bool:
+        """True when forward runs the backbone on kept sensors only (real compute saving)."""
+        return self.subset and getattr(self.backbone, "supports_subset", False)
 
     @property
     def n_sensors(self) -> int:
@@ -107,9 +118,17 @@ class SensorMaskedForecaster(nn.Module):
 
     def forward(self, x: torch.Tensor, tod: torch.Tensor | None = None, dow: torch.Tensor | None = None):
         eff = self.effective_mask()
-        if self.track_grad and eff.requires_grad:
-            eff.register_hook(self._accumulate)
-        y = self.backbone(x * self.layout.expand(eff), tod, dow)
+        if self.runs_subset:
+            idx = torch.nonzero(self.keep).flatten()
+            if self.layout.kind == "graph":
+                x_kept = x.index_select(2, idx) * eff[idx][:, None]  # [B, T, K, C]
+                y = self.backbone.forward_subset(x_kept, idx, tod, dow)
+            else:
+                y = self.backbone.forward_subset(x * self.layout.expand(eff), idx, tod, dow)
+        else:
+            if self.track_grad and eff.requires_grad:
+                eff.register_hook(self._accumulate)
+            y = self.backbone(x * self.layout.expand(eff), tod, dow)
         if self.propagation is not None:
             y = self.propagation(y, self.keep)
         return y
