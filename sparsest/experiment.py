@@ -354,6 +354,11 @@ def run(config: RunConfig, console=None) -> tuple[Path, dict]:
     say("[bold]efficiency[/] latency (median of interleaved runs) and FLOPs, dense vs pruned")
     metrics.update(measure_costs(dense.backbone, pruned, prep.loaders["test"].dataset, batch=config.bench_batch))
     write_outputs(run_dir, config, data, layout, pruned, metrics)
+    from .deploy import export_pruned
+    from .report import sensor_ids
+
+    export_pruned(pruned, prep.scaler, stack_batch(prep.loaders["test"].dataset, 2), run_dir / "deploy",
+                  sensor_ids(data, layout), data.units)
     os.replace(run_dir, final_dir)
     shutil.rmtree(final_dir / "logs" / "search" / "checkpoints", ignore_errors=True)
     return final_dir, metrics

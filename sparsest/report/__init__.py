@@ -16,6 +16,14 @@ from ..data.core import SpatioTemporalData  # noqa: E402
 from ..pruning.sensors.layout import SensorLayout  # noqa: E402
 
 
+def sensor_ids(data: SpatioTemporalData, layout: SensorLayout) -> list[str]:
+    """Ids of the N_s sensors: graph sensor ids, or ``r{row}c{col}`` patch names on grids."""
+    if data.kind == "graph":
+        return data.sensor_ids or [str(i) for i in range(layout.n_sensors)]
+    pw = layout.patches[1]
+    return [f"r{j // pw}c{j % pw}" for j in range(layout.n_sensors)]
+
+
 def sensor_table(data: SpatioTemporalData, layout: SensorLayout, importance: np.ndarray, keep: np.ndarray):
     """Rows ``(sensor_id, latitude, longitude, importance, kept)`` for every sensor.
 
@@ -24,13 +32,8 @@ def sensor_table(data: SpatioTemporalData, layout: SensorLayout, importance: np.
     import pandas as pd
 
     lat, lon = layout.sensor_coordinates(data.latitude, data.longitude)
-    if data.kind == "graph":
-        ids = data.sensor_ids or [str(i) for i in range(layout.n_sensors)]
-    else:
-        pw = layout.patches[1]
-        ids = [f"r{j // pw}c{j % pw}" for j in range(layout.n_sensors)]
     return pd.DataFrame({
-        "sensor_id": ids,
+        "sensor_id": sensor_ids(data, layout),
         "latitude": lat if lat is not None else np.nan,
         "longitude": lon if lon is not None else np.nan,
         "importance": importance,

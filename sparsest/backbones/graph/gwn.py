@@ -76,7 +76,8 @@ class GraphWaveNet(nn.Module):
     ``softmax(relu(E_1 E_2^T))`` (Eq. 5), a residual connection and batch norm. The summed
     skips go through two 1x1 convolutions that emit all S steps at once. The input is
     left-padded with zeros to the receptive field as in the reference code (only the last
-    step of the skip sum is used, as there). Convolutions along time and 1x1 convolutions
+    step of the skip sum is used, as there; the last layer has no graph convolution, whose
+    output the reference code computes and discards). Convolutions along time and 1x1 convolutions
     are written as linear layers on a node-first, channel-last layout (same maths, faster
     on CPU). The defaults are small for CPU training: 2 blocks x 2 layers with kernel 3
     (dilations 1, 2; receptive field 13, like the paper's 4 x 2 layers with kernel 2, at
@@ -166,8 +167,9 @@ class GraphWaveNet(nn.Module):
                 self.dilations.append(d)
                 self.tconvs.append(_GatedTemporalConv(hidden_size, kernel_size, d))
                 self.skip_convs.append(nn.Linear(hidden_size, skip_size))
-                self.gconvs.append(_DiffusionConv(hidden_size, hidden_size, n_supports, order, dropout))
-                self.norms.append(nn.BatchNorm1d(hidden_size))
+                if len(self.dilations) < n_blocks * n_layers:  # the last layer's output reaches only its skip
+                    self.gconvs.append(_DiffusionConv(hidden_size, hidden_size, n_supports, order, dropout))
+                    self.norms.append(nn.BatchNorm1d(hidden_size))
                 receptive += (kernel_size - 1) * d
                 d *= 2
         self.receptive_field = receptive
@@ -192,13 +194,15 @@ class GraphWaveNet(nn.Module):
             h = F.pad(h, (0, 0, self.receptive_field - T, 0))
         h = self.start(h)
         skip = None
-        for tconv, skip_conv, gconv, norm in zip(self.tconvs, self.skip_convs, self.gconvs, self.norms):
+        for i, (tconv, skip_conv) in enumerate(zip(self.tconvs, self.skip_convs)):
             res = h
             h = tconv(res)
             s = skip_conv(h[:, :, -1:])  # only the last step of the skip sum reaches the output
             skip = s if skip is None else s + skip
-            h = gconv(h, supports) + res[:, :, -h.size(2) :]
-            h = norm(h.reshape(-1, h.size(-1))).view_as(h)
+            if i == len(self.gconvs):
+                break  # last layer: its graph convolution would feed nothing
+            h = self.gconvs[i](h, supports) + res[:, :, -h.size(2) :]
+            h = self.norms[i](h.reshape(-1, h.size(-1))).view_as(h)
         out = self.end2(F.relu(self.end1(F.relu(skip[:, :, 0]))))  # [K, B, S*C]
         return out.view(K, B, self.horizon, self.output_size).permute(1, 2, 0, 3)  # [B, S, K, C]
 

@@ -30,7 +30,7 @@ class _TemporalConv(nn.Module):
         # x: [B, C, L, K]
         if self.pad:
             x = F.pad(x, (0, 0, self.pad, 0))
-        res = self.align(x)[:, :, x.size(2) - (x.size(2) - self.conv.kernel_size[0] + 1) :]
+        res = self.align(x)[:, :, self.conv.kernel_size[0] - 1 :]  # the last steps, aligned with the output
         h = self.conv(x)
         if self.glu:
             return (h[:, : self.c_out] + res) * torch.sigmoid(h[:, self.c_out :])
