@@ -41,6 +41,7 @@ RUN_HELP = {
     "devices": "lightning devices, e.g. 1, 2 or auto [default: 1]",
     "strategy": "lightning strategy, e.g. ddp for multi-GPU [default: auto]",
     "bench_batch": "batch size of the dense-vs-pruned latency and FLOPs measurement [default: 64]",
+    "dense_checkpoint": "reuse the dense model of an earlier run (its checkpoints/dense.ckpt) instead of training one",
     "limit_train_batches": "batches per epoch: fraction (<= 1.0) or count, for quick runs [default: 1.0]",
 }
 

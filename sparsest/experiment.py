@@ -69,6 +69,8 @@ class RunConfig:
         accelerator, devices, strategy: passed to ``lightning.Trainer`` (GPU / DDP).
         limit_train_batches: fraction or count of batches per epoch (quick runs / tests).
         bench_batch: batch size of the dense-vs-pruned latency / FLOPs measurement.
+        dense_checkpoint: start from this trained dense checkpoint (``checkpoints/dense.ckpt``
+            of an earlier run with the same data, backbone and options) instead of training.
         backbone_options: extra keyword arguments for the backbone.
     """
 
@@ -100,6 +102,7 @@ class RunConfig:
     strategy: str = "auto"
     limit_train_batches: float | int = 1.0
     bench_batch: int = 64
+    dense_checkpoint: str | None = None
     backbone_options: dict = field(default_factory=dict)
 
     def check(self) -> "RunConfig":
@@ -216,8 +219,8 @@ def stack_batch(dataset, batch: int) -> dict:
 
 
 def measure_costs(dense: torch.nn.Module, pruned: torch.nn.Module, dataset, batch: int = 64, repeats: int = 10) -> dict:
-    """``latency_ms`` and ``gflops`` (dense, pruned) of one forward at ``batch``, measured
-    side by side (:func:`sparsest.efficiency.compare_dense_pruned`)."""
+    """Latency (ms per forward at ``batch``), GFLOPs per sample, peak memory and parameters of
+    dense and pruned, measured side by side (:func:`sparsest.efficiency.compare_dense_pruned`)."""
     b = stack_batch(dataset, batch)
     dense.eval()
     pruned.eval()
@@ -228,12 +231,10 @@ def measure_costs(dense: torch.nn.Module, pruned: torch.nn.Module, dataset, batc
         params=(count_parameters(dense), count_parameters(pruned)),
         repeats=repeats,
     )
-    return {
-        "latency_ms": {"dense": c.latency_ms_dense, "pruned": c.latency_ms_pruned, "batch": batch, "speedup": c.speedup},
-        "gflops": {"dense": c.gflops_dense, "pruned": c.gflops_pruned, "ratio": c.flops_ratio},
-        "peak_mem_mib": {"dense": c.peak_mem_mib_dense, "pruned": c.peak_mem_mib_pruned},
-        "params": {"dense": c.params_dense, "pruned": c.params_pruned},
-    }
+    d = c.to_dict()
+    d["gflops_dense"] /= batch  # per sample
+    d["gflops_pruned"] /= batch
+    return d
 
 
 def _unique_dir(parent: Path, stem: str) -> Path:
@@ -301,9 +302,21 @@ def run(config: RunConfig, console=None) -> tuple[Path, dict]:
     dense = SensorMaskedForecaster(backbone, layout, mask_l1=config.mask_l1)
     set_phase(dense, "finetune")
     dense_module = ForecastModule(dense, prep.scaler, config.lr, config.weight_decay, config.mask_lr)
-    say(f"[bold]dense[/] training {config.backbone} (at most {config.epochs} epochs, early stopping on validation MAE)")
     t0 = time.perf_counter()
-    _fit_early_stopping(config, dense_module, prep, run_dir, "dense")
+    if config.dense_checkpoint:
+        src = Path(config.dense_checkpoint)
+        if not src.exists():
+            raise ConfigError(f"--dense-checkpoint: {src}: no such file")
+        say(f"[bold]dense[/] loading {src}")
+        try:
+            dense_module.load_state_dict(torch.load(src, map_location="cpu", weights_only=True)["state_dict"])
+        except (RuntimeError, KeyError) as e:
+            raise ConfigError(f"--dense-checkpoint: {src} does not fit {config.backbone} on {data.name} ({str(e).splitlines()[0][:120]})") from None
+        (run_dir / "checkpoints").mkdir(exist_ok=True)
+        shutil.copy(src, run_dir / "checkpoints" / "dense.ckpt")
+    else:
+        say(f"[bold]dense[/] training {config.backbone} (at most {config.epochs} epochs, early stopping on validation MAE)")
+        _fit_early_stopping(config, dense_module, prep, run_dir, "dense")
     dense_time = time.perf_counter() - t0
 
     # ---- sensor search from the dense weights
@@ -352,7 +365,15 @@ def run(config: RunConfig, console=None) -> tuple[Path, dict]:
     metrics["mae_increase_pct"] = 100.0 * (metrics["pruned"]["mae"] / metrics["dense"]["mae"] - 1.0)
     metrics["runs_on_kept_sensors_only"] = pruned.runs_subset
     say("[bold]efficiency[/] latency (median of interleaved runs) and FLOPs, dense vs pruned")
-    metrics.update(measure_costs(dense.backbone, pruned, prep.loaders["test"].dataset, batch=config.bench_batch))
+    costs = [measure_costs(dense.backbone, pruned, prep.loaders["test"].dataset, batch=b) for b in sorted({1, config.bench_batch})]
+    main_cost = costs[-1]
+    metrics.update({
+        "latency_ms": {"dense": main_cost["latency_ms_dense"], "pruned": main_cost["latency_ms_pruned"],
+                       "batch": main_cost["batch"], "speedup": main_cost["speedup"]},
+        "gflops": {"dense": main_cost["gflops_dense"], "pruned": main_cost["gflops_pruned"], "per": "sample",
+                   "ratio": main_cost["flops_ratio"]},
+        "costs": costs,
+    })
     write_outputs(run_dir, config, data, layout, pruned, metrics)
     from .deploy import export_pruned
     from .report import sensor_ids
