@@ -41,6 +41,7 @@ RUN_HELP = {
     "devices": "lightning devices, e.g. 1, 2 or auto [default: 1]",
     "strategy": "lightning strategy, e.g. ddp for multi-GPU [default: auto]",
     "bench_batch": "batch size of the dense-vs-pruned latency and FLOPs measurement [default: 64]",
+    "bench_repeats": "timed repeats of each model in the latency measurement (median reported) [default: 10]",
     "dense_checkpoint": "reuse the dense model of an earlier run (its checkpoints/dense.ckpt) instead of training one",
     "limit_train_batches": "batches per epoch: fraction (<= 1.0) or count, for quick runs [default: 1.0]",
 }
@@ -78,6 +79,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _run_parser(sub)
+    b = sub.add_parser(
+        "bench",
+        help="paper-style tables: accuracy and measured speedup per backbone, sparsity and scheme",
+        description="Train each backbone once per data set and seed, run DynST at several sparsities and the other "
+        "schemes at one sparsity, measure dense vs pruned latency (batch 1 and 64) and FLOPs side by side, and write "
+        "table1/2/4 (.md, .csv), speedups.csv and accuracy_vs_sparsity.png.",
+    )
+    b.add_argument("--datasets", nargs="+", default=["metr-la-week", "era5-t2m-uk"], help="data sets [default: metr-la-week era5-t2m-uk]")
+    b.add_argument("--backbones", nargs="+", default=None, help="backbones [default: every trainable one of each data set's kind]")
+    b.add_argument("--sparsities", nargs="+", type=float, default=None, help="DynST sparsities for Table 2 [default: 0.1 .. 0.6; quick: 0.3 0.5]")
+    b.add_argument("--schemes", nargs="+", default=None, help="schemes for Table 4 [default: dynst one-shot iterative dst random]")
+    b.add_argument("--seeds", nargs="+", type=int, default=[0], help="seeds; tables show the mean [default: 0]")
+    b.add_argument("--table1-sparsity", type=float, default=0.3, help="sparsity of Tables 1 and 4 [default: 0.3]")
+    b.add_argument("--quick", action="store_true", help="2 epochs of 6 batches, 3 short rounds, sparsities 0.3 and 0.5 (minutes)")
+    b.add_argument("--epochs", type=int, default=None, help="max epochs per training [default: as sparsest run]")
+    b.add_argument("--data-dir", default=None, help="folder with the named data sets")
+    b.add_argument("--out", default="bench_out", help="output folder [default: bench_out]")
     sub.add_parser("datasets", help="list the registered data sets")
     sub.add_parser("backbones", help="list the registered backbones and baselines")
     return parser
@@ -159,6 +177,24 @@ def main(argv: list[str] | None = None) -> int:
             for name in list_backbones():
                 e = get_backbone_entry(name)
                 console.print(f"{name:<20} {e.kind:<6} {e.summary}", highlight=False)
+            return 0
+        if args.command == "bench":
+            from .bench import BenchConfig, run_bench
+            from .pruning.masks import check_sparsity
+
+            for v in (args.sparsities or []) + [args.table1_sparsity]:
+                check_sparsity(v, "--sparsities")
+            opts = {k: v for k, v in (("epochs", args.epochs), ("data_dir", args.data_dir)) if v is not None}
+            cfg = BenchConfig(datasets=args.datasets, backbones=args.backbones, seeds=args.seeds,
+                              table1_sparsity=args.table1_sparsity, quick=args.quick, out=args.out, run_options=opts)
+            if args.sparsities:
+                cfg.sparsities = args.sparsities
+            if args.schemes:
+                cfg.schemes = args.schemes
+            paths = run_bench(cfg, console=console)
+            for name in ("table1", "table2", "table4"):
+                console.print(paths[name].read_text(), markup=False, highlight=False)
+            console.print(f"written: {', '.join(str(p) for p in paths.values())}")
             return 0
         if args.command == "run":
             from .experiment import run

@@ -69,6 +69,7 @@ class RunConfig:
         accelerator, devices, strategy: passed to ``lightning.Trainer`` (GPU / DDP).
         limit_train_batches: fraction or count of batches per epoch (quick runs / tests).
         bench_batch: batch size of the dense-vs-pruned latency / FLOPs measurement.
+        bench_repeats: timed repeats per model (median reported; 3 warm-up rounds before).
         dense_checkpoint: start from this trained dense checkpoint (``checkpoints/dense.ckpt``
             of an earlier run with the same data, backbone and options) instead of training.
         backbone_options: extra keyword arguments for the backbone.
@@ -102,6 +103,7 @@ class RunConfig:
     strategy: str = "auto"
     limit_train_batches: float | int = 1.0
     bench_batch: int = 64
+    bench_repeats: int = 10
     dense_checkpoint: str | None = None
     backbone_options: dict = field(default_factory=dict)
 
@@ -365,7 +367,8 @@ def run(config: RunConfig, console=None) -> tuple[Path, dict]:
     metrics["mae_increase_pct"] = 100.0 * (metrics["pruned"]["mae"] / metrics["dense"]["mae"] - 1.0)
     metrics["runs_on_kept_sensors_only"] = pruned.runs_subset
     say("[bold]efficiency[/] latency (median of interleaved runs) and FLOPs, dense vs pruned")
-    costs = [measure_costs(dense.backbone, pruned, prep.loaders["test"].dataset, batch=b) for b in sorted({1, config.bench_batch})]
+    costs = [measure_costs(dense.backbone, pruned, prep.loaders["test"].dataset, batch=b, repeats=config.bench_repeats)
+             for b in sorted({1, config.bench_batch})]
     main_cost = costs[-1]
     metrics.update({
         "latency_ms": {"dense": main_cost["latency_ms_dense"], "pruned": main_cost["latency_ms_pruned"],

@@ -19,27 +19,48 @@ class KeptToAllPropagation(nn.Module):
     for backbones without cross-node mixing (STID): the issue's "one propagation step that
     maps kept nodes to all nodes"; a kriging-like linear read-out.
 
-    Args:
-        n_nodes: N.
+    On grids the sensors are p x p patches: pixel (r, c) of a switched-off patch takes
+    ``a_i`` times its own forecast plus ``sum_j W_ij`` times the pixel at the same offset
+    (r, c) of each kept patch j, plus ``b_i``.
 
-    Shapes: ``y`` ``[B, S, N, C]``, ``keep`` ``[N]`` bool -> ``[B, S, N, C]``.
+    Args:
+        n_nodes: N_s, the number of sensors.
+        layout: the :class:`SensorLayout` (``None`` = graph).
+
+    Shapes: graph ``y`` ``[B, S, N, C]``, grid ``y`` ``[B, S, C, H, W]``; ``keep`` ``[N_s]``
+    bool; output shaped like ``y``.
     """
 
-    def __init__(self, n_nodes: int):
+    def __init__(self, n_nodes: int, layout: SensorLayout | None = None):
         super().__init__()
+        self.grid = layout is not None and layout.kind == "grid"
+        if self.grid:
+            self.p = layout.patch_size
+            self.patches = layout.patches
         self.weight = nn.Parameter(torch.zeros(n_nodes, n_nodes))
         self.self_weight = nn.Parameter(torch.ones(n_nodes))
         self.bias = nn.Parameter(torch.zeros(n_nodes))
         self.register_buffer("off_diag", 1.0 - torch.eye(n_nodes))
 
-    def forward(self, y: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
-        if bool(keep.all()):
-            return y
-        k = keep.to(y.dtype)
-        w = self.weight * self.off_diag * k[None, :]  # only kept sources
+    def _mix(self, y: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        """Graph layout ``[B, S, N, C]``: switched-off rows from kept rows."""
+        w = self.weight * self.off_diag * keep.to(y.dtype)[None, :]  # only kept sources
         prop = torch.einsum("ij,bsjc->bsic", w, y)
         y_off = self.self_weight[:, None] * y + prop + self.bias[:, None]
         return torch.where(keep[:, None], y, y_off)
+
+    def forward(self, y: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        if bool(keep.all()):
+            return y
+        if not self.grid:
+            return self._mix(y, keep)
+        B, S, C, H, W = y.shape
+        p, (hp, wp) = self.p, self.patches
+        yp = nn.functional.pad(y, (0, wp * p - W, 0, hp * p - H))  # [B, S, C, hp*p, wp*p]
+        yp = yp.view(B, S, C, hp, p, wp, p).permute(0, 1, 2, 4, 6, 3, 5).reshape(B, S * C * p * p, hp * wp, 1)
+        yp = self._mix(yp, keep)  # patches as nodes, (step, channel, offset) as batch
+        yp = yp.view(B, S, C, p, p, hp, wp).permute(0, 1, 2, 5, 3, 6, 4).reshape(B, S, C, hp * p, wp * p)
+        return yp[..., :H, :W]
 
 
 class SensorMaskedForecaster(nn.Module):
@@ -50,7 +71,7 @@ class SensorMaskedForecaster(nn.Module):
     sensors off. The product broadcasts over time steps and channels (graph) or over the
     pixels of each patch (grid), so one score is shared by all samples and times.
 
-    ``propagate`` (default: on for graphs) adds :class:`KeptToAllPropagation` on the
+    ``propagate`` (default on) adds :class:`KeptToAllPropagation` on the
     output so switched-off sensors are forecast from kept ones even by backbones without
     cross-node mixing; it is the identity while all sensors are kept.
 
@@ -70,12 +91,10 @@ class SensorMaskedForecaster(nn.Module):
     ``[B, T, K, C]``; grid backbones receive the masked input and the kept patch indices.
     """
 
-    def __init__(self, backbone: nn.Module, layout: SensorLayout, mask_l1: float = 0.0, propagate: bool | None = None):
+    def __init__(self, backbone: nn.Module, layout: SensorLayout, mask_l1: float = 0.0, propagate: bool = True):
         super().__init__()
         self.mask_l1 = mask_l1
-        if propagate is None:
-            propagate = layout.kind == "graph"
-        self.propagation = KeptToAllPropagation(layout.n_sensors) if propagate else None
+        self.propagation = KeptToAllPropagation(layout.n_sensors, layout) if propagate else None
         self.backbone = backbone
         self.layout = layout
         n = layout.n_sensors
