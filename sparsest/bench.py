@@ -133,7 +133,8 @@ def run_bench(cfg: BenchConfig, console=None) -> dict[str, Path]:
                                "speedup": c["speedup"], "flops_dense": c["gflops_dense"] * 1e9,
                                "flops_pruned": c["gflops_pruned"] * 1e9, "mae_dense": m["dense"]["mae"],
                                "mae_pruned": m["pruned"]["mae"], "runs_on_kept_only": m["runs_on_kept_sensors_only"]})
-    return write_tables(pd.DataFrame(records), pd.DataFrame(speed_rows), cfg, out, time.perf_counter() - t_start)
+    rec = pd.DataFrame(records).rename(columns={"data": "dataset"})
+    return write_tables(rec, pd.DataFrame(speed_rows), cfg, out, time.perf_counter() - t_start)
 
 
 def _md(df: pd.DataFrame) -> str:

@@ -72,12 +72,11 @@ def measure_latency_ms(
 @contextlib.contextmanager
 def _quiet_stdout():
     """Silence the C++ profiler's start / stop lines printed to the stdout descriptor."""
+    fd = 1  # the C++ side writes to the process's stdout descriptor, whatever sys.stdout is
     try:
-        fd = sys.stdout.fileno()
+        sys.stdout.flush()
     except (AttributeError, OSError, ValueError):
-        yield
-        return
-    sys.stdout.flush()
+        pass
     saved = os.dup(fd)
     with open(os.devnull, "w") as null:
         os.dup2(null.fileno(), fd)
