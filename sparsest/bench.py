@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import dataclasses
 import platform
-import statistics
 import time
 from dataclasses import dataclass, field
 from pathlib import Path

@@ -53,7 +53,7 @@ def test_kind_mismatch_and_unknown():
 
 
 def test_baselines():
-    T, N = 96, 3
+    _T, N = 96, 3
     v = np.tile(np.arange(24, dtype=np.float32), 4)[:, None, None] * np.ones((1, N, 1), np.float32)
     data = SpatioTemporalData(v, "graph", steps_per_day=24).validate()
     scaler = StandardScaler.fit(data, (0, 72))

@@ -1,6 +1,6 @@
 import pandas as pd
 
-from sparsest.bench import BenchConfig, plan_runs, run_bench
+from sparsest.bench import BenchConfig, plan_runs
 from sparsest.cli import main
 
 

@@ -167,7 +167,7 @@ def test_cli_run_metr_la_week(tmp_path, capsys):
     code, out, err = run_cli(["run", "--data", "metr-la-week", "--scheme", "dynst", "--out", str(tmp_path), *QUICK], capsys)
     assert code == 0, err
     (run_dir,) = tmp_path.iterdir()
-    m = _check_run_dir(run_dir, 207, 0.3)
+    _check_run_dir(run_dir, 207, 0.3)
     table = pd.read_csv(run_dir / "sensors.csv")
     assert table["latitude"].between(33, 35).all()
 

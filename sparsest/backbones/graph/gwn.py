@@ -8,6 +8,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ...errors import ConfigError
+from ..layers import scatter_kept
 from ..registry import DataSpec, register_backbone
 
 
@@ -222,8 +223,7 @@ class GraphWaveNet(nn.Module):
         """
         kept_idx = kept_idx.to(x_kept.device, torch.long)
         y = self._run(x_kept, self._supports(kept_idx))  # [B, S, K, C]
-        B, S, _, C = y.shape
-        return y.new_zeros(B, S, self.n_nodes, C).index_copy(2, kept_idx, y)
+        return scatter_kept(y, kept_idx, self.n_nodes)
 
 
 @register_backbone(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
+from ..layers import SelfAttention
 from ..registry import DataSpec, register_backbone
 
 
@@ -20,22 +20,14 @@ class _AttentionBlock(nn.Module):
 
     def __init__(self, dim: int, n_heads: int, ff_size: int, dropout: float):
         super().__init__()
-        if dim % n_heads:
-            raise ValueError(f"staeformer: model width {dim} is not divisible by n_heads={n_heads}")
-        self.n_heads = n_heads
-        self.qkv = nn.Linear(dim, 3 * dim)
-        self.proj = nn.Linear(dim, dim)
+        self.attn = SelfAttention(dim, n_heads)
         self.ff = nn.Sequential(nn.Linear(dim, ff_size), nn.ReLU(), nn.Linear(ff_size, dim))
         self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
         self.drop1, self.drop2 = nn.Dropout(dropout), nn.Dropout(dropout)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         # h: [M, L, D], attention across L.
-        M, L, D = h.shape
-        q, k, v = self.qkv(h).view(M, L, 3, self.n_heads, D // self.n_heads).permute(2, 0, 3, 1, 4)
-        a = F.scaled_dot_product_attention(q, k, v)  # no dropout on the weights, as in the reference
-        a = self.proj(a.transpose(1, 2).reshape(M, L, D))
-        h = self.norm1(h + self.drop1(a))
+        h = self.norm1(h + self.drop1(self.attn(h)))
         return self.norm2(h + self.drop2(self.ff(h)))
 
 

@@ -9,6 +9,7 @@ from torch.nn import functional as F
 from torch_geometric.nn import DenseGCNConv
 
 from ...errors import ConfigError
+from ..layers import scatter_kept
 from ..registry import DataSpec, register_backbone
 
 
@@ -181,8 +182,7 @@ class STGCN(nn.Module):
         """
         kept_idx = kept_idx.to(x_kept.device, torch.long)
         y = self._run(x_kept, self._adjacency(kept_idx))  # [B, S, K, C]
-        B, S, _, C = y.shape
-        return y.new_zeros(B, S, self.n_nodes, C).index_copy(2, kept_idx, y)
+        return scatter_kept(y, kept_idx, self.n_nodes)
 
 
 @register_backbone(

@@ -13,33 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..layers import SelfAttention
 from ..registry import DataSpec, register_backbone
-
-
-class Attention(nn.Module):
-    """Multi-head self-attention with :func:`torch.nn.functional.scaled_dot_product_attention`.
-
-    Args:
-        dim: token width D (divisible by ``heads``).
-        heads: attention heads.
-
-    Shapes:
-        ``[B, N, D]`` -> ``[B, N, D]``.
-    """
-
-    def __init__(self, dim: int, heads: int):
-        super().__init__()
-        if dim % heads:
-            raise ValueError(f"dim {dim} is not divisible by heads {heads}")
-        self.heads = heads
-        self.qkv = nn.Linear(dim, 3 * dim)
-        self.proj = nn.Linear(dim, dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        B, N, D = x.shape
-        q, k, v = self.qkv(x).view(B, N, 3, self.heads, D // self.heads).permute(2, 0, 3, 1, 4)
-        o = F.scaled_dot_product_attention(q, k, v)  # [B, heads, N, D / heads]
-        return self.proj(o.transpose(1, 2).reshape(B, N, D))
 
 
 class Block(nn.Module):
@@ -58,7 +33,7 @@ class Block(nn.Module):
         super().__init__()
         hidden = int(dim * mlp_ratio)
         self.norm1 = nn.LayerNorm(dim)
-        self.attn = Attention(dim, heads)
+        self.attn = SelfAttention(dim, heads)
         self.norm2 = nn.LayerNorm(dim)
         self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
 
