@@ -83,8 +83,18 @@ def _quiet_stdout():
         try:
             yield
         finally:
+            _flush_c_stdio()  # the lines sit in C's stdio buffer until flushed
             os.dup2(saved, fd)
             os.close(saved)
+
+
+def _flush_c_stdio() -> None:
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).fflush(None)
+    except (OSError, AttributeError):
+        pass
 
 
 def peak_memory_mib(fn: Callable[[], object], device=None) -> float:

@@ -185,9 +185,20 @@ class ViT(nn.Module):
         if kept_idx.numel():
             for blk in self.blocks:
                 h = blk(h)
-        full = (self.mask_token + self.pos_embed).expand(B, -1, -1)
-        full = full.index_copy(1, kept_idx, h)
-        y = self._head(full)
+        if len(self.decoder_blocks):
+            full = (self.mask_token + self.pos_embed).expand(B, -1, -1)
+            y = self._head(full.index_copy(1, kept_idx, h))
+        else:
+            # the head is per token: switched-off tokens (mask token + position) are the same
+            # for every sample, so their head output is computed once, not B times
+            off = torch.ones(self.n_patches, dtype=torch.bool, device=x.device)
+            off[kept_idx] = False
+            off_idx = off.nonzero().flatten()
+            out_off = self.head(self.norm(self.mask_token + self.pos_embed.index_select(1, off_idx)))  # [1, N_off, P]
+            out = out_off.new_empty(B, self.n_patches, out_off.shape[-1])
+            out[:, off_idx] = out_off.expand(B, -1, -1)
+            out[:, kept_idx] = self.head(self.norm(h))
+            y = self._unpatchify(out)
         if self.residual:
             p, (Hp, Wp) = self.patch_size, self.patches
             keep = torch.zeros(self.n_patches, dtype=torch.bool, device=x.device)

@@ -40,14 +40,18 @@ class KeptToAllPropagation(nn.Module):
         self.weight = nn.Parameter(torch.zeros(n_nodes, n_nodes))
         self.self_weight = nn.Parameter(torch.ones(n_nodes))
         self.bias = nn.Parameter(torch.zeros(n_nodes))
-        self.register_buffer("off_diag", 1.0 - torch.eye(n_nodes))
 
     def _mix(self, y: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
-        """Graph layout ``[B, S, N, C]``: switched-off rows from kept rows."""
-        w = self.weight * self.off_diag * keep.to(y.dtype)[None, :]  # only kept sources
-        prop = torch.einsum("ij,bsjc->bsic", w, y)
-        y_off = self.self_weight[:, None] * y + prop + self.bias[:, None]
-        return torch.where(keep[:, None], y, y_off)
+        """Graph layout ``[B, S, N, C]``: switched-off rows from kept rows.
+
+        Only the ``N_off x K`` block of ``W`` is used, so the cost is ``N_off * K`` per column.
+        """
+        off = torch.nonzero(~keep).flatten()
+        kept = torch.nonzero(keep).flatten()
+        w = self.weight.index_select(0, off).index_select(1, kept)  # [N_off, K]
+        prop = torch.einsum("ok,bskc->bsoc", w, y.index_select(2, kept))
+        y_off = self.self_weight[off, None] * y.index_select(2, off) + prop + self.bias[off, None]
+        return y.index_copy(2, off, y_off)
 
     def forward(self, y: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
         if bool(keep.all()):
