@@ -95,6 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--quick", action="store_true", help="2 epochs of 6 batches, 3 short rounds, sparsities 0.3 and 0.5 (minutes)")
     b.add_argument("--epochs", type=int, default=None, help="max epochs per training [default: as sparsest run]")
     b.add_argument("--data-dir", default=None, help="folder with the named data sets")
+    b.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
+                   help="any `sparsest run` option for every run, e.g. --set batch_size=16 round_steps=10")
     b.add_argument("--out", default="bench_out", help="output folder [default: bench_out]")
     sub.add_parser("datasets", help="list the registered data sets")
     sub.add_parser("backbones", help="list the registered backbones and baselines")
@@ -113,6 +115,23 @@ def _load_yaml(path: Path) -> dict:
     if not isinstance(cfg, dict):
         raise ConfigError(f"{path}: expected a mapping of option: value")
     return {k.replace("-", "_"): v for k, v in cfg.items()}
+
+
+def _parse_set(items: list[str]) -> dict:
+    """``["batch_size=16", ...]`` -> ``{"batch_size": 16}``; keys checked against RunConfig."""
+    import yaml
+
+    from .experiment import RunConfig
+
+    known = {f.name for f in dataclasses.fields(RunConfig)}
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or key not in known:
+            raise ConfigError(f"--set: expected KEY=VALUE with KEY one of {', '.join(sorted(known))}, got {item!r}")
+        out[key] = yaml.safe_load(value)
+    return out
 
 
 def config_from_args(args: argparse.Namespace):
@@ -185,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
             for v in (args.sparsities or []) + [args.table1_sparsity]:
                 check_sparsity(v, "--sparsities")
             opts = {k: v for k, v in (("epochs", args.epochs), ("data_dir", args.data_dir)) if v is not None}
+            opts.update(_parse_set(args.set))
             cfg = BenchConfig(datasets=args.datasets, backbones=args.backbones, seeds=args.seeds,
                               table1_sparsity=args.table1_sparsity, quick=args.quick, out=args.out, run_options=opts)
             if args.sparsities:
