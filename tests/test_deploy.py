@@ -11,11 +11,12 @@ from sparsest.pruning.sensors.layout import SensorLayout
 from sparsest.pruning.sensors.wrapper import SensorMaskedForecaster
 
 
-@pytest.mark.parametrize("name", ["stid", "vit"])
+@pytest.mark.parametrize("name", ["stid", "gwn", "stgcn", "staeformer", "vit", "simvp"])
 def test_exported_model_matches_python(tmp_path, name):
     torch.manual_seed(0)
-    if name == "stid":
-        spec = DataSpec("graph", 6, 4, 1, 10, steps_per_day=24)
+    if name in ("stid", "gwn", "stgcn", "staeformer"):
+        a = (torch.rand(10, 10) < 0.3).float().numpy()
+        spec = DataSpec("graph", 6, 4, 1, 10, steps_per_day=24, adjacency=np.maximum(a, a.T))
         layout = SensorLayout("graph", 10)
         x = torch.randn(3, 6, 10, 1)
     else:
