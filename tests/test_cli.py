@@ -180,3 +180,8 @@ def test_cli_run_era5_grid(tmp_path, capsys):
     assert code == 0, err
     (run_dir,) = tmp_path.iterdir()
     _check_run_dir(run_dir, 5 * 7, 0.3)  # ceil(33/8) x ceil(49/8) patches
+
+
+def test_bench_bad_set_option(capsys):
+    code, _, err = run_cli(["bench", "--set", "nonsense=3"], capsys)
+    assert_one_line_error(code, err, "--set", "nonsense")
