@@ -38,7 +38,28 @@ class SelfAttention(nn.Module):
         return self.proj(o.transpose(1, 2).reshape(M, L, D))
 
 
-def scatter_kept(y_kept: torch.Tensor, kept_idx: torch.Tensor, n_nodes: int) -> torch.Tensor:
-    """Place kept-node forecasts ``[B, S, K, C]`` into zeros ``[B, S, N, C]`` (rows ``kept_idx``)."""
-    B, S, _, C = y_kept.shape
-    return y_kept.new_zeros(B, S, n_nodes, C).index_copy(2, kept_idx, y_kept)
+class KeptSubgraphForecaster(nn.Module):
+    """Base of graph backbones that run on the subgraph induced by the kept sensors.
+
+    Subclasses implement ``_graph(kept_idx)`` (the graph operators of all nodes for
+    ``None``, of the induced subgraph otherwise) and ``_run(x, graph) -> [B, S, K, C]``, and
+    set ``n_nodes``. :meth:`forward_subset` scatters the K forecasts into an ``[B, S, N, C]``
+    tensor whose switched-off rows are zeros (the sensor-mask wrapper's kept-to-all
+    propagation fills them).
+    """
+
+    supports_subset = True
+
+    def forward(self, x: torch.Tensor, tod: torch.Tensor | None = None, dow: torch.Tensor | None = None):
+        return self._run(x, self._graph(None))
+
+    def forward_subset(self, x_kept: torch.Tensor, kept_idx: torch.Tensor, tod=None, dow=None) -> torch.Tensor:
+        """Forecast from the kept sensors only, on their induced subgraph.
+
+        Shapes: ``x_kept`` ``[B, T, K, C]``, ``kept_idx`` ``[K]`` sorted -> ``[B, S, N, C]``
+        with zero rows for switched-off sensors.
+        """
+        kept_idx = kept_idx.to(x_kept.device, torch.long)
+        y = self._run(x_kept, self._graph(kept_idx))  # [B, S, K, C]
+        B, S, _, C = y.shape
+        return y.new_zeros(B, S, self.n_nodes, C).index_copy(2, kept_idx, y)

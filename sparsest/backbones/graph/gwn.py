@@ -8,7 +8,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ...errors import ConfigError
-from ..layers import scatter_kept
+from ..layers import KeptSubgraphForecaster
 from ..registry import DataSpec, register_backbone
 
 
@@ -65,7 +65,7 @@ class _GatedTemporalConv(nn.Module):
         return torch.tanh(f) * torch.sigmoid(g)
 
 
-class GraphWaveNet(nn.Module):
+class GraphWaveNet(KeptSubgraphForecaster):
     """Graph WaveNet: gated dilated causal TCN + diffusion graph convolution.
 
     Wu, Pan, Long, Jiang, Zhang, "Graph WaveNet for Deep Spatial-Temporal Graph Modeling",
@@ -117,8 +117,6 @@ class GraphWaveNet(nn.Module):
         forward_subset: ``x_kept`` ``[B, T, K, C]``, ``kept_idx`` ``[K]`` sorted ->
         ``[B, S, N, C_out]`` with zero rows for switched-off sensors.
     """
-
-    supports_subset = True
 
     def __init__(
         self,
@@ -177,7 +175,7 @@ class GraphWaveNet(nn.Module):
         self.end1 = nn.Linear(skip_size, end_size)
         self.end2 = nn.Linear(end_size, horizon * self.output_size)
 
-    def _supports(self, idx: torch.Tensor | None) -> list[torch.Tensor]:
+    def _graph(self, idx: torch.Tensor | None) -> list[torch.Tensor]:
         supports = []
         if self.adjacency is not None:
             a = self.adjacency if idx is None else self.adjacency[idx][:, idx]
@@ -206,24 +204,6 @@ class GraphWaveNet(nn.Module):
             h = self.norms[i](h.reshape(-1, h.size(-1))).view_as(h)
         out = self.end2(F.relu(self.end1(F.relu(skip[:, :, 0]))))  # [K, B, S*C]
         return out.view(K, B, self.horizon, self.output_size).permute(1, 2, 0, 3)  # [B, S, K, C]
-
-    def forward(self, x: torch.Tensor, tod: torch.Tensor | None = None, dow: torch.Tensor | None = None):
-        return self._run(x, self._supports(None))
-
-    def forward_subset(
-        self,
-        x_kept: torch.Tensor,
-        kept_idx: torch.Tensor,
-        tod: torch.Tensor | None = None,
-        dow: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """Forecast from the kept sensors only, on their induced subgraph.
-
-        Returns ``[B, S, N, C_out]``; rows of switched-off sensors are zeros.
-        """
-        kept_idx = kept_idx.to(x_kept.device, torch.long)
-        y = self._run(x_kept, self._supports(kept_idx))  # [B, S, K, C]
-        return scatter_kept(y, kept_idx, self.n_nodes)
 
 
 @register_backbone(

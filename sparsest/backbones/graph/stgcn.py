@@ -9,7 +9,7 @@ from torch.nn import functional as F
 from torch_geometric.nn import DenseGCNConv
 
 from ...errors import ConfigError
-from ..layers import scatter_kept
+from ..layers import KeptSubgraphForecaster
 from ..registry import DataSpec, register_backbone
 
 
@@ -59,7 +59,7 @@ class _STConvBlock(nn.Module):
         return self.dropout(h)
 
 
-class STGCN(nn.Module):
+class STGCN(KeptSubgraphForecaster):
     """STGCN(1st): spatio-temporal graph convolutional network, first-order graph conv.
 
     Yu, Yin, Zhu, "Spatio-Temporal Graph Convolutional Networks: A Deep Learning Framework
@@ -107,8 +107,6 @@ class STGCN(nn.Module):
         ``[B, S, N, C_out]`` with zero rows for switched-off sensors.
     """
 
-    supports_subset = True
-
     def __init__(
         self,
         n_nodes: int,
@@ -149,7 +147,7 @@ class STGCN(nn.Module):
         self.fc1 = nn.Linear(hidden_size, hidden_size)
         self.fc2 = nn.Linear(hidden_size, horizon * self.output_size)
 
-    def _adjacency(self, idx: torch.Tensor | None) -> torch.Tensor:
+    def _graph(self, idx: torch.Tensor | None) -> torch.Tensor:
         if self.adjacency is not None:
             return self.adjacency if idx is None else self.adjacency[idx][:, idx]
         e1 = self.node_emb1 if idx is None else self.node_emb1[idx]
@@ -165,24 +163,6 @@ class STGCN(nn.Module):
         h = self.out_norm(h.transpose(1, 2))  # [B, K, C_t]
         out = self.fc2(F.relu(self.fc1(h)))  # [B, K, S*C]
         return out.view(B, K, self.horizon, self.output_size).transpose(1, 2)  # [B, S, K, C]
-
-    def forward(self, x: torch.Tensor, tod: torch.Tensor | None = None, dow: torch.Tensor | None = None):
-        return self._run(x, self._adjacency(None))
-
-    def forward_subset(
-        self,
-        x_kept: torch.Tensor,
-        kept_idx: torch.Tensor,
-        tod: torch.Tensor | None = None,
-        dow: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """Forecast from the kept sensors only, on their induced subgraph.
-
-        Returns ``[B, S, N, C_out]``; rows of switched-off sensors are zeros.
-        """
-        kept_idx = kept_idx.to(x_kept.device, torch.long)
-        y = self._run(x_kept, self._adjacency(kept_idx))  # [B, S, K, C]
-        return scatter_kept(y, kept_idx, self.n_nodes)
 
 
 @register_backbone(
