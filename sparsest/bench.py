@@ -120,20 +120,51 @@ def run_bench(cfg: BenchConfig, console=None) -> dict[str, Path]:
             f"({time.perf_counter() - t_start:.0f} s so far)")
         run_dir, m = run(RunConfig(**opts))
         dense_ckpt.setdefault(key, str(run_dir / "checkpoints" / "dense.ckpt"))
-        records.append({**job, "mae_dense": m["dense"]["mae"], "mae_pruned": m["pruned"]["mae"],
-                        "rmse_dense": m["dense"]["rmse"], "rmse_pruned": m["pruned"]["rmse"],
-                        "mae_persistence": m["baselines"]["persistence"]["mae"],
-                        "mae_historical_average": m["baselines"]["historical_average"]["mae"],
-                        "runs_on_kept_only": m["runs_on_kept_sensors_only"], "run_dir": str(run_dir)})
-        for c in m["costs"]:
-            speed_rows.append({"backbone": job["backbone"], "dataset": job["data"], "scheme": job["scheme"], "seed": job["seed"],
-                               "sparsity": job["sparsity"], "batch": c["batch"],
-                               "latency_ms_dense": c["latency_ms_dense"], "latency_ms_pruned": c["latency_ms_pruned"],
-                               "speedup": c["speedup"], "flops_dense": c["gflops_dense"] * 1e9,
-                               "flops_pruned": c["gflops_pruned"] * 1e9, "mae_dense": m["dense"]["mae"],
-                               "mae_pruned": m["pruned"]["mae"], "runs_on_kept_only": m["runs_on_kept_sensors_only"]})
+        _append(records, speed_rows, job, m, run_dir)
     rec = pd.DataFrame(records).rename(columns={"data": "dataset"})
     return write_tables(rec, pd.DataFrame(speed_rows), cfg, out, time.perf_counter() - t_start)
+
+
+def _append(records: list, speed_rows: list, job: dict, m: dict, run_dir) -> None:
+    records.append({**job, "mae_dense": m["dense"]["mae"], "mae_pruned": m["pruned"]["mae"],
+                    "rmse_dense": m["dense"]["rmse"], "rmse_pruned": m["pruned"]["rmse"],
+                    "mae_persistence": m["baselines"]["persistence"]["mae"],
+                    "mae_historical_average": m["baselines"]["historical_average"]["mae"],
+                    "runs_on_kept_only": m["runs_on_kept_sensors_only"], "run_dir": str(run_dir)})
+    for c in m["costs"]:
+        speed_rows.append({"backbone": job["backbone"], "dataset": job["data"], "scheme": job["scheme"], "seed": job["seed"],
+                           "sparsity": job["sparsity"], "batch": c["batch"],
+                           "latency_ms_dense": c["latency_ms_dense"], "latency_ms_pruned": c["latency_ms_pruned"],
+                           "speedup": c["speedup"], "flops_dense": c["gflops_dense"] * 1e9,
+                           "flops_pruned": c["gflops_pruned"] * 1e9, "mae_dense": m["dense"]["mae"],
+                           "mae_pruned": m["pruned"]["mae"], "runs_on_kept_only": m["runs_on_kept_sensors_only"]})
+
+
+def tables_from_runs(runs_dirs: list[str | Path], out: str | Path, table1_sparsity: float = 0.3) -> dict[str, Path]:
+    """Rebuild the tables from finished run directories (e.g. of an interrupted bench).
+
+    Reads every ``*/metrics.json`` (unfinished ``.partial`` runs are skipped).
+    """
+    import json
+
+    records, speed_rows = [], []
+    seeds = set()
+    for d in runs_dirs:
+        for mpath in sorted(Path(d).glob("*/metrics.json")):
+            if mpath.parent.name.endswith(".partial"):
+                continue
+            m = json.loads(mpath.read_text())
+            job = {"data": m["data"], "backbone": m["backbone"], "seed": m["seed"], "scheme": m["scheme"],
+                   "sparsity": m["target_sparsity"]}
+            seeds.add(m["seed"])
+            _append(records, speed_rows, job, m, mpath.parent)
+    if not records:
+        raise ConfigError(f"--from-runs: no finished run (metrics.json) under {', '.join(map(str, runs_dirs))}")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    cfg = BenchConfig(seeds=sorted(seeds), table1_sparsity=table1_sparsity, out=str(out))
+    rec = pd.DataFrame(records).rename(columns={"data": "dataset"})
+    return write_tables(rec, pd.DataFrame(speed_rows), cfg, out)
 
 
 def _md(df: pd.DataFrame) -> str:

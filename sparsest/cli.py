@@ -95,6 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--quick", action="store_true", help="2 epochs of 6 batches, 3 short rounds, sparsities 0.3 and 0.5 (minutes)")
     b.add_argument("--epochs", type=int, default=None, help="max epochs per training [default: as sparsest run]")
     b.add_argument("--data-dir", default=None, help="folder with the named data sets")
+    b.add_argument("--from-runs", nargs="+", default=None, metavar="RUNS_DIR",
+                   help="do not train: rebuild the tables from finished run directories (e.g. an interrupted bench's out/runs)")
     b.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
                    help="any `sparsest run` option for every run, e.g. --set batch_size=16 round_steps=10")
     b.add_argument("--out", default="bench_out", help="output folder [default: bench_out]")
@@ -211,7 +213,12 @@ def main(argv: list[str] | None = None) -> int:
                 cfg.sparsities = args.sparsities
             if args.schemes:
                 cfg.schemes = args.schemes
-            paths = run_bench(cfg, console=console)
+            if args.from_runs:
+                from .bench import tables_from_runs
+
+                paths = tables_from_runs(args.from_runs, args.out, args.table1_sparsity)
+            else:
+                paths = run_bench(cfg, console=console)
             for name in ("table1", "table2", "table4"):
                 console.print(paths[name].read_text(), markup=False, highlight=False)
             console.print(f"written: {', '.join(str(p) for p in paths.values())}")
