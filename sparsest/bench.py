@@ -164,7 +164,8 @@ def tables_from_runs(runs_dirs: list[str | Path], out: str | Path, table1_sparsi
     out.mkdir(parents=True, exist_ok=True)
     cfg = BenchConfig(seeds=sorted(seeds), table1_sparsity=table1_sparsity, out=str(out))
     rec = pd.DataFrame(records).rename(columns={"data": "dataset"})
-    return write_tables(rec, pd.DataFrame(speed_rows), cfg, out)
+    return write_tables(rec, pd.DataFrame(speed_rows), cfg, out,
+                        source=f"rebuilt from {len(records)} run directories (each run's options are in its config.yaml)")
 
 
 def _md(df: pd.DataFrame) -> str:
@@ -175,7 +176,8 @@ def _md(df: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def write_tables(rec: pd.DataFrame, speed: pd.DataFrame, cfg: BenchConfig, out: Path, seconds: float = 0.0) -> dict[str, Path]:
+def write_tables(rec: pd.DataFrame, speed: pd.DataFrame, cfg: BenchConfig, out: Path, seconds: float = 0.0,
+                 source: str | None = None) -> dict[str, Path]:
     """Tables 1, 2, 4, speedups.csv and the accuracy-vs-sparsity plot from run records."""
     import matplotlib
 
@@ -206,8 +208,8 @@ def write_tables(rec: pd.DataFrame, speed: pd.DataFrame, cfg: BenchConfig, out: 
         index=["dataset", "backbone"], columns="scheme", values="rmse_pruned").reset_index()
     t4.columns.name = None
     header = (f"Machine: {platform.machine()} CPU, {torch.get_num_threads()} threads, torch {torch.__version__}; "
-              f"{time.strftime('%Y-%m-%d')}; seeds {cfg.seeds}; {'quick' if cfg.quick else 'full'} mode; "
-              f"{seconds / 60:.1f} min")
+              f"{time.strftime('%Y-%m-%d')}; seeds {cfg.seeds}; "
+              + (source or f"{'quick' if cfg.quick else 'full'} mode; {seconds / 60:.1f} min"))
     for name, df, title in (("table1", t1, f"Table 1: MAE dense / +DynST at sparsity {s1:g}, measured speedup"),
                             ("table2", t2, "Table 2: +DynST MAE by sparsity"),
                             ("table4", t4, f"Table 4: RMSE by training scheme at sparsity {s1:g}")):
