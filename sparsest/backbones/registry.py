@@ -51,6 +51,12 @@ class DataSpec:
     adjacency: np.ndarray | None = field(default=None, compare=False, repr=False)
     patch_size: int = 4
 
+    def graph_args(self, *extra: str) -> dict:
+        """The constructor arguments every graph backbone shares (``n_nodes, window, horizon,
+        input_size``) plus the named ``extra`` fields of this spec (e.g. ``"adjacency"``)."""
+        args = {"n_nodes": self.n_nodes, "window": self.window, "horizon": self.horizon, "input_size": self.n_channels}
+        return {**args, **{name: getattr(self, name) for name in extra}}
+
 
 @dataclass(frozen=True)
 class BackboneEntry:

@@ -210,11 +210,4 @@ class GraphWaveNet(KeptSubgraphForecaster):
     "gwn", kind="graph", summary="Graph WaveNet (Wu et al., IJCAI 2019): dilated gated TCN + diffusion GCN, adaptive adjacency"
 )
 def gwn(spec: DataSpec, **kwargs) -> GraphWaveNet:
-    return GraphWaveNet(
-        n_nodes=spec.n_nodes,
-        window=spec.window,
-        horizon=spec.horizon,
-        input_size=spec.n_channels,
-        adjacency=spec.adjacency,
-        **kwargs,
-    )
+    return GraphWaveNet(**spec.graph_args("adjacency"), **kwargs)

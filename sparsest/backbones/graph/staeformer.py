@@ -178,11 +178,4 @@ class STAEformer(nn.Module):
     summary="STAEformer (Liu et al., CIKM 2023): temporal + spatial transformers on adaptive embeddings",
 )
 def staeformer(spec: DataSpec, **kwargs) -> STAEformer:
-    return STAEformer(
-        n_nodes=spec.n_nodes,
-        window=spec.window,
-        horizon=spec.horizon,
-        input_size=spec.n_channels,
-        steps_per_day=spec.steps_per_day,
-        **kwargs,
-    )
+    return STAEformer(**spec.graph_args("steps_per_day"), **kwargs)

@@ -169,11 +169,4 @@ class STGCN(KeptSubgraphForecaster):
     "stgcn", kind="graph", summary="STGCN(1st) (Yu et al., IJCAI 2018): gated temporal conv + first-order GCN blocks"
 )
 def stgcn(spec: DataSpec, **kwargs) -> STGCN:
-    return STGCN(
-        n_nodes=spec.n_nodes,
-        window=spec.window,
-        horizon=spec.horizon,
-        input_size=spec.n_channels,
-        adjacency=spec.adjacency,
-        **kwargs,
-    )
+    return STGCN(**spec.graph_args("adjacency"), **kwargs)

@@ -114,11 +114,4 @@ class STID(nn.Module):
 
 @register_backbone("stid", kind="graph", summary="STID (Shao et al., CIKM 2022): identity embeddings + MLP, graph-free")
 def stid(spec: DataSpec, **kwargs) -> STID:
-    return STID(
-        n_nodes=spec.n_nodes,
-        window=spec.window,
-        horizon=spec.horizon,
-        input_size=spec.n_channels,
-        steps_per_day=spec.steps_per_day,
-        **kwargs,
-    )
+    return STID(**spec.graph_args("steps_per_day"), **kwargs)
