@@ -71,6 +71,11 @@ def _run_parser(sub) -> argparse.ArgumentParser:
     return p
 
 
+# Other methods' bench suites: suite name -> "module:function", called as function(args, console) -> int
+# (exit code). The dynst suite is built into the `bench` branch of main().
+BENCH_SUITES: dict[str, str] = {"dynst": ""}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sparsest",
@@ -100,6 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
                    help="any `sparsest run` option for every run, e.g. --set batch_size=16 round_steps=10")
     b.add_argument("--out", default="bench_out", help="output folder [default: bench_out]")
+    b.add_argument("--suite", choices=sorted(BENCH_SUITES), default="dynst",
+                   help="which method's tables: dynst (sensor pruning, Tables 1/2/4) [default: dynst]")
     sub.add_parser("datasets", help="list the registered data sets")
     sub.add_parser("backbones", help="list the registered backbones and baselines")
     return parser
@@ -199,6 +206,11 @@ def main(argv: list[str] | None = None) -> int:
                 e = get_backbone_entry(name)
                 console.print(f"{name:<20} {e.kind:<6} {e.summary}", highlight=False)
             return 0
+        if args.command == "bench" and args.suite != "dynst":
+            import importlib
+
+            module, func = BENCH_SUITES[args.suite].split(":")
+            return getattr(importlib.import_module(module, __package__), func)(args, console)
         if args.command == "bench":
             from .bench import BenchConfig, run_bench
             from .pruning.masks import check_sparsity
