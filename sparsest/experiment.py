@@ -172,8 +172,10 @@ def prepare(config: RunConfig) -> Prepared:
     return Prepared(data, spec, scaler, loaders, split, tod)
 
 
-def _trainer(config: RunConfig, run_dir: Path, name: str, max_epochs: int = -1, max_steps: int = -1, callbacks=(), validate=True):
+def _trainer(config: RunConfig, run_dir: Path, name: str, max_epochs: int = -1, max_steps: int = -1, callbacks=(), validate=True,
+             **trainer_kwargs):
     return L.Trainer(
+        **trainer_kwargs,
         accelerator=config.accelerator,
         devices=config.devices,
         strategy=config.strategy,

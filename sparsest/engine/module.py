@@ -6,6 +6,8 @@ No method names live here: sensor-mask schemes plug in through callbacks
 
 from __future__ import annotations
 
+import time
+
 import lightning as L
 import torch
 from torch import nn
@@ -40,6 +42,8 @@ class ForecastModule(L.LightningModule):
         self.register_buffer("mean", mean.float())
         self.register_buffer("std", std.float())
         self.lr, self.weight_decay, self.mask_lr = lr, weight_decay, mask_lr
+        self.record_sample_loss = False  # callbacks switch on per-sample, per-node losses
+        self.sample_loss_time_s = 0.0  # time spent computing them [s]
 
     def forward_scaled(self, batch: dict) -> torch.Tensor:
         """Forecast in scaled units, ``[B, S, ...]``."""
@@ -49,14 +53,38 @@ class ForecastModule(L.LightningModule):
         """Forecast in physical units, ``[B, S, ...]``."""
         return self.forward_scaled(batch) * self.std + self.mean
 
-    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+    def training_step(self, batch: dict, batch_idx: int) -> dict:
+        """Masked MAE in scaled units (+ the model's penalty).
+
+        An optional ``batch["weight"]`` ``[B]`` scales each sample's share of the loss
+        (default 1: ``sum_b w_b * sum(err_b) / n_observed``, the plain masked MAE when all
+        weights are 1). When ``self.record_sample_loss`` is True (set by a callback), the
+        output also holds ``sample_node_loss``: the detached per-sample, per-node (per-pixel)
+        masked MAE ``[B, N]`` (grids: ``[B, H * W]``; 0 where a node has no observed target),
+        so callbacks can score samples without another forward.
+
+        Returns:
+            ``{"loss": scalar, ["sample_node_loss": [B, N]]}``.
+        """
         y_scaled = (batch["y"] - self.mean) / self.std
-        loss = masked_mae(self.forward_scaled(batch), y_scaled, batch["y_mask"])
+        err = (self.forward_scaled(batch) - y_scaled).abs()  # [B, S, ...]
+        m = batch["y_mask"].to(err.dtype)
+        weight = batch.get("weight")
+        if weight is None:
+            loss = masked_mae_from_error(err, m)
+        else:
+            w = weight.to(err.dtype).reshape(-1, *([1] * (err.dim() - 1)))  # [B, 1, ...]
+            loss = (err * m * w).sum() / m.sum().clamp_min(1.0)
         penalty = getattr(self.model, "penalty", None)
         if callable(penalty):
             loss = loss + penalty()
         self.log("train_loss", loss, prog_bar=True, batch_size=batch["x"].shape[0])
-        return loss
+        out = {"loss": loss}
+        if self.record_sample_loss:
+            t0 = time.perf_counter()
+            out["sample_node_loss"] = node_losses(err.detach(), m)
+            self.sample_loss_time_s += time.perf_counter() - t0
+        return out
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         mae = masked_mae(self(batch), batch["y"], batch["y_mask"])
@@ -69,6 +97,21 @@ class ForecastModule(L.LightningModule):
         if mask:
             groups.append({"params": mask, "lr": self.mask_lr, "weight_decay": 0.0})
         return torch.optim.AdamW(groups)
+
+
+def masked_mae_from_error(err: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Masked mean of absolute errors ``err`` ``[B, S, ...]`` under float ``mask``."""
+    return (err * mask).sum() / mask.sum().clamp_min(1.0)
+
+
+def node_losses(err: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Per-sample, per-location masked mean of ``err``: graph ``[B, S, N, C]`` -> ``[B, N]``,
+    grid ``[B, S, C, H, W]`` -> ``[B, H * W]``; 0 where a location has no observed entry."""
+    if err.dim() == 4:  # graph [B, S, N, C]
+        num, den = (err * mask).sum(dim=(1, 3)), mask.sum(dim=(1, 3))
+    else:  # grid [B, S, C, H, W]
+        num, den = (err * mask).sum(dim=(1, 2)).flatten(1), mask.sum(dim=(1, 2)).flatten(1)
+    return num / den.clamp_min(1.0)
 
 
 @torch.no_grad()

@@ -1,0 +1,270 @@
+"""The Lightning side of sample pruning: record losses, synchronise scores, select, schedule.
+
+:class:`SamplePruning` reads the detached per-sample, per-node losses that
+:class:`~sparsest.engine.module.ForecastModule` returns from its training step (no extra
+forward), keeps each window's score from its last visit, all-reduces the epoch's new scores
+across DDP ranks at the epoch end, and sets the next epoch's kept set and loss weights.
+:class:`EpochFractionLR` keeps a learning-rate schedule correct when epochs change length.
+:func:`build_sample_pruning` wires the dataset view, sampler, loader and callback.
+
+The trainer must be built with ``reload_dataloaders_every_n_epochs=1`` (so each epoch's
+length is re-read from the sampler) and ``use_distributed_sampler=False`` (the sampler
+shards itself); :data:`TRAINER_KWARGS` holds both.
+
+Source: ST-Prune (arXiv:2602.19113), METHODS.md section 3; InfoBatch (arXiv:2303.04947).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader
+
+from ...errors import ConfigError
+from .policy import METHODS, SelectionPolicy
+from .sampler import IndexedDataset, PrunedSampler
+from .scores import complexity_score, mean_loss_score, quantile_strata, window_statistics
+
+TRAINER_KWARGS = {"reload_dataloaders_every_n_epochs": 1, "use_distributed_sampler": False}
+
+
+@dataclass
+class PruningOptions:
+    """Hyper-parameters of sample pruning (defaults: our reading of ST-Prune / InfoBatch).
+
+    Attributes:
+        method: one of ``none, st-prune, infobatch, random, static``.
+        prune_ratio: R, fraction of training windows skipped per pruned epoch, in [0, 1).
+        anneal: fraction of epochs that may be pruned; full data after (0.875).
+        beta: weight of the top-k node-loss term of the ST-Prune score.
+        topk_fraction: k of that term as a fraction of the nodes.
+        complexity_weight: exponent gamma of the intrinsic-complexity factor
+            ``(c / mean c) ** gamma`` (0 = off).
+        n_strata: stationarity strata.
+        hard_cap: ST-Prune's cap on hard windows kept outright (fraction of the budget).
+        warmup_epochs: full-data epochs at the start.
+    """
+
+    method: str = "none"
+    prune_ratio: float = 0.5
+    anneal: float = 0.875
+    beta: float = 1.0
+    topk_fraction: float = 0.1
+    complexity_weight: float = 0.5
+    n_strata: int = 4
+    hard_cap: float = 0.5
+    warmup_epochs: int = 1
+
+    def check(self, flag: str = "--sample-pruning") -> "PruningOptions":
+        """Raises ConfigError naming the option."""
+        if self.method not in METHODS:
+            raise ConfigError(f"{flag}: unknown method {self.method!r}; choose one of {', '.join(METHODS)}")
+        if not 0 <= self.prune_ratio < 1:
+            raise ConfigError(f"--prune-ratio: must be in [0, 1), got {self.prune_ratio}")
+        if not 0 < self.anneal <= 1:
+            raise ConfigError(f"--anneal: must be in (0, 1], got {self.anneal}")
+        if self.n_strata < 1:
+            raise ConfigError(f"--n-strata: must be >= 1, got {self.n_strata}")
+        if self.beta < 0 or not 0 < self.topk_fraction <= 1:
+            raise ConfigError("--beta must be >= 0 and --topk-fraction in (0, 1]")
+        return self
+
+
+class SamplePruning(L.Callback):
+    """Records per-sample scores from training steps and sets each epoch's kept set.
+
+    Args:
+        policy: the method's :class:`SelectionPolicy`.
+        dataset: the :class:`IndexedDataset` the loader reads (its ``weights`` are set here).
+        sampler: the loader's :class:`PrunedSampler`.
+        options: :class:`PruningOptions` (score hyper-parameters).
+        complexity: ``[n]`` intrinsic complexity per window (ST-Prune), or None.
+        strata: ``[n]`` long stationarity stratum per window, or None (one stratum).
+
+    State after fitting: ``scores`` ``[n]`` (+inf = never visited), ``history`` (per epoch:
+    kept count, ratio), ``samples_seen`` (real windows trained on, all ranks),
+    ``overhead_s`` (recording + synchronisation + selection + sampler time on this rank),
+    ``step_time_s`` (training-step time between batch start and end hooks, this rank).
+
+    Requires the module to return ``{"loss", "sample_node_loss" [B, N]}`` from
+    ``training_step`` when ``record_sample_loss`` is True (the callback sets it).
+    """
+
+    def __init__(self, policy: SelectionPolicy, dataset: IndexedDataset, sampler: PrunedSampler, options: PruningOptions,
+                 complexity: torch.Tensor | None = None, strata: torch.Tensor | None = None):
+        self.policy, self.dataset, self.sampler, self.options = policy, dataset, sampler, options
+        n = policy.n
+        self.factor = None
+        if complexity is not None and options.complexity_weight > 0:
+            c = complexity.double()
+            self.factor = (c / c.mean().clamp_min(1e-12)).clamp_min(1e-6) ** options.complexity_weight  # [n]
+        self.strata = strata if strata is not None else torch.zeros(n, dtype=torch.long)
+        self.scores = torch.full((n,), math.inf, dtype=torch.float64)
+        self._new = torch.zeros(n, dtype=torch.float64)
+        self._seen = torch.zeros(n, dtype=torch.float64)
+        self.history: list[dict] = []
+        self.samples_seen = 0
+        self.overhead_s = 0.0
+        self.setup_s = 0.0
+        self.step_time_s = 0.0
+        self._t_batch = 0.0
+        self.apply(0)
+
+    # -- selection
+    def apply(self, epoch: int) -> None:
+        """Select for ``epoch`` from the current scores and hand it to sampler and dataset."""
+        sel = self.policy.select(epoch, self.scores, self.strata)
+        self.sampler.set_selection(sel.indices)
+        self.dataset.weights = sel.weights
+        self.history.append({"epoch": epoch, "kept": sel.n_kept, "ratio": self.policy.ratio(epoch)})
+
+    def score(self, node_loss: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        """Score of each visited window from its per-node losses ``[B, N]`` -> ``[B]`` (float64)."""
+        nl = node_loss.detach().double()
+        if self.policy.method == "st-prune":
+            s = complexity_score(nl, self.options.beta, self.options.topk_fraction)
+            if self.factor is not None:
+                s = s * self.factor[index]
+            return s
+        return mean_loss_score(nl)
+
+    # -- hooks
+    def setup(self, trainer, pl_module, stage=None) -> None:
+        pl_module.record_sample_loss = self.policy.needs_scores
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self._t_batch = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        t0 = time.perf_counter()
+        self.step_time_s += t0 - self._t_batch
+        real = ~batch["pad"].cpu()
+        self.samples_seen += int(real.sum())  # this rank; summed over ranks at epoch end
+        if self.policy.needs_scores and isinstance(outputs, dict) and "sample_node_loss" in outputs:
+            idx = batch["index"].cpu()[real]
+            s = self.score(outputs["sample_node_loss"].cpu()[real], idx)
+            self._new[idx] = s
+            self._seen[idx] = 1.0
+        self.overhead_s += time.perf_counter() - t0
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        t0 = time.perf_counter()
+        if self.policy.needs_scores:
+            new, seen = self._new, self._seen
+            if trainer.world_size > 1:  # shards are disjoint: one contributor per visited window
+                both = torch.stack([new * seen, seen]).to(pl_module.device)
+                both = trainer.strategy.reduce(both, reduce_op="sum").cpu()
+                new, seen = both[0], both[1]
+            upd = seen > 0
+            self.scores[upd] = new[upd] / seen[upd]
+            self._new.zero_()
+            self._seen.zero_()
+        self.apply(trainer.current_epoch + 1)
+        self.overhead_s += time.perf_counter() - t0
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        if trainer.world_size > 1:
+            t = torch.tensor([float(self.samples_seen)], device=pl_module.device)
+            self.samples_seen = int(trainer.strategy.reduce(t, reduce_op="sum").item())
+        pl_module.record_sample_loss = False
+
+    def overhead(self, module=None) -> dict:
+        """Measured overhead of scoring and selection, seconds and % of the training-step time.
+
+        Counts recording (this callback's batch hook), the module's per-node loss reduction
+        (``module.sample_loss_time_s`` if given), epoch-end sync + selection, the sampler's
+        ordering, and the one-off window statistics (``setup_s``).
+        """
+        module_s = float(getattr(module, "sample_loss_time_s", 0.0)) if module is not None else 0.0
+        total = self.overhead_s + self.sampler.time_s + module_s + self.setup_s
+        return {"overhead_s": total, "callback_s": self.overhead_s, "sampler_s": self.sampler.time_s,
+                "module_s": module_s, "setup_s": self.setup_s, "step_time_s": self.step_time_s,
+                "overhead_pct": 100.0 * total / self.step_time_s if self.step_time_s > 0 else float("nan")}
+
+
+class EpochFractionLR(L.Callback):
+    """Sets every param group's lr to ``base_lr * fn(progress)`` before each optimiser step.
+
+    ``progress = (epoch + batch_idx / batches_this_epoch) / max_epochs`` in [0, 1), with the
+    epoch's actual (pruned) batch count, so the schedule spans the whole training whatever
+    the epoch lengths: a fixed-total-steps scheduler would end early or late when pruning
+    changes them.
+
+    Args:
+        max_epochs: planned epochs.
+        fn: ``progress -> factor``; default :func:`cosine` (1 -> ``min_factor``).
+    """
+
+    def __init__(self, max_epochs: int, fn=None, min_factor: float = 0.01):
+        self.max_epochs = max_epochs
+        self.fn = fn or (lambda p: cosine(p, min_factor))
+        self.base: list[float] | None = None
+        self.trace: list[tuple[int, int, float]] = []  # (epoch, batch_idx, lr of group 0)
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self.base = [g["lr"] for g in trainer.optimizers[0].param_groups]
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        nb = max(1, int(trainer.num_training_batches))
+        p = (trainer.current_epoch + batch_idx / nb) / self.max_epochs
+        f = self.fn(min(max(p, 0.0), 1.0))
+        for g, b in zip(trainer.optimizers[0].param_groups, self.base):
+            g["lr"] = b * f
+        self.trace.append((trainer.current_epoch, batch_idx, trainer.optimizers[0].param_groups[0]["lr"]))
+
+
+def cosine(progress: float, min_factor: float = 0.01) -> float:
+    """Cosine decay from 1 at progress 0 to ``min_factor`` at progress 1."""
+    return min_factor + (1 - min_factor) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+@dataclass
+class SamplePruningSetup:
+    """What :func:`build_sample_pruning` returns: the loader to train on and its callback."""
+
+    loader: DataLoader
+    callback: SamplePruning
+    dataset: IndexedDataset
+    sampler: PrunedSampler
+    policy: SelectionPolicy
+    extra: dict = field(default_factory=dict)
+
+
+def build_sample_pruning(dataset, batch_size: int, options: PruningOptions, epochs: int | None, seed: int = 0,
+                         num_workers: int = 0) -> SamplePruningSetup:
+    """Wrap ``dataset`` for sample pruning: indexed view, sharded sampler, loader, callback.
+
+    Works for every method, ``none`` included (then every epoch visits all windows, weight 1,
+    through the same code path). Window statistics (ST-Prune) are computed here, once, and
+    their time is counted in the overhead.
+
+    Args:
+        dataset: training windows (items with ``x``, ``x_mask``, ...).
+        batch_size: windows per batch (per rank).
+        options: method and hyper-parameters (checked).
+        epochs: planned epochs (annealing); ``None`` = no annealing.
+        seed: selection and shuffle seed.
+
+    Raises:
+        ConfigError: bad options.
+    """
+    options.check()
+    t0 = time.perf_counter()
+    n = len(dataset)
+    complexity = strata = None
+    if options.method == "st-prune":
+        complexity, stationarity = window_statistics(dataset)
+        strata = quantile_strata(stationarity, options.n_strata)
+    setup_s = time.perf_counter() - t0
+    policy = SelectionPolicy(options.method, n, options.prune_ratio, epochs, seed, options.anneal,
+                             options.warmup_epochs, options.hard_cap)
+    view = IndexedDataset(dataset)
+    sampler = PrunedSampler(n, seed=seed)
+    cb = SamplePruning(policy, view, sampler, options, complexity, strata)
+    cb.setup_s = setup_s
+    loader = DataLoader(view, batch_size=batch_size, sampler=sampler, num_workers=num_workers)
+    return SamplePruningSetup(loader, cb, view, sampler, policy)

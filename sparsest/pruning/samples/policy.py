@@ -1,0 +1,275 @@
+"""Which training windows an epoch visits, and with what loss weight: one policy per method.
+
+Every policy maps ``(epoch, scores, strata)`` to a :class:`Selection` (kept indices and a
+per-sample loss weight) deterministically from ``(seed, epoch)``, so every DDP rank that
+holds the same score table derives the same kept set. ``prune_ratio`` R is the same for all
+methods: the fraction of the n training windows skipped in a pruned epoch (keep
+``round((1 - R) n)``); the score-based methods reach it as follows.
+
+- ``none``: every window, weight 1.
+- ``random``: a uniformly random ``(1 - R) n`` windows each epoch, weight 1.
+- ``infobatch`` (Qin et al., ICLR 2024, arXiv:2303.04947): score = last loss; windows
+  scoring at or above the mean are kept; each below-mean window is kept with probability
+  ``1 - r`` and its loss scaled by ``1 / (1 - r)``. r is set each epoch so that the expected
+  kept count is ``(1 - R) n`` (r = 1 when fewer than R n windows are below the mean: then
+  InfoBatch keeps more than asked, and its measured epoch time shows it).
+- ``st-prune`` (Chen et al., 2026, arXiv:2602.19113; our reading, METHODS.md section 3):
+  complexity-informed score; windows above the mean score are kept, at most
+  ``hard_cap (1 - R) n`` of them (the highest); the rest of the budget is drawn from the
+  below-threshold windows *stratified by stationarity* (proportional allocation, at least one
+  per non-empty stratum), and a kept low-score window of stratum s is weighted
+  ``|low_s| / kept_s``, so every stratum keeps its loss mass exactly.
+- ``static``: after the warm-up epoch(s), score once and keep the ``(1 - R) n``
+  highest-scoring windows for all later epochs, weight 1 (no annealing).
+
+Schedule (:func:`prune_ratio_at`): the first ``warmup_epochs`` see all data (every score
+is still unknown = +inf), then R, and the dynamic methods train on the full data again for
+the last ``1 - anneal`` of the epochs (InfoBatch's annealing, delta = 0.875).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+METHODS = ("none", "st-prune", "infobatch", "random", "static")
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The windows one epoch visits.
+
+    Attributes:
+        indices: ``[K]`` long, sorted, distinct indices into the training set.
+        weights: ``[n]`` float32 loss weight of each window when visited (1 = unscaled).
+    """
+
+    indices: torch.Tensor
+    weights: torch.Tensor
+
+    @property
+    def n_kept(self) -> int:
+        return int(self.indices.numel())
+
+
+def epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    """The CPU generator of one epoch's random draws: the same on every rank."""
+    return torch.Generator().manual_seed(int(seed) * 1_000_003 + int(epoch) * 7919 + 17)
+
+
+def prune_ratio_at(epoch: int, epochs: int | None, prune_ratio: float, anneal: float = 0.875, warmup_epochs: int = 1) -> float:
+    """The keep-ratio schedule: the prune ratio R of ``epoch`` (0-based).
+
+    0 for the first ``warmup_epochs``; ``prune_ratio`` after; 0 again from epoch
+    ``ceil(anneal * epochs)`` on (annealing to the full data). ``epochs=None`` (unknown
+    length, e.g. a step-limited phase) or ``anneal >= 1`` never anneals.
+
+    Raises:
+        ValueError: ``prune_ratio`` outside [0, 1) or ``anneal`` outside (0, 1].
+    """
+    if not 0 <= prune_ratio < 1:
+        raise ValueError(f"prune_ratio must be in [0, 1), got {prune_ratio}")
+    if not 0 < anneal <= 1:
+        raise ValueError(f"anneal must be in (0, 1], got {anneal}")
+    if epoch < warmup_epochs:
+        return 0.0
+    if epochs is not None and anneal < 1 and epoch >= math.ceil(anneal * epochs):
+        return 0.0
+    return float(prune_ratio)
+
+
+def _full(n: int) -> Selection:
+    return Selection(torch.arange(n), torch.ones(n))
+
+
+def select_random(n: int, keep: int, gen: torch.Generator) -> Selection:
+    """``keep`` uniformly random windows of ``n``, weight 1."""
+    keep = min(max(keep, 0), n)
+    idx = torch.randperm(n, generator=gen)[:keep]
+    return Selection(idx.sort().values, torch.ones(n))
+
+
+def select_infobatch(scores: torch.Tensor, keep: int, gen: torch.Generator) -> Selection:
+    """InfoBatch: keep every window at or above the mean score, each below-mean one with
+    probability ``1 - r`` and weight ``1 / (1 - r)``; r chosen so ``keep`` are expected kept.
+
+    Unvisited windows (score +inf) are always kept and left out of the mean.
+
+    Shapes: ``scores`` ``[n]`` -> Selection over n.
+    Source: Qin et al., InfoBatch, ICLR 2024 (arXiv:2303.04947), Alg. 1.
+    """
+    n = scores.numel()
+    finite = torch.isfinite(scores)
+    if not finite.any():
+        return _full(n)
+    thr = scores[finite].mean()
+    low = finite & (scores < thr)
+    n_low = int(low.sum())
+    if n_low == 0:
+        return _full(n)
+    r = min(1.0, max(0.0, (n - keep) / n_low))
+    p_keep = 1.0 - r
+    drawn = torch.rand(n, generator=gen) < p_keep
+    kept = ~low | drawn
+    weights = torch.ones(n)
+    if p_keep > 0:
+        weights[low] = 1.0 / p_keep
+    return Selection(torch.nonzero(kept).flatten(), weights)
+
+
+def allocate(sizes: torch.Tensor, total: int) -> torch.Tensor:
+    """Split ``total`` draws over strata of ``sizes`` proportionally (largest remainder),
+    at least one per non-empty stratum when ``total`` allows, never more than the size.
+
+    Shapes: ``sizes`` ``[S]`` long -> ``[S]`` long summing to ``min(total, sizes.sum())``.
+    """
+    sizes = sizes.long()
+    total = min(int(total), int(sizes.sum()))
+    nonempty = sizes > 0
+    if total <= 0:
+        return torch.zeros_like(sizes)
+    base = torch.zeros_like(sizes)
+    if total >= int(nonempty.sum()):
+        base[nonempty] = 1
+    rest = total - int(base.sum())
+    room = sizes - base
+    if rest > 0:
+        share = room.double() * rest / room.sum().clamp_min(1).double()
+        add = share.floor().long().minimum(room)
+        left = rest - int(add.sum())
+        frac = (share - share.floor()).masked_fill(add >= room, -1.0)
+        for j in torch.argsort(frac, descending=True, stable=True).tolist():
+            if left <= 0:
+                break
+            if add[j] < room[j]:
+                add[j] += 1
+                left -= 1
+        base = base + add
+    return base
+
+
+def select_st_prune(scores: torch.Tensor, strata: torch.Tensor, keep: int, gen: torch.Generator, hard_cap: float = 0.5) -> Selection:
+    """ST-Prune selection: hard windows kept, the rest drawn stratified by stationarity with
+    stratum-preserving loss rescaling.
+
+    1. Threshold = mean of the finite scores; windows above it (and unvisited, +inf) are
+       "hard"; at most ``max(unvisited, hard_cap * keep)`` of them (the highest) are kept
+       deterministically, the others join the low-score pool.
+    2. The remaining budget ``keep - |hard kept|`` is split over the stationarity strata in
+       proportion to their low-score counts (:func:`allocate`), drawn uniformly inside each.
+    3. A kept low-score window of stratum s gets weight ``|low_s| / kept_s``: the kept
+       weights of a stratum sum to its low-score count, so its expected loss mass is kept.
+
+    Shapes: ``scores`` ``[n]`` float (+inf = unvisited), ``strata`` ``[n]`` long.
+    Source: ST-Prune (arXiv:2602.19113), our reading in METHODS.md section 3.
+
+    Raises:
+        ValueError: ``hard_cap`` outside (0, 1].
+    """
+    if not 0 < hard_cap <= 1:
+        raise ValueError(f"hard_cap must be in (0, 1], got {hard_cap}")
+    n = scores.numel()
+    finite = torch.isfinite(scores)
+    keep = min(max(int(keep), 0), n)
+    if not finite.any() or keep >= n:
+        return _full(n)
+    thr = scores[finite].mean()
+    hard = ~finite | (scores > thr)
+    n_cap = max(int((~finite).sum()), int(math.floor(hard_cap * keep)))
+    hard_idx = torch.nonzero(hard).flatten()
+    if hard_idx.numel() > n_cap:  # keep the highest; +inf sorts first
+        order = torch.argsort(scores[hard_idx], descending=True, stable=True)
+        hard_idx = hard_idx[order[:n_cap]]
+    is_hard = torch.zeros(n, dtype=torch.bool)
+    is_hard[hard_idx] = True
+    low = ~is_hard
+    budget = keep - int(hard_idx.numel())
+    n_strata = int(strata.max()) + 1 if n else 0
+    sizes = torch.bincount(strata[low], minlength=n_strata)
+    per = allocate(sizes, budget)
+    weights = torch.ones(n)
+    kept = [hard_idx]
+    perm = torch.randperm(n, generator=gen)  # one draw, split by stratum: same on every rank
+    for s in range(n_strata):
+        if per[s] == 0:
+            continue
+        members = perm[(low & (strata == s))[perm]]
+        chosen = members[: int(per[s])]
+        weights[chosen] = float(sizes[s]) / float(per[s])
+        kept.append(chosen)
+    idx = torch.cat(kept).sort().values
+    return Selection(idx, weights)
+
+
+def select_static(scores: torch.Tensor, keep: int) -> Selection:
+    """Static pruning: the ``keep`` highest-scoring windows, weight 1 (unvisited first)."""
+    n = scores.numel()
+    keep = min(max(int(keep), 0), n)
+    order = torch.argsort(scores, descending=True, stable=True)
+    return Selection(order[:keep].sort().values, torch.ones(n))
+
+
+@dataclass
+class SelectionPolicy:
+    """The per-epoch selection of one method (see the module docstring).
+
+    Attributes:
+        method: one of :data:`METHODS`.
+        n: number of training windows.
+        prune_ratio: R, fraction of windows skipped in a pruned epoch, in [0, 1).
+        epochs: planned epochs (for annealing); ``None`` = unknown, no annealing.
+        seed: random seed of the draws.
+        anneal: fraction of the epochs that may be pruned (InfoBatch delta, 0.875).
+        warmup_epochs: full-data epochs at the start (scores are unknown before one visit).
+        hard_cap: ST-Prune's cap on deterministically kept hard windows (fraction of the budget).
+    """
+
+    method: str
+    n: int
+    prune_ratio: float = 0.5
+    epochs: int | None = None
+    seed: int = 0
+    anneal: float = 0.875
+    warmup_epochs: int = 1
+    hard_cap: float = 0.5
+
+    def __post_init__(self):
+        if self.method not in METHODS:
+            raise ValueError(f"unknown sample-pruning method {self.method!r}; choose one of {', '.join(METHODS)}")
+        prune_ratio_at(0, self.epochs, self.prune_ratio, self.anneal)  # validates
+        self._static: Selection | None = None
+
+    @property
+    def needs_scores(self) -> bool:
+        """Whether the method reads per-sample losses."""
+        return self.method in ("st-prune", "infobatch", "static")
+
+    def ratio(self, epoch: int) -> float:
+        """R of ``epoch`` under this method's schedule."""
+        if self.method == "none":
+            return 0.0
+        if self.method == "static":  # no annealing: pruned for good after the warm-up
+            return prune_ratio_at(epoch, None, self.prune_ratio, 1.0, self.warmup_epochs)
+        return prune_ratio_at(epoch, self.epochs, self.prune_ratio, self.anneal, self.warmup_epochs)
+
+    def select(self, epoch: int, scores: torch.Tensor | None = None, strata: torch.Tensor | None = None) -> Selection:
+        """The selection of ``epoch`` from the current score table.
+
+        Shapes: ``scores`` ``[n]`` (+inf = never visited), ``strata`` ``[n]`` long.
+        """
+        r = self.ratio(epoch)
+        if r == 0.0:
+            return _full(self.n)
+        keep = int(round((1.0 - r) * self.n))
+        gen = epoch_generator(self.seed, epoch)
+        if self.method == "random":
+            return select_random(self.n, keep, gen)
+        if self.method == "infobatch":
+            return select_infobatch(scores, keep, gen)
+        if self.method == "st-prune":
+            return select_st_prune(scores, strata, keep, gen, self.hard_cap)
+        if self._static is None:  # static: first pruned epoch scores once
+            self._static = select_static(scores, keep)
+        return self._static

@@ -1,0 +1,143 @@
+"""Per-sample scores and window statistics for sample pruning (pure tensor functions).
+
+Learning-state scores come from the per-sample, per-node losses of a sample's last visit
+(``node_loss`` ``[B, N]``, N nodes or pixels, scaled units), recorded from the normal
+training forward. Window statistics (intrinsic complexity, stationarity) are computed once
+from the input windows ``x`` ``[B, T, ...]`` with their observation masks.
+
+Sources: ST-Prune (Chen et al., 2026, arXiv:2602.19113), complexity-informed score and
+stationarity-aware rescaling, as read in ``shared/design/METHODS.md`` section 3; InfoBatch
+(Qin et al., ICLR 2024, arXiv:2303.04947), score = last loss.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+def mean_loss_score(node_loss: torch.Tensor) -> torch.Tensor:
+    """InfoBatch's score: the sample's last loss, the mean over nodes.
+
+    Shapes: ``node_loss`` ``[B, N]`` -> ``[B]``. Units: those of the loss.
+    """
+    return node_loss.mean(dim=1)
+
+
+def complexity_score(node_loss: torch.Tensor, beta: float = 1.0, topk_fraction: float = 0.1) -> torch.Tensor:
+    """ST-Prune's complexity-informed score: mean node loss + ``beta`` x mean of the top-k node losses.
+
+    The plain mean over nodes hides local anomalies (the "averaging masking effect"); the
+    upper-tail term keeps a sample whose error sits on a few nodes from looking easy.
+
+    Args:
+        node_loss: ``[B, N]`` per-sample, per-node loss of the last visit.
+        beta: weight of the upper-tail term (0 gives :func:`mean_loss_score`).
+        topk_fraction: k as a fraction of N (at least one node).
+
+    Returns:
+        ``[B]`` scores, units of the loss.
+
+    Raises:
+        ValueError: ``topk_fraction`` outside (0, 1] or ``beta`` < 0.
+    """
+    if not 0 < topk_fraction <= 1:
+        raise ValueError(f"topk_fraction must be in (0, 1], got {topk_fraction}")
+    if beta < 0:
+        raise ValueError(f"beta must be >= 0, got {beta}")
+    n = node_loss.shape[1]
+    k = max(1, int(math.ceil(topk_fraction * n)))
+    top = node_loss.topk(k, dim=1).values.mean(dim=1)  # [B]
+    return node_loss.mean(dim=1) + beta * top
+
+
+def _flat(x: torch.Tensor, mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``[B, T, ...]`` -> values and float mask ``[B, T, L]`` (L = all trailing entries)."""
+    b, t = x.shape[:2]
+    v = x.reshape(b, t, -1).float()
+    m = torch.ones_like(v) if mask is None else mask.reshape(b, t, -1).to(v.dtype)
+    return v * m, m
+
+
+def window_complexity(x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Intrinsic complexity of each input window: mean absolute step-to-step change.
+
+    Only pairs of consecutive observed readings count. Normalise across the data set (e.g.
+    divide by the mean) before using it as a score factor.
+
+    Shapes: ``x`` ``[B, T, ...]`` (scaled units), ``mask`` like ``x`` (bool) -> ``[B]``.
+    """
+    v, m = _flat(x, mask)
+    pair = m[:, 1:] * m[:, :-1]  # [B, T-1, L]
+    diff = (v[:, 1:] - v[:, :-1]).abs() * pair
+    return diff.sum(dim=(1, 2)) / pair.sum(dim=(1, 2)).clamp_min(1.0)
+
+
+def window_stationarity(x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Non-stationarity of each input window: |mean change| + |std change| between its halves.
+
+    Per node and channel, the observed readings of the first and the second half of the
+    window are compared; the result is averaged over nodes / channels. Near 0 = stationary.
+
+    Shapes: ``x`` ``[B, T, ...]`` with T >= 2 (scaled units), ``mask`` like ``x`` -> ``[B]``.
+
+    Raises:
+        ValueError: if T < 2.
+    """
+    t = x.shape[1]
+    if t < 2:
+        raise ValueError(f"window_stationarity needs at least 2 input steps, got {t}")
+    v, m = _flat(x, mask)
+    h = t // 2
+
+    def stats(vv, mm):
+        n = mm.sum(dim=1).clamp_min(1.0)  # [B, L]
+        mu = vv.sum(dim=1) / n
+        var = ((vv - mu[:, None]) ** 2 * mm).sum(dim=1) / n
+        return mu, var.sqrt()
+
+    mu1, sd1 = stats(v[:, :h], m[:, :h])
+    mu2, sd2 = stats(v[:, h:], m[:, h:])
+    return ((mu1 - mu2).abs() + (sd1 - sd2).abs()).mean(dim=1)
+
+
+def quantile_strata(stat: torch.Tensor, n_strata: int = 4) -> torch.Tensor:
+    """Assign each sample to one of ``n_strata`` equal-count bins of ``stat`` (0 = lowest).
+
+    Ties are broken by position, so bins have sizes differing by at most one.
+
+    Shapes: ``stat`` ``[n]`` -> long ``[n]`` in ``[0, n_strata)``.
+
+    Raises:
+        ValueError: ``n_strata`` < 1.
+    """
+    if n_strata < 1:
+        raise ValueError(f"n_strata must be >= 1, got {n_strata}")
+    n = stat.numel()
+    order = torch.argsort(stat, stable=True)
+    strata = torch.empty(n, dtype=torch.long)
+    strata[order] = torch.arange(n) * n_strata // max(n, 1)
+    return strata
+
+
+@torch.no_grad()
+def window_statistics(dataset, batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+    """Complexity and stationarity of every window of ``dataset``, computed once.
+
+    Args:
+        dataset: items with ``x`` ``[T, ...]`` and ``x_mask`` (e.g.
+            :class:`~sparsest.data.windows.WindowDataset`).
+        batch_size: windows per pass.
+
+    Returns:
+        ``(complexity [n], stationarity [n])`` as float32, see :func:`window_complexity` and
+        :func:`window_stationarity`.
+    """
+    from torch.utils.data import DataLoader
+
+    cx, st = [], []
+    for b in DataLoader(dataset, batch_size=batch_size, shuffle=False):
+        cx.append(window_complexity(b["x"], b.get("x_mask")))
+        st.append(window_stationarity(b["x"], b.get("x_mask")))
+    return torch.cat(cx).float(), torch.cat(st).float()

@@ -1,0 +1,392 @@
+"""``sparsest train``: one backbone trained with (or without) sample pruning, timed.
+
+``train(config)`` loads the data like ``sparsest run`` (:func:`sparsest.experiment.prepare`),
+trains the backbone for ``epochs`` epochs on the windows each epoch's pruning policy keeps
+(:mod:`sparsest.pruning.samples`), keeps the best-validation weights, and writes
+``metrics.json`` with test MAE / RMSE / MAPE, wall times per epoch, samples seen and the
+measured scoring / selection overhead.
+
+``bench_suite(args, console)`` is the ``sparsest bench --suite st-prune`` budget sweep: for
+each data set, backbone and seed, full data once, then every method at per-epoch budgets of
+10, 30, 50, 70, 90 % of the full data (prune ratio R = 1 - budget); it writes
+``results.csv``, ``stprune_tables.md`` and ``figure4.png`` (test MAE against measured
+per-epoch time, one line per method; ST-Prune paper, Figure 4 style).
+
+Library code: reads no argv; the CLI builds a :class:`TrainConfig`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import lightning as L
+import torch
+
+from .backbones import create_backbone, get_backbone_entry
+from .engine.module import ForecastModule, evaluate
+from .errors import ConfigError
+from .pruning.samples import METHODS, TRAINER_KWARGS, EpochFractionLR, PruningOptions, build_sample_pruning
+
+BUDGETS = (0.1, 0.3, 0.5, 0.7, 0.9)
+SWEEP_METHODS = ("st-prune", "infobatch", "random", "static")
+
+
+@dataclass
+class TrainConfig:
+    """Every option of ``sparsest train``.
+
+    Attributes (units in brackets):
+        data, backbone, seed, out, data_dir, adjacency, locations, window, horizon,
+            batch_size, lr, weight_decay, patch_size, accelerator, devices, strategy:
+            as in :class:`sparsest.experiment.RunConfig`.
+        sample_pruning: none, st-prune, infobatch, random or static.
+        prune_ratio: R, fraction of training windows skipped per pruned epoch, in [0, 1).
+        epochs: training epochs (the same for every method; annealing is planned on it).
+        patience: early-stopping patience [epochs]; 0 = off (train all epochs).
+        lr_schedule: cosine (over fractional epochs, correct for pruned epoch lengths) or none.
+        anneal: fraction of epochs that may be pruned (0.875).
+        beta, topk_fraction, complexity_weight, n_strata, hard_cap: ST-Prune options
+            (:class:`sparsest.pruning.samples.PruningOptions`).
+        limit_train_batches: passed to the trainer (tests).
+        backbone_options: extra keyword arguments for the backbone.
+    """
+
+    data: str = "ghcnd-us"
+    backbone: str = "stid"
+    sample_pruning: str = "none"
+    prune_ratio: float = 0.5
+    epochs: int = 30
+    seed: int = 0
+    out: str = "runs"
+    data_dir: str | None = None
+    adjacency: str | None = None
+    locations: str | None = None
+    window: int | None = None
+    horizon: int | None = None
+    batch_size: int = 32
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    patience: int = 0
+    lr_schedule: str = "cosine"
+    anneal: float = 0.875
+    beta: float = 1.0
+    topk_fraction: float = 0.1
+    complexity_weight: float = 0.5
+    n_strata: int = 4
+    hard_cap: float = 0.5
+    patch_size: int = 4
+    accelerator: str = "cpu"
+    devices: str | int = 1
+    strategy: str = "auto"
+    limit_train_batches: float | int = 1.0
+    backbone_options: dict = field(default_factory=dict)
+
+    def pruning(self) -> PruningOptions:
+        return PruningOptions(self.sample_pruning, self.prune_ratio, self.anneal, self.beta, self.topk_fraction,
+                              self.complexity_weight, self.n_strata, self.hard_cap)
+
+    def check(self) -> "TrainConfig":
+        """Validate option values. Raises ConfigError naming the option."""
+        self.pruning().check()
+        for name in ("epochs", "batch_size", "patch_size"):
+            if int(getattr(self, name)) < 1:
+                raise ConfigError(f"--{name.replace('_', '-')}: must be >= 1, got {getattr(self, name)}")
+        if self.patience < 0:
+            raise ConfigError(f"--patience: must be >= 0, got {self.patience}")
+        if self.lr_schedule not in ("cosine", "none"):
+            raise ConfigError(f"--lr-schedule: choose cosine or none, got {self.lr_schedule!r}")
+        if not get_backbone_entry(self.backbone).trainable:
+            raise ConfigError(f"--backbone: {self.backbone} is a baseline; pick a trainable backbone")
+        return self
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+class EpochClock(L.Callback):
+    """Wall time per epoch: training part (without validation) and cumulative since fit start,
+    plus the validation MAE of each epoch."""
+
+    def __init__(self):
+        self.epoch_time_s: list[float] = []
+        self.cum_time_s: list[float] = []
+        self.val_mae: list[float] = []
+        self._fit0 = self._e0 = self._v0 = 0.0
+        self._val_s = 0.0
+
+    def on_fit_start(self, trainer, pl_module):
+        self._fit0 = time.perf_counter()
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        self._e0, self._val_s = time.perf_counter(), 0.0
+
+    def on_validation_epoch_start(self, trainer, pl_module):
+        self._v0 = time.perf_counter()
+
+    def on_validation_epoch_end(self, trainer, pl_module):
+        self._val_s += time.perf_counter() - self._v0
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        now = time.perf_counter()
+        self.epoch_time_s.append(now - self._e0 - self._val_s)
+        self.cum_time_s.append(now - self._fit0)
+        v = trainer.callback_metrics.get("val_mae")
+        self.val_mae.append(float(v) if v is not None else float("nan"))
+
+
+def _run_name(config: TrainConfig, data_name: str) -> str:
+    r = f"_r{config.prune_ratio:g}" if config.sample_pruning != "none" else ""
+    return f"{time.strftime('%Y%m%d-%H%M%S')}_{data_name}_{config.backbone}_{config.sample_pruning}{r}_seed{config.seed}"
+
+
+def train(config: TrainConfig, console=None) -> tuple[Path, dict]:
+    """Train with the configured sample pruning; return ``(run_dir, metrics)``.
+
+    Written to ``<out>/<name>.partial`` and renamed when finished (a failed run never
+    touches earlier outputs). Contents: ``config.json``, ``metrics.json``,
+    ``checkpoints/best.ckpt``, ``logs/``. ``metrics.json`` keys: ``test`` (mae, rmse, mape,
+    physical units; MAPE in %), ``best_val_mae``, ``val_mae`` (per epoch), ``train_time_s``
+    (wall time of fit), ``epoch_time_s`` (training part of each epoch), ``cum_time_s``,
+    ``samples_seen``, ``kept_per_epoch``, ``overhead`` (scoring / selection, seconds and %).
+
+    Raises:
+        SparsestError: bad data or options.
+    """
+    from .experiment import _quiet_lightning, _trainer, _unique_dir, prepare
+
+    config.check()
+    _quiet_lightning()
+    say = console.print if console is not None else (lambda *a, **k: None)
+    L.seed_everything(config.seed, verbose=False)
+    prep = prepare(config)
+    data, spec = prep.data, prep.spec
+    final_dir = _unique_dir(Path(config.out), _run_name(config, data.name))
+    run_dir = final_dir.with_name(final_dir.name + ".partial")
+    run_dir.mkdir(parents=True)
+    (run_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2, default=str))
+
+    model = create_backbone(config.backbone, spec, **config.backbone_options)
+    module = ForecastModule(model, prep.scaler, config.lr, config.weight_decay)
+    sp = build_sample_pruning(prep.loaders["train"].dataset, config.batch_size, config.pruning(), config.epochs, config.seed)
+    clock = EpochClock()
+    ckpt = L.pytorch.callbacks.ModelCheckpoint(dirpath=str(run_dir / "checkpoints"), filename="best", monitor="val_mae",
+                                               mode="min", save_top_k=1, enable_version_counter=False)
+    callbacks = [sp.callback, clock, ckpt]
+    if config.lr_schedule == "cosine":
+        callbacks.append(EpochFractionLR(config.epochs))
+    if config.patience > 0:
+        callbacks.append(L.pytorch.callbacks.EarlyStopping(monitor="val_mae", mode="min", patience=config.patience))
+    trainer = _trainer(config, run_dir, "train", max_epochs=config.epochs, callbacks=callbacks, enable_progress_bar=console is not None,
+                       **TRAINER_KWARGS)
+    say(f"[bold]train[/] {config.backbone} on {data.name}: {config.epochs} epochs, sample pruning {config.sample_pruning}"
+        + (f" (R={config.prune_ratio:g})" if config.sample_pruning != "none" else ""))
+    t0 = time.perf_counter()
+    trainer.fit(module, sp.loader, prep.loaders["val"])
+    train_time = time.perf_counter() - t0
+    best = torch.load(ckpt.best_model_path, map_location="cpu", weights_only=True)
+    module.load_state_dict(best["state_dict"])
+    test = evaluate(module.model, prep.loaders["test"], prep.scaler, spec.horizon)["all"]
+    metrics = {
+        "data": data.name, "backbone": config.backbone, "sample_pruning": config.sample_pruning,
+        "prune_ratio": config.prune_ratio if config.sample_pruning != "none" else 0.0, "seed": config.seed,
+        "units": data.units, "n_train_windows": sp.policy.n, "epochs": len(clock.epoch_time_s),
+        "test": {k: test[k] for k in ("mae", "rmse", "mape")},
+        "best_val_mae": float(ckpt.best_model_score),
+        "val_mae": clock.val_mae,
+        "train_time_s": train_time,
+        "epoch_time_s": clock.epoch_time_s,
+        "cum_time_s": clock.cum_time_s,
+        "samples_seen": sp.callback.samples_seen,
+        "kept_per_epoch": [h["kept"] for h in sp.callback.history[: len(clock.epoch_time_s)]],
+        "overhead": sp.callback.overhead(module),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} threads, torch {torch.__version__}",
+    }
+    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    os.replace(run_dir, final_dir)
+    return final_dir, metrics
+
+
+# ----------------------------------------------------------------------------- bench sweep
+
+def time_to_target(val_mae: list[float], cum_time_s: list[float], target: float) -> float:
+    """Wall time [s] until the first epoch whose validation MAE is <= ``target``; inf if never."""
+    for v, t in zip(val_mae, cum_time_s):
+        if v <= target:
+            return t
+    return float("inf")
+
+
+def _row(m: dict, budget: float, run_dir: Path) -> dict:
+    return {
+        "dataset": m["data"], "backbone": m["backbone"], "seed": m["seed"], "method": m["sample_pruning"],
+        "budget": budget, "prune_ratio": m["prune_ratio"], "test_mae": m["test"]["mae"], "test_rmse": m["test"]["rmse"],
+        "test_mape": m["test"]["mape"], "best_val_mae": m["best_val_mae"], "train_time_s": m["train_time_s"],
+        "mean_epoch_time_s": sum(m["epoch_time_s"]) / len(m["epoch_time_s"]), "samples_seen": m["samples_seen"],
+        "overhead_pct": m["overhead"]["overhead_pct"], "val_mae": json.dumps(m["val_mae"]),
+        "cum_time_s": json.dumps(m["cum_time_s"]), "run_dir": str(run_dir),
+    }
+
+
+def sweep(datasets, backbones, seeds, out, base: dict, budgets=BUDGETS, methods=SWEEP_METHODS, console=None) -> Path:
+    """Run the budget sweep; append one row per run to ``out/results.csv`` as it finishes.
+
+    Order: data set, backbone, seed, then full data and every (budget, method) in turn, so
+    machine contention hits all methods alike. Returns the CSV path.
+    """
+    import pandas as pd
+
+    say = console.print if console is not None else print
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    csv = out / "results.csv"
+    for ds in datasets:
+        for bb in backbones:
+            for seed in seeds:
+                jobs = [("none", 1.0)] + [(mth, b) for b in budgets for mth in methods]
+                for mth, b in jobs:
+                    cfg = TrainConfig(**{**base, "data": ds, "backbone": bb, "seed": seed, "sample_pruning": mth,
+                                         "prune_ratio": round(1.0 - b, 6) if mth != "none" else 0.0, "out": str(out / "runs")})
+                    run_dir, m = train(cfg)
+                    row = _row(m, b, run_dir)
+                    pd.DataFrame([row]).to_csv(csv, mode="a", header=not csv.exists(), index=False)
+                    say(f"{ds} {bb} seed {seed} {mth:<9} budget {b:.1f}: test MAE {row['test_mae']:.4f}, "
+                        f"epoch {row['mean_epoch_time_s']:.2f} s, fit {row['train_time_s']:.1f} s, overhead {row['overhead_pct']:.2f}%")
+    return csv
+
+
+def summarize(csv: str | Path, out: str | Path, note: str = "") -> dict:
+    """Requirement tables (Markdown) and the Figure 4 plot from a sweep's ``results.csv``.
+
+    Returns ``{"tables": markdown, "req1": DataFrame, "req2": DataFrame, "req3": DataFrame,
+    "figure": path}``. Requirement 1: per run, ST-Prune's time to reach the full-data run's
+    best validation MAE x 1.01 (same seed) over the full run's fit time, and test MAE change.
+    Requirement 2: mean test MAE per budget and method. Requirement 3: overhead %.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    out = Path(out)
+    df = pd.read_csv(csv)
+    full = df[df.method == "none"].set_index(["dataset", "backbone", "seed"])
+    r1 = []
+    for _, r in df[df.method != "none"].iterrows():
+        key = (r.dataset, r.backbone, r.seed)
+        if key not in full.index:
+            continue
+        f = full.loc[key]
+        f = f.iloc[0] if isinstance(f, pd.DataFrame) else f
+        ttt = time_to_target(json.loads(r.val_mae), json.loads(r.cum_time_s), 1.01 * f.best_val_mae)
+        r1.append({"dataset": r.dataset, "backbone": r.backbone, "seed": r.seed, "method": r.method, "budget": r.budget,
+                   "full_time_s": f.train_time_s, "time_s": r.train_time_s, "time_to_target_s": ttt,
+                   "ttt_over_full": ttt / f.train_time_s, "full_test_mae": f.test_mae, "test_mae": r.test_mae,
+                   "test_mae_change_pct": 100 * (r.test_mae / f.test_mae - 1),
+                   "epoch_time_frac": r.mean_epoch_time_s / f.mean_epoch_time_s})
+    r1 = pd.DataFrame(r1)
+    lines = [f"# ST-Prune budget sweep\n\n{note}\n"]
+    g1 = r1.groupby(["dataset", "backbone", "method", "budget"]).agg(
+        full_time_s=("full_time_s", "mean"), time_s=("time_s", "mean"), ttt_over_full=("ttt_over_full", "mean"),
+        ttt_max=("ttt_over_full", "max"), full_test_mae=("full_test_mae", "mean"), test_mae=("test_mae", "mean"),
+        test_mae_change_pct=("test_mae_change_pct", "mean"), epoch_time_frac=("epoch_time_frac", "mean"),
+        seeds=("seed", "nunique")).reset_index()
+    g1["req1_pass"] = (g1.ttt_max <= 0.5) & (g1.test_mae_change_pct.abs() <= 1.0)
+    lines += ["## Requirement 1: time to reach the full-data validation MAE (x1.01), mean over seeds\n",
+              "ttt/full = time-to-target over the full-data run's fit time (worst seed in ttt_max; inf = never reached).\n",
+              g1.to_markdown(index=False, floatfmt=".4g"), ""]
+    mae = df[df.method != "none"].groupby(["dataset", "backbone", "budget", "method"]).test_mae.mean().unstack("method")
+    fullm = df[df.method == "none"].groupby(["dataset", "backbone"]).test_mae.mean()
+    mae["full"] = [fullm.get((d, b), float("nan")) for d, b, _ in mae.index]
+    if {"st-prune", "infobatch", "random"} <= set(mae.columns):
+        mae["st<=ib&rnd"] = (mae["st-prune"] <= mae["infobatch"]) & (mae["st-prune"] <= mae["random"])
+    r2 = mae.reset_index()
+    lines += ["## Requirement 2: test MAE at equal per-epoch budgets (mean over seeds)\n",
+              r2.to_markdown(index=False, floatfmt=".4f"), ""]
+    if "st<=ib&rnd" in r2:
+        wins = r2.groupby(["dataset", "backbone"])["st<=ib&rnd"].agg(["sum", "count"]).reset_index()
+        lines += ["Budgets where ST-Prune <= InfoBatch and random:\n", wins.to_markdown(index=False), ""]
+    r3 = df[df.method != "none"].groupby(["dataset", "backbone", "method"]).overhead_pct.agg(["mean", "max"]).reset_index()
+    lines += ["## Requirement 3: scoring + selection overhead, % of training-step time\n",
+              r3.to_markdown(index=False, floatfmt=".3f"), ""]
+    tables = "\n".join(lines)
+    (out / "stprune_tables.md").write_text(tables)
+    r1.to_csv(out / "req1_runs.csv", index=False)
+
+    groups = list(df.groupby(["dataset", "backbone"]).groups)
+    fig, axes = plt.subplots(1, len(groups), figsize=(5 * len(groups), 4), squeeze=False)
+    for ax, (ds, bb) in zip(axes[0], groups):
+        sub = r1[(r1.dataset == ds) & (r1.backbone == bb)]
+        for mth, g in sub.groupby("method"):
+            p = g.groupby("budget").agg(x=("epoch_time_frac", "mean"), y=("test_mae", "mean")).sort_values("x")
+            ax.plot(100 * p.x, p.y, marker="o", label=mth)
+        ax.axhline(fullm.get((ds, bb)), color="k", ls="--", label="full data (vanilla)")
+        ax.set_xlabel("measured per-epoch time, % of full data")
+        ax.set_ylabel("test MAE")
+        ax.set_title(f"{ds} · {bb}")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig_path = out / "figure4.png"
+    fig.savefig(fig_path, dpi=110)
+    plt.close(fig)
+    return {"tables": tables, "req1": g1, "req2": r2, "req3": r3, "figure": fig_path}
+
+
+def bench_suite(args, console) -> int:
+    """``sparsest bench --suite st-prune``: the budget sweep with the parsed bench options.
+
+    Uses ``args.datasets``, ``args.backbones`` (default: stid for graph data, simvp for
+    grids), ``args.seeds``, ``args.epochs``, ``args.out``, ``args.quick`` (2 epochs of 4
+    batches, budgets 0.3 / 0.7), ``args.data_dir`` and ``args.set`` (TrainConfig keys).
+
+    Raises:
+        ConfigError: unknown ``--set`` key.
+    """
+    import yaml
+
+    from .datasets import get_dataset_entry
+
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    base: dict = {}
+    for item in args.set or []:
+        key, sep, value = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or key not in known:
+            raise ConfigError(f"--set: expected KEY=VALUE with KEY one of {', '.join(sorted(known))}, got {item!r}")
+        base[key] = yaml.safe_load(value)
+    if args.epochs is not None:
+        base["epochs"] = args.epochs
+    if args.data_dir is not None:
+        base["data_dir"] = args.data_dir
+    budgets = BUDGETS
+    if args.quick:
+        base.update({"epochs": base.get("epochs", 2), "limit_train_batches": 4, "batch_size": 16})
+        budgets = (0.3, 0.7)
+    if not args.backbones:
+        def default(ds):
+            try:
+                return "stid" if get_dataset_entry(ds).kind == "graph" else "simvp"
+            except Exception:
+                return "stid"
+        pairs = [(ds, default(ds)) for ds in args.datasets]
+    else:
+        pairs = [(ds, bb) for ds in args.datasets for bb in args.backbones]
+    out = Path(args.out)
+    t0 = time.perf_counter()
+    for ds, bb in pairs:
+        sweep([ds], [bb], args.seeds, out, base, budgets, console=console)
+    note = (f"Machine: {platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} threads, torch {torch.__version__}; "
+            f"{time.strftime('%Y-%m-%d')}; sweep wall time {time.perf_counter() - t0:.0f} s.")
+    res = summarize(out / "results.csv", out, note)
+    console.print(res["tables"], markup=False, highlight=False)
+    console.print(f"written: {out / 'results.csv'}, {out / 'stprune_tables.md'}, {res['figure']}")
+    return 0
+
+
+__all__ = ["TrainConfig", "train", "bench_suite", "sweep", "summarize", "time_to_target", "METHODS", "BUDGETS"]
