@@ -44,6 +44,9 @@ RUN_HELP = {
     "bench_repeats": "timed repeats of each model in the latency measurement (median reported) [default: 10]",
     "dense_checkpoint": "reuse the dense model of an earlier run (its checkpoints/dense.ckpt) instead of training one",
     "limit_train_batches": "batches per epoch: fraction (<= 1.0) or count, for quick runs [default: 1.0]",
+    "sample_pruning": "train the dense model and the sensor search on pruned training windows: "
+    "none, st-prune, infobatch, random, static [default: none]",
+    "prune_ratio": "fraction of training windows skipped per pruned epoch, in [0, 1) [default: 0.5]",
 }
 
 
@@ -73,7 +76,7 @@ def _run_parser(sub) -> argparse.ArgumentParser:
 
 # Other methods' bench suites: suite name -> "module:function", called as function(args, console) -> int
 # (exit code). The dynst suite is built into the `bench` branch of main().
-BENCH_SUITES: dict[str, str] = {"dynst": ""}
+BENCH_SUITES: dict[str, str] = {"dynst": "", "st-prune": ".train:bench_suite"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -106,7 +109,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="any `sparsest run` option for every run, e.g. --set batch_size=16 round_steps=10")
     b.add_argument("--out", default="bench_out", help="output folder [default: bench_out]")
     b.add_argument("--suite", choices=sorted(BENCH_SUITES), default="dynst",
-                   help="which method's tables: dynst (sensor pruning, Tables 1/2/4) [default: dynst]")
+                   help="which method's tables: dynst (sensor pruning, Tables 1/2/4), st-prune (sample pruning: "
+                   "test MAE vs per-epoch time at 10-90%% budgets, Figure 4) [default: dynst]")
+    from .train import add_train_parser
+
+    add_train_parser(sub)
     sub.add_parser("datasets", help="list the registered data sets")
     sub.add_parser("backbones", help="list the registered backbones and baselines")
     return parser
@@ -235,6 +242,10 @@ def main(argv: list[str] | None = None) -> int:
                 console.print(paths[name].read_text(), markup=False, highlight=False)
             console.print(f"written: {', '.join(str(p) for p in paths.values())}")
             return 0
+        if args.command == "train":
+            from .train import run_train_command
+
+            return run_train_command(args, console)
         if args.command == "run":
             from .experiment import run
 

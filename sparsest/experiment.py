@@ -69,6 +69,10 @@ class RunConfig:
         limit_train_batches: fraction or count of batches per epoch (quick runs / tests).
         bench_batch: batch size of the dense-vs-pruned latency / FLOPs measurement.
         bench_repeats: timed repeats per model (median reported; 3 warm-up rounds before).
+        sample_pruning: none, st-prune, infobatch, random or static: the dense training and the
+            sensor search visit the windows this sample-pruning method keeps each epoch
+            (:mod:`sparsest.pruning.samples`); fine-tuning uses all windows.
+        prune_ratio: fraction of training windows skipped per pruned epoch, in [0, 1).
         dense_checkpoint: start from this trained dense checkpoint (``checkpoints/dense.ckpt``
             of an earlier run with the same data, backbone and options) instead of training.
         backbone_options: extra keyword arguments for the backbone.
@@ -104,6 +108,8 @@ class RunConfig:
     bench_batch: int = 64
     bench_repeats: int = 10
     dense_checkpoint: str | None = None
+    sample_pruning: str = "none"
+    prune_ratio: float = 0.5
     backbone_options: dict = field(default_factory=dict)
 
     def check(self) -> "RunConfig":
@@ -124,6 +130,7 @@ class RunConfig:
                 raise ConfigError(f"--{name}: must be >= 1, got {v}")
         if not 0 <= self.regrow_fraction < 1:
             raise ConfigError(f"--regrow-fraction: must be in [0, 1), got {self.regrow_fraction}")
+        self.sample_options().check()
         entry = get_backbone_entry(self.backbone)
         if not entry.trainable:
             raise ConfigError(f"--backbone: {self.backbone} is a baseline, always reported; pick a trainable backbone")
@@ -131,6 +138,12 @@ class RunConfig:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    def sample_options(self):
+        """The :class:`~sparsest.pruning.samples.PruningOptions` of ``sample_pruning``."""
+        from .pruning.samples import PruningOptions
+
+        return PruningOptions(self.sample_pruning, self.prune_ratio)
 
 
 @dataclass
@@ -193,12 +206,25 @@ def _trainer(config: RunConfig, run_dir: Path, name: str, max_epochs: int = -1, 
     )
 
 
-def _fit_early_stopping(config, module, prep, run_dir: Path, name: str) -> float:
+def _train_loader(config, prep: Prepared, epochs: int | None, prune: bool = True):
+    """The training loader, extra callbacks and trainer options: plain shuffled loader, or the
+    sample-pruning loader + callback when ``config.sample_pruning`` is set and ``prune``."""
+    method = getattr(config, "sample_pruning", "none")
+    if not prune or method == "none":
+        return prep.loaders["train"], [], {}
+    from .pruning.samples import TRAINER_KWARGS, build_sample_pruning
+
+    sp = build_sample_pruning(prep.loaders["train"].dataset, config.batch_size, config.sample_options(), epochs, config.seed)
+    return sp.loader, [sp.callback], dict(TRAINER_KWARGS)
+
+
+def _fit_early_stopping(config, module, prep, run_dir: Path, name: str, prune: bool = True) -> float:
     """Train ``module`` with early stopping on val MAE; load the best weights; return it."""
     ckpt = L.pytorch.callbacks.ModelCheckpoint(dirpath=str(run_dir / "checkpoints"), filename=name, monitor="val_mae", mode="min", save_top_k=1, enable_version_counter=False)
     stop = L.pytorch.callbacks.EarlyStopping(monitor="val_mae", mode="min", patience=config.patience)
-    trainer = _trainer(config, run_dir, name, max_epochs=config.epochs, callbacks=[ckpt, stop])
-    trainer.fit(module, prep.loaders["train"], prep.loaders["val"])
+    loader, extra, kw = _train_loader(config, prep, config.epochs, prune)
+    trainer = _trainer(config, run_dir, name, max_epochs=config.epochs, callbacks=[ckpt, stop, *extra], **kw)
+    trainer.fit(module, loader, prep.loaders["val"])
     best = torch.load(ckpt.best_model_path, map_location="cpu", weights_only=True)
     module.load_state_dict(best["state_dict"])
     return float(ckpt.best_model_score)
@@ -332,7 +358,8 @@ def run(config: RunConfig, console=None) -> tuple[Path, dict]:
     t0 = time.perf_counter()
     if plan_steps(plan) > 0:
         say(f"[bold]search[/] {config.scheme}: {config.rounds} rounds x ({config.round_steps} network + {config.mask_steps} mask steps) -> sparsity {config.sparsity:g}")
-        _trainer(config, run_dir, "search", max_steps=plan_steps(plan), callbacks=[search], validate=False).fit(module, prep.loaders["train"])
+        loader, extra, kw = _train_loader(config, prep, None)  # step-limited: no annealing
+        _trainer(config, run_dir, "search", max_steps=plan_steps(plan), callbacks=[search, *extra], validate=False, **kw).fit(module, loader)
     else:
         say(f"[bold]search[/] {config.scheme}: random keep-set, no search")
         for phase in plan:  # zero-step plans still apply their actions
@@ -343,7 +370,7 @@ def run(config: RunConfig, console=None) -> tuple[Path, dict]:
     search_time = time.perf_counter() - t0
     say(f"[bold]fine-tune[/] keep-set fixed: {int(pruned.keep.sum())} of {pruned.n_sensors} sensors kept")
     t0 = time.perf_counter()
-    _fit_early_stopping(config, module, prep, run_dir, "pruned")
+    _fit_early_stopping(config, module, prep, run_dir, "pruned", prune=False)
     finetune_time = time.perf_counter() - t0
 
     # ---- evaluation
