@@ -76,7 +76,7 @@ def _run_parser(sub) -> argparse.ArgumentParser:
 
 # Other methods' bench suites: suite name -> "module:function", called as function(args, console) -> int
 # (exit code). The dynst suite is built into the `bench` branch of main().
-BENCH_SUITES: dict[str, str] = {"dynst": "", "st-prune": ".train:bench_suite"}
+BENCH_SUITES: dict[str, str] = {"dynst": "", "st-prune": ".train:bench_suite", "dyna-pruner": ".compress:bench_suite"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -110,10 +110,14 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--out", default="bench_out", help="output folder [default: bench_out]")
     b.add_argument("--suite", choices=sorted(BENCH_SUITES), default="dynst",
                    help="which method's tables: dynst (sensor pruning, Tables 1/2/4), st-prune (sample pruning: "
-                   "test MAE vs per-epoch time at 10-90%% budgets, Figure 4) [default: dynst]")
+                   "test MAE vs per-epoch time at 10-90%% budgets, Figure 4), dyna-pruner (input-adaptive data + channel "
+                   "co-pruning of grid backbones: Tables I and II) [default: dynst]")
     from .train import add_train_parser
 
     add_train_parser(sub)
+    from .compress import add_compress_parser
+
+    add_compress_parser(sub)
     sub.add_parser("datasets", help="list the registered data sets")
     sub.add_parser("backbones", help="list the registered backbones and baselines")
     return parser
@@ -246,6 +250,10 @@ def main(argv: list[str] | None = None) -> int:
             from .train import run_train_command
 
             return run_train_command(args, console)
+        if args.command == "compress":
+            from .compress import run_compress_cli
+
+            return run_compress_cli(args, console)
         if args.command == "run":
             from .experiment import run
 

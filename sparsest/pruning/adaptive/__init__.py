@@ -1,0 +1,22 @@
+"""Dyna-Pruner: input-adaptive co-pruning of data (pixels) and model (conv filters).
+
+Zhang et al., arXiv:2606.15346; our reading in ``../shared/design/METHODS.md`` section 2.
+
+- :class:`DynaPruner` wraps any grid backbone (no backbone edits): mask generator, hard data
+  mask (STE), receptive-field filter importance with learnable thresholds, the sparsity
+  terms of the loss (``penalty()``), masked / gated execution and static compaction.
+- :mod:`.gating`: per-sample filter gating of Conv2d layers found by walking the model.
+- :mod:`.masks`: pure tensor functions (top-k STE, threshold STE, data-mask fill).
+- :mod:`.baselines`: MP (L1 filter pruning at matched FLOPs) and robustness evaluation.
+"""
+
+from .baselines import evaluate_perturbed, l1_filter_prune, match_flops_ratio, torch_pruning_error
+from .gating import GatedConv2d, attach_gates, clear_gates, find_prunable_convs, gates_of
+from .masks import MaskGenerator, apply_data_mask, flip_important, threshold_ste, topk_ste
+from .wrapper import POLICIES, DynaPruner
+
+__all__ = [
+    "DynaPruner", "POLICIES", "GatedConv2d", "attach_gates", "clear_gates", "find_prunable_convs", "gates_of",
+    "MaskGenerator", "apply_data_mask", "flip_important", "threshold_ste", "topk_ste",
+    "evaluate_perturbed", "l1_filter_prune", "match_flops_ratio", "torch_pruning_error",
+]

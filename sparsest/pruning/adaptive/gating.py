@@ -1,0 +1,160 @@
+"""Per-sample filter gating of a backbone's Conv2d layers, found by walking the model.
+
+Dyna-Pruner (Zhang et al., "Dyna-Pruner: Input-Adaptive Data-Model Co-Pruning ...",
+arXiv:2606.15346, Sec. III-B/III-D2) switches off structural units per input sample and, at
+inference, computes only the active ones. METHODS.md allows "conv filter / channel of the
+chosen layers" as the unit; ours is the channel (see :class:`GatedConv2d`). This module
+does it without editing the backbone's code: :func:`attach_gates` replaces chosen
+``nn.Conv2d`` children of a (copied) backbone by :class:`GatedConv2d`, which has three
+execution modes:
+
+- *masked* (``gate.mask`` set, ``[B, K]`` of 0/1): the full convolution on the masked
+  channels (training; batched evaluation). This computes everything: no saving.
+- *gated* (``gate.active`` set, an index tensor): batch-1 inference. Only the active units
+  are computed, with sliced weights; downstream layers see the same tensor widths.
+  Numerically equal to masked execution (tested). FLOPs scale with the active fraction.
+- *static* (``gate.keep`` set): a compact model: units outside ``keep`` are removed for
+  good (never computed); per-sample masks may still multiply the kept ones.
+
+Which layers are gated (:func:`find_prunable_convs`): every ``nn.Conv2d`` with at least
+``min_channels`` input and output channels, zero padding, and either ``groups == 1`` or
+depthwise (``groups == in == out``). The final output projection of the grid backbones
+(``C`` = 1 or a few output channels) and the first layer (C input channels) fall below
+``min_channels`` and are never gated.
+
+Batch layout: a gated layer may see ``k * B`` rows (SimVP / TAU run the encoder on
+``[B * T]`` frames and the decoder on ``[B * S]`` frames, made by reshaping
+``[B, T, ...]``); the per-sample mask is then repeated sample-major
+(``repeat_interleave(k)``), which is the layout every grid backbone here uses.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class GatedConv2d(nn.Module):
+    """A ``nn.Conv2d`` whose channels (the gated units) can be masked, sliced or removed.
+
+    The unit of a dense convolution (``groups == 1``) is an *input channel* (a feature map
+    the layer reads: the mask multiplies the input, ``conv(x * m)``, and the sliced form
+    uses ``weight[:, active]`` on ``x[:, active]``); the unit of a depthwise convolution is
+    its filter = output channel (``conv(x) * m``, sliced form ``weight[active]`` on
+    ``x[:, active]``, zeros elsewhere). Slicing input channels is what makes a 3x3
+    convolution with few channels cheaper on CPU (the im2col buffer shrinks with the input
+    channels; with oneDNN, removing output channels of a 16-channel 3x3 convolution is not
+    faster at all: measured 1.7 ms dense vs 2.4 ms at 30% of the outputs, 0.4 ms at 30% of
+    the inputs).
+
+    Args:
+        conv: the wrapped convolution (its parameters are reused, not copied).
+
+    Attributes:
+        mask: ``[B, K]`` 0/1 float per-sample unit mask (masked / static mode), or None.
+        active: ``[K']`` int64 indices of the units to compute for a batch-1 input (gated
+            mode), or None.
+        keep: ``[K'']`` int64 buffer, the units a static compact model keeps, or None.
+
+    Shapes:
+        ``[B', C_in, H, W]`` -> ``[B', C_out, H', W']`` with ``B'`` a multiple of the mask's
+        B; K = C_in (dense) or C_out (depthwise).
+    """
+
+    def __init__(self, conv: nn.Conv2d):
+        super().__init__()
+        self.conv = conv
+        self.depthwise = conv.groups > 1 and conv.groups == conv.in_channels == conv.out_channels
+        self.mask: torch.Tensor | None = None
+        self.active: torch.Tensor | None = None
+        self.register_buffer("keep", None)
+
+    @property
+    def n_units(self) -> int:
+        """K: input channels (dense) or filters (depthwise)."""
+        return self.conv.out_channels if self.depthwise else self.conv.in_channels
+
+    def unit_weights(self) -> torch.Tensor:
+        """``[K, ...]`` the weights that belong to each unit (for L1 norms)."""
+        w = self.conv.weight
+        return w if self.depthwise else w.transpose(0, 1)
+
+    def _sliced(self, x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        c = self.conv
+        if self.depthwise:
+            if idx.numel() == 0:
+                y = c(x[:1])  # output shape only; every channel is zero
+                return y.new_zeros(x.shape[0], c.out_channels, *y.shape[2:])
+            b = c.bias.index_select(0, idx) if c.bias is not None else None
+            y = F.conv2d(x.index_select(1, idx), c.weight.index_select(0, idx), b, c.stride, c.padding, c.dilation, idx.numel())
+            out = y.new_zeros(y.shape[0], c.out_channels, *y.shape[2:])
+            return out.index_copy(1, idx, y)
+        if idx.numel() == 0:
+            return c(torch.zeros_like(x))
+        return F.conv2d(x.index_select(1, idx), c.weight.index_select(1, idx), c.bias, c.stride, c.padding, c.dilation, 1)
+
+    def _expand(self, m: torch.Tensor, rows: int) -> torch.Tensor:
+        if m.shape[0] != rows:
+            m = m.repeat_interleave(rows // m.shape[0], dim=0)  # sample-major frames
+        return m[:, :, None, None]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.active is not None:  # gated: the mask is implicit (1 on active, 0 elsewhere)
+            return self._sliced(x, self.active)
+        if self.mask is not None and not self.depthwise:
+            x = x * self._expand(self.mask.to(x.dtype), x.shape[0])
+        y = self._sliced(x, self.keep) if self.keep is not None else self.conv(x)
+        if self.mask is not None and self.depthwise:
+            y = y * self._expand(self.mask.to(y.dtype), y.shape[0])
+        return y
+
+
+def find_prunable_convs(model: nn.Module, min_channels: int = 8) -> list[str]:
+    """Names of the ``nn.Conv2d`` modules of ``model`` that can be gated (see module doc),
+    in ``named_modules`` order."""
+    names = []
+    for name, mod in model.named_modules():
+        if type(mod) is not nn.Conv2d or mod.padding_mode != "zeros":
+            continue
+        if mod.out_channels < min_channels or mod.in_channels < min_channels:
+            continue
+        depthwise = mod.groups > 1 and mod.groups == mod.in_channels == mod.out_channels
+        if mod.groups == 1 or depthwise:
+            names.append(name)
+    return names
+
+
+def attach_gates(model: nn.Module, names: list[str]) -> list[GatedConv2d]:
+    """Replace each named ``nn.Conv2d`` of ``model`` (in place) by a :class:`GatedConv2d`
+    around it; return the gates in the order of ``names``.
+
+    Raises:
+        ValueError: a name that is not a Conv2d of ``model``.
+    """
+    gates = []
+    for name in names:
+        parent_name, _, child = name.rpartition(".")
+        parent = model.get_submodule(parent_name) if parent_name else model
+        conv = getattr(parent, child)
+        if type(conv) is not nn.Conv2d:
+            raise ValueError(f"{name} is not an nn.Conv2d")
+        gate = GatedConv2d(conv)
+        setattr(parent, child, gate)
+        gates.append(gate)
+    return gates
+
+
+def gates_of(model: nn.Module) -> list[GatedConv2d]:
+    """The :class:`GatedConv2d` modules of ``model`` in ``modules()`` order."""
+    return [m for m in model.modules() if isinstance(m, GatedConv2d)]
+
+
+def clear_gates(gates: list[GatedConv2d]) -> None:
+    """Drop per-forward state (masks and active indices); static ``keep`` stays."""
+    for g in gates:
+        g.mask = None
+        g.active = None
+
+
+__all__ = ["GatedConv2d", "find_prunable_convs", "attach_gates", "gates_of", "clear_gates"]

@@ -1,0 +1,265 @@
+"""``DynaPruner``: input-adaptive data and filter co-pruning around any grid backbone.
+
+Zhang et al., "Dyna-Pruner: Input-Adaptive Data-Model Co-Pruning for Efficient and Scalable
+Spatio-Temporal Media Prediction", arXiv:2606.15346 (Sec. III, Eqs. 1-4); our reading is
+``../shared/design/METHODS.md`` section 2. Per sample:
+
+1. ``S = g(X)`` (:class:`~.masks.MaskGenerator`, Eq. 3), ``[B, H, W]`` in (0, 1).
+2. Data mask ``M_data``: the top ``(1 - s_d)`` fraction of S, hard, with an STE
+   (:func:`~.masks.topk_ste`); the backbone sees :func:`~.masks.apply_data_mask`.
+3. Filter importance (the shared-importance synchronisation): for every gated filter k,
+   ``I_k = sum_r pi_kr * mean(S over region r) + b_k`` with ``pi_k = softmax(alpha_k)`` a
+   learned distribution over a coarse grid of R regions (default 4 x 6): each filter's
+   *receptive field at the region scale*, so I_k is the mean importance of the area the
+   filter serves, and filters serving regions that S deems unimportant are pruned. Ours:
+   the paper only says "aggregating the scores in S within its receptive field". A filter
+   of a convolution is applied at every position (weight sharing), so its literal
+   receptive field is the whole grid and the plain mean of S would give every filter of a
+   layer the same I (all on or all off together); the learned region weights make I
+   filter-specific while remaining an average of S. ``b_k`` (ours) is a learned per-filter
+   offset, initialised from the filter's L1 norm (z-scored in its layer, times 0.1), so
+   training starts from a magnitude ordering and can learn filters that are always needed
+   or never needed (the latter are what the static compact model removes).
+4. Filter mask ``M_weight = 1[I_k > tau_l]`` with a learnable threshold ``tau_l`` per gated
+   layer and a sigmoid STE (:func:`~.masks.threshold_ste`).
+5. Loss (Eq. 4 plus the constraint of Eq. 2): ``task + lambda_d * mean(S) + lambda_w *
+   mean(I) + lambda_target * mean_l |f_l - (1 - s_w)|`` where ``f_l`` is layer l's active
+   fraction in the batch (hard forward, sigmoid backward). The last term (ours) is what
+   moves each threshold until the model sparsity reaches ``s_w`` (Eq. 2 as a soft
+   constraint); it is exposed through :meth:`penalty`, which
+   :class:`sparsest.engine.module.ForecastModule` adds to the loss.
+
+Execution (``mode``): ``"masked"`` multiplies filter outputs by the masks (training, batched
+evaluation; computes everything), ``"gated"`` computes only each sample's active filters
+(sliced weights, one sample at a time; the batch-1 inference path that is really cheaper).
+The two are numerically equal (tested). :meth:`compact` removes filters that are active
+for fewer than ``min_usage`` of the samples, for batch inference.
+
+The data mask saves no compute in these dense CNN / ConvLSTM backbones (a zero or constant
+pixel costs the same to convolve); the compute saving is the filter gating. ``policy=
+"random"`` is the random baseline: uniform random scores for the data mask and Bernoulli
+``(1 - s_w)`` filter masks, per sample, through the same code.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ...backbones import DataSpec
+from .gating import attach_gates, clear_gates, find_prunable_convs
+from .masks import MaskGenerator, apply_data_mask, flip_important, region_scores, threshold_ste, topk_ste
+
+POLICIES = ("dyna", "random")
+
+
+class DynaPruner(nn.Module):
+    """Wrap a grid backbone with Dyna-Pruner's data and filter masks (see module doc).
+
+    The backbone object is modified in place (its prunable ``Conv2d`` children are wrapped
+    by :class:`~.gating.GatedConv2d`; their weights are reused): pass a copy if the dense
+    model is still needed. The backbone's code is not edited.
+
+    Args:
+        backbone: grid forecaster, ``forward(x, tod, dow)`` ``[B, T, C, H, W]`` ->
+            ``[B, S, C, H, W]`` (scaled units).
+        spec: the data's :class:`~sparsest.backbones.DataSpec` (T, C, H, W).
+        data_sparsity: s_d, fraction of pixels pruned per sample, in [0, 1) (paper: 0.7).
+        model_sparsity: s_w, target fraction of gated filters off, in [0, 1) (paper: 0.7).
+        policy: ``"dyna"`` (learned) or ``"random"`` (baseline).
+        fill: what pruned pixels show the backbone, see :func:`~.masks.apply_data_mask`.
+        min_channels: gate Conv2d layers with at least this many output channels.
+        regions: grid of regions for the filter importance (rows, cols).
+        temperature: of the threshold STE, in units of I.
+        lambda_d, lambda_w: Eq. 4 weights of mean(S) and mean(I).
+        lambda_target: weight of the model-sparsity target term.
+        gen_hidden: hidden channels of the mask generator.
+
+    Raises:
+        ValueError: bad sparsity, policy or fill, or a backbone without prunable Conv2d.
+
+    Shapes:
+        ``forward(x, tod, dow)``: x ``[B, T, C, H, W]`` -> ``[B, S, C, H, W]``; after each
+        forward ``last`` holds ``S`` ``[B, H, W]``, ``data_mask`` ``[B, H, W]``,
+        ``importance`` and ``filter_mask`` ``[B, K]`` (K gated filters in total).
+    """
+
+    def __init__(
+        self,
+        backbone: nn.Module,
+        spec: DataSpec,
+        data_sparsity: float = 0.7,
+        model_sparsity: float = 0.7,
+        policy: str = "dyna",
+        fill: str = "last",
+        min_channels: int = 8,
+        regions: tuple[int, int] = (4, 6),
+        temperature: float = 0.05,
+        lambda_d: float = 0.01,
+        lambda_w: float = 0.01,
+        lambda_target: float = 1.0,
+        gen_hidden: int = 16,
+    ):
+        super().__init__()
+        for name, v in (("data_sparsity", data_sparsity), ("model_sparsity", model_sparsity)):
+            if not 0 <= v < 1:
+                raise ValueError(f"{name} must be in [0, 1), got {v}")
+        if policy not in POLICIES:
+            raise ValueError(f"policy must be one of {POLICIES}, got {policy!r}")
+        if fill not in ("last", "zero"):
+            raise ValueError(f"fill must be 'last' or 'zero', got {fill!r}")
+        self.backbone = backbone
+        self.data_sparsity, self.model_sparsity = float(data_sparsity), float(model_sparsity)
+        self.policy, self.fill, self.temperature = policy, fill, float(temperature)
+        self.lambda_d, self.lambda_w, self.lambda_target = lambda_d, lambda_w, lambda_target
+        self.regions = tuple(regions)
+        self.gate_names = find_prunable_convs(backbone, min_channels)
+        if not self.gate_names:
+            raise ValueError(f"{type(backbone).__name__} has no Conv2d with >= {min_channels} output channels to gate")
+        self.gates = attach_gates(backbone, self.gate_names)
+        self.sizes = [g.n_units for g in self.gates]
+        self.n_pixels = spec.height * spec.width
+        self.register_buffer("layer_of", torch.repeat_interleave(torch.arange(len(self.sizes)), torch.tensor(self.sizes)))
+        if policy == "dyna":
+            self.generator = MaskGenerator(spec.window * spec.n_channels, gen_hidden)
+            n_regions = self.regions[0] * self.regions[1]
+            self.alpha = nn.Parameter(torch.randn(sum(self.sizes), n_regions))
+            self.beta = nn.Parameter(torch.cat([_l1_prior(g.unit_weights()) for g in self.gates]))
+            self.tau = nn.Parameter(torch.zeros(len(self.sizes)))
+        self.mode = "masked"
+        self.mask_failure = 0.0  # fraction of kept data-mask entries flipped to pruned (robustness)
+        self.failure_generator: torch.Generator | None = None
+        self.last: dict = {}
+
+    # ---- masks
+    @property
+    def keep_pixels(self) -> int:
+        return max(1, int(round((1 - self.data_sparsity) * self.n_pixels)))
+
+    def importance_map(self, x: torch.Tensor) -> torch.Tensor:
+        """S ``[B, H, W]`` (random uniform for the random policy)."""
+        if self.policy == "dyna":
+            return self.generator(x)
+        B, _, _, H, W = x.shape
+        return torch.rand(B, H, W, device=x.device)
+
+    def filter_importance(self, scores: torch.Tensor) -> torch.Tensor:
+        """I ``[B, K]`` from S ``[B, H, W]`` (module doc, step 3)."""
+        s_bar = region_scores(scores, self.regions)  # [B, R]
+        return s_bar @ torch.softmax(self.alpha, dim=1).T + self.beta  # [B, K]
+
+    def filter_masks(self, scores: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor]:
+        """``(I, M_weight)``, each ``[B, K]`` (I is None for the random policy)."""
+        if self.policy == "random":
+            B = scores.shape[0]
+            m = torch.bernoulli(torch.full((B, len(self.layer_of)), 1 - self.model_sparsity, device=scores.device))
+            return None, m
+        imp = self.filter_importance(scores)
+        return imp, threshold_ste(imp, self.tau[self.layer_of], self.temperature)
+
+    def layer_fractions(self, filter_mask: torch.Tensor) -> torch.Tensor:
+        """Active fraction of each gated layer over the batch, ``[L]`` (differentiable)."""
+        per_filter = filter_mask.mean(0)  # [K]
+        sums = per_filter.new_zeros(len(self.sizes)).index_add(0, self.layer_of, per_filter)
+        return sums / torch.tensor(self.sizes, dtype=sums.dtype, device=sums.device)
+
+    @torch.no_grad()
+    def calibrate_thresholds(self, x: torch.Tensor) -> None:
+        """Set each ``tau_l`` to the ``s_w`` quantile of layer l's importances on ``x`` so
+        training starts at the target model sparsity (ours; without it the thresholds
+        start at 0, every filter on, and first have to climb there)."""
+        if self.policy != "dyna":
+            return
+        imp = self.filter_importance(self.importance_map(x))  # [B, K]
+        for l, (a, b) in enumerate(_spans(self.sizes)):
+            self.tau[l] = torch.quantile(imp[:, a:b].flatten(), self.model_sparsity)
+
+    # ---- forward
+    def forward(self, x: torch.Tensor, tod=None, dow=None) -> torch.Tensor:
+        scores = self.importance_map(x)  # [B, H, W]
+        data_mask = topk_ste(scores, self.keep_pixels)  # [B, H, W]
+        if self.mask_failure > 0:
+            data_mask = flip_important(data_mask, self.mask_failure, self.failure_generator)
+        imp, filt = self.filter_masks(scores)  # [B, K]
+        x_in = apply_data_mask(x, data_mask, self.fill)
+        self.last = {"S": scores, "data_mask": data_mask, "importance": imp, "filter_mask": filt}
+        try:
+            if self.mode == "gated":
+                return self._forward_gated(x_in, tod, dow, filt.detach() > 0.5)
+            if self.mode != "masked":
+                raise ValueError(f"mode must be 'masked' or 'gated', got {self.mode!r}")
+            for g, m in zip(self.gates, filt.split(self.sizes, dim=1)):
+                g.mask = m
+            return self.backbone(x_in, tod, dow)
+        finally:
+            clear_gates(self.gates)
+
+    def _forward_gated(self, x_in, tod, dow, on: torch.Tensor) -> torch.Tensor:
+        outs = []
+        for b in range(x_in.shape[0]):
+            for g, m in zip(self.gates, on[b].split(self.sizes)):
+                idx = torch.nonzero(m).squeeze(1)
+                if g.keep is not None:  # compact model: removed filters stay off
+                    idx = idx[torch.isin(idx, g.keep)]
+                g.active = idx
+            sl = slice(b, b + 1)
+            outs.append(self.backbone(x_in[sl], None if tod is None else tod[sl], None if dow is None else dow[sl]))
+        return torch.cat(outs)
+
+    def penalty(self) -> torch.Tensor:
+        """The sparsity terms of the loss (module doc, step 5) for the last forward."""
+        if self.policy != "dyna" or not self.last:
+            return torch.zeros(())
+        frac = self.layer_fractions(self.last["filter_mask"])
+        target = (frac - (1 - self.model_sparsity)).abs().mean()
+        return self.lambda_d * self.last["S"].mean() + self.lambda_w * self.last["importance"].mean() + self.lambda_target * target
+
+    # ---- statistics and compaction
+    @torch.no_grad()
+    def filter_usage(self, batches) -> torch.Tensor:
+        """Fraction of samples for which each gated filter is active, ``[K]``, over an
+        iterable of batch dicts (``x``, ``tod``, ``dow``); runs in eval mode."""
+        was = self.training
+        self.eval()
+        total, n = torch.zeros(len(self.layer_of)), 0
+        for batch in batches:
+            x = batch["x"]
+            _, m = self.filter_masks(self.importance_map(x))
+            total += (m > 0.5).float().sum(0).cpu()
+            n += x.shape[0]
+        self.train(was)
+        return total / max(n, 1)
+
+    def compact(self, usage: torch.Tensor, min_usage: float = 0.05) -> dict:
+        """Remove for good the filters active for fewer than ``min_usage`` of the samples
+        (``usage`` from :meth:`filter_usage`); each layer keeps at least one filter.
+        Sets every gate's ``keep``; per-sample masks still apply to the kept filters.
+
+        Returns:
+            ``{"removed": int, "total": int, "per_layer": {name: [kept, total]}}``.
+        """
+        removed, per_layer = 0, {}
+        for name, g, u in zip(self.gate_names, self.gates, usage.split(self.sizes)):
+            keep = torch.nonzero(u >= min_usage).squeeze(1)
+            if keep.numel() == 0:
+                keep = u.argmax().view(1)
+            g.keep = keep.to(self.layer_of.device)
+            removed += g.n_units - keep.numel()
+            per_layer[name] = [int(keep.numel()), g.n_units]
+        return {"removed": removed, "total": int(sum(self.sizes)), "per_layer": per_layer, "min_usage": min_usage}
+
+
+def _spans(sizes):
+    a = 0
+    for n in sizes:
+        yield a, a + n
+        a += n
+
+
+def _l1_prior(weight: torch.Tensor) -> torch.Tensor:
+    """0.1 * z-score of the units' L1 norms within one layer, ``[K]`` (``weight``: ``[K, ...]``)."""
+    l1 = weight.detach().abs().flatten(1).sum(1)
+    return 0.1 * (l1 - l1.mean()) / l1.std().clamp_min(1e-8) if l1.numel() > 1 else torch.zeros_like(l1)
+
+
+__all__ = ["DynaPruner", "POLICIES"]
