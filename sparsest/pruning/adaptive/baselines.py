@@ -52,15 +52,18 @@ def l1_filter_prune(backbone: nn.Module, ratio: float, min_channels: int = 8) ->
 def match_flops_ratio(backbone: nn.Module, x: torch.Tensor, target_flops: float, min_channels: int = 8, iters: int = 14) -> float:
     """Pruning ratio whose :func:`l1_filter_prune` model costs ``target_flops`` on input
     ``x`` (bisection on :func:`sparsest.efficiency.count_flops`)."""
+    def flops(r):
+        m = l1_filter_prune(backbone, r, min_channels).eval()
+        return count_flops(lambda: m(x))
+
     lo, hi = 0.0, 0.99
     for _ in range(iters):
         mid = (lo + hi) / 2
-        m = l1_filter_prune(backbone, mid, min_channels).eval()
-        if count_flops(lambda: m(x)) > target_flops:
+        if flops(mid) > target_flops:
             lo = mid
         else:
             hi = mid
-    return (lo + hi) / 2
+    return min((lo, hi), key=lambda r: abs(flops(r) - target_flops))  # channel counts are integers
 
 
 def torch_pruning_error(backbone: nn.Module, x: torch.Tensor) -> str | None:

@@ -68,7 +68,7 @@ def topk_ste(scores: torch.Tensor, keep: int) -> torch.Tensor:
     flat = scores.flatten(1)
     idx = flat.topk(keep, dim=1).indices
     hard = torch.zeros_like(flat).scatter_(1, idx, 1.0).view_as(scores)
-    return hard + scores - scores.detach()
+    return hard + (scores - scores.detach())  # exactly 0 or 1 forward
 
 
 def threshold_ste(importance: torch.Tensor, tau: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -86,7 +86,7 @@ def threshold_ste(importance: torch.Tensor, tau: torch.Tensor, temperature: floa
     """
     soft = torch.sigmoid((importance - tau) / temperature)
     hard = (importance > tau).to(soft.dtype)
-    return hard + soft - soft.detach()
+    return hard + (soft - soft.detach())  # exactly 0 or 1 forward
 
 
 def apply_data_mask(x: torch.Tensor, mask: torch.Tensor, fill: str = "last") -> torch.Tensor:
