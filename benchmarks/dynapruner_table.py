@@ -1,0 +1,86 @@
+"""Dyna-Pruner on era5-t2m-uk with SimVP, ConvLSTM and TAU: paper Tables I-II and the
+numbers issue 4 asks for, printed from the runs' metrics.json.
+
+    OMP_NUM_THREADS=1 python benchmarks/dynapruner_table.py --epochs 2 --out bench_dynapruner
+    python benchmarks/dynapruner_table.py --from-runs bench_dynapruner/runs   # rebuild only
+
+Every row of a backbone gets the same budget: a shared dense pre-training of ``--epochs``
+epochs, then ``--epochs`` more epochs each for dense, Dyna-Pruner, MP and random (see
+``sparsest.compress``). Latency: all models of one backbone are measured in one process,
+interleaved (dense, Dyna-Pruner, MP, random, dense, ...), so machine load hits them alike;
+ratios are what to compare. Batch 1: ms per window, Dyna-Pruner runs its gated path (only
+the active channels of each sample are computed); batch 64: Dyna-Pruner runs its static
+compact model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+
+def check(metrics: list[dict]) -> str:
+    """The issue's five requirements, one block per backbone (numbers from metrics.json)."""
+    lines = []
+    for m in metrics:
+        g, l1, l64 = m["gflops"], m["latency_ms_b1"], m["latency_ms_b64"]
+        mse = m["mse"]
+        lines.append(f"== {m['backbone']} on {m['data']} (s_d={m['data_sparsity']:g}, s_w={m['model_sparsity']:g}, "
+                     f"{m['pretrain_epochs']}+{m['epochs']} epochs, measured model sparsity {m['model_sparsity_measured']['mean']:.3f})")
+        lines.append(f"1. GFLOPs/sample dense {g['dense']:.4f} -> Dyna-Pruner {g['pruned']:.4f}: -{100 * g['reduction']:.1f}% "
+                     f"[{'OK' if g['reduction'] >= 0.6 else 'SHORT'} >= 60%]")
+        lines.append(f"2. batch 1: dense {l1['dense']:.2f} ms -> gated {l1['pruned']:.2f} ms: x{l1['speedup']:.2f} "
+                     f"[{'OK' if l1['speedup'] >= 2 else 'SHORT'} >= 2x]; batch 64: dense {l64['dense']:.0f} ms -> compact "
+                     f"{l64['pruned']:.0f} ms: x{l64['speedup']:.2f} [{'OK' if l64['speedup'] > 1 else 'SHORT'} > 1x]; "
+                     f"compact removed {m['compaction']['removed']}/{m['compaction']['total']} channels")
+        if "mp" in m:
+            mp, rnd = m["mp"], m["random"]
+            lines.append(f"   MP: b1 {mp['latency_ms_b1']:.2f} ms (x{l1['dense'] / mp['latency_ms_b1']:.2f}), b64 {mp['latency_ms_b64']:.0f} ms "
+                         f"(x{l64['dense'] / mp['latency_ms_b64']:.2f}), GFLOPs {mp['gflops']:.4f}; random: b1 {rnd['latency_ms_b1']:.2f} ms, "
+                         f"GFLOPs {rnd['gflops']:.4f}")
+            lines.append(f"3. MSE (K^2) dense {mse['dense']:.4f}, Dyna-Pruner {mse['pruned']:.4f} ({m['mse_increase_pct']:+.2f}%) "
+                         f"[{'OK' if m['mse_increase_pct'] <= 3 else 'SHORT'} <= +3%], MP {mp['mse']:.4f} "
+                         f"[{'OK' if mse['pruned'] < mp['mse'] else 'SHORT'} Dyna < MP], random {rnd['mse']:.4f}; "
+                         f"compact model {mse['compact']:.4f}")
+        rob = m["robustness"]
+        lines.append("4. robustness, test MSE: " + "; ".join(
+            f"{k}: " + ", ".join(f"{c}={v:.4f}" for c, v in r.items() if v is not None) for k, r in rob.items()))
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--backbones", nargs="+", default=["simvp", "convlstm", "tau"])
+    ap.add_argument("--epochs", type=int, default=2, help="pre-training epochs and epochs per row [default: 2]")
+    ap.add_argument("--data", default="era5-t2m-uk")
+    ap.add_argument("--out", default="bench_dynapruner")
+    ap.add_argument("--seeds", nargs="+", default=["0"])
+    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="CompressConfig options for every run")
+    ap.add_argument("--from-runs", nargs="+", default=None, help="rebuild tables and checks from finished runs")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    from sparsest.cli import main as cli
+
+    bench = ["bench", "--suite", "dyna-pruner", "--out", args.out]
+    if args.from_runs:
+        bench += ["--from-runs", *args.from_runs]
+    else:
+        bench += ["--datasets", args.data, "--backbones", *args.backbones, "--epochs", str(args.epochs), "--seeds", *args.seeds]
+        if args.set:
+            bench += ["--set", *args.set]
+    code = cli(bench)
+    if code:
+        return code
+    runs = [Path(p) for p in args.from_runs] if args.from_runs else [Path(args.out) / "runs"]
+    metrics = [json.loads(p.read_text()) for d in runs for p in sorted(d.glob("*/metrics.json"))]
+    metrics = [m for m in metrics if m.get("method") == "dynapruner" and (args.from_runs or m["backbone"] in args.backbones)]
+    print(check(metrics))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
