@@ -336,6 +336,8 @@ def summarize(csv: str | Path, out: str | Path, note: str = "") -> dict:
     import matplotlib.pyplot as plt
     import pandas as pd
 
+    from .bench import _md
+
     out = Path(out)
     df = pd.read_csv(csv)
     full = df[df.method == "none"].set_index(["dataset", "backbone", "seed"])
@@ -362,7 +364,7 @@ def summarize(csv: str | Path, out: str | Path, note: str = "") -> dict:
     g1["req1_pass"] = (g1.ttt_max <= 0.5) & (g1.test_mae_change_pct.abs() <= 1.0)
     lines += ["## Requirement 1: time to reach the full-data validation MAE (x1.01), mean over seeds\n",
               "ttt/full = time-to-target over the full-data run's fit time (worst seed in ttt_max; inf = never reached).\n",
-              g1.to_markdown(index=False, floatfmt=".4g"), ""]
+              _md(g1.round(4)), ""]
     mae = df[df.method != "none"].groupby(["dataset", "backbone", "budget", "method"]).test_mae.mean().unstack("method")
     fullm = df[df.method == "none"].groupby(["dataset", "backbone"]).test_mae.mean()
     mae["full"] = [fullm.get((d, b), float("nan")) for d, b, _ in mae.index]
@@ -370,13 +372,13 @@ def summarize(csv: str | Path, out: str | Path, note: str = "") -> dict:
         mae["st<=ib&rnd"] = (mae["st-prune"] <= mae["infobatch"]) & (mae["st-prune"] <= mae["random"])
     r2 = mae.reset_index()
     lines += ["## Requirement 2: test MAE at equal per-epoch budgets (mean over seeds)\n",
-              r2.to_markdown(index=False, floatfmt=".4f"), ""]
+              _md(r2.round(4)), ""]
     if "st<=ib&rnd" in r2:
         wins = r2.groupby(["dataset", "backbone"])["st<=ib&rnd"].agg(["sum", "count"]).reset_index()
-        lines += ["Budgets where ST-Prune <= InfoBatch and random:\n", wins.to_markdown(index=False), ""]
+        lines += ["Budgets where ST-Prune <= InfoBatch and random:\n", _md(wins), ""]
     r3 = df[df.method != "none"].groupby(["dataset", "backbone", "method"]).overhead_pct.agg(["mean", "max"]).reset_index()
     lines += ["## Requirement 3: scoring + selection overhead, % of training-step time\n",
-              r3.to_markdown(index=False, floatfmt=".3f"), ""]
+              _md(r3.round(3)), ""]
     tables = "\n".join(lines)
     (out / "stprune_tables.md").write_text(tables)
     r1.to_csv(out / "req1_runs.csv", index=False)
