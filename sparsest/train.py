@@ -388,12 +388,15 @@ def summarize(csv: str | Path, out: str | Path, note: str = "") -> dict:
     for ax, (ds, bb) in zip(axes[0], groups):
         sub = r1[(r1.dataset == ds) & (r1.backbone == bb)]
         for mth, g in sub.groupby("method"):
-            p = g.groupby("budget").agg(x=("epoch_time_frac", "mean"), y=("test_mae", "mean")).sort_values("x")
-            ax.plot(100 * p.x, p.y, marker="o", label=mth)
+            p = g.groupby("budget").agg(x=("epoch_time_frac", "mean"), y=("test_mae", "mean")).sort_index()
+            (line,) = ax.plot(100 * p.x, p.y, marker="o", label=mth)  # joined in budget order
+            for b, row in p.iterrows():
+                ax.annotate(f"{100 * b:.0f}", (100 * row.x, row.y), fontsize=6, color=line.get_color(),
+                            textcoords="offset points", xytext=(3, 3))
         ax.axhline(fullm.get((ds, bb)), color="k", ls="--", label="full data (vanilla)")
         ax.set_xlabel("measured per-epoch time, % of full data")
         ax.set_ylabel("test MAE")
-        ax.set_title(f"{ds} · {bb}")
+        ax.set_title(f"{ds} · {bb} (labels: budget %)")
         ax.legend(fontsize=8)
     fig.tight_layout()
     fig_path = out / "figure4.png"
