@@ -2,17 +2,21 @@
 filter pruning at matched FLOPs) and the robustness evaluation of Table II.
 
 MP follows Li et al. / Kumar et al. (paper ref. [14]): in every prunable layer remove the
-``ratio`` fraction of filters with the smallest L1 norm, then fine-tune. The issue asks for
-Torch-Pruning; :func:`torch_pruning_error` tries its ``DependencyGraph`` on the backbone and
-reports why it fails. With torch-pruning 1.6.1 it fails on all three grid backbones here:
-SimVP and TAU (``ZeroDivisionError`` while grouping: the ``[B*T, C, h, w] -> [B, T*C, h, w]``
-reshape between encoder and translator mixes frame and channel axes) and ConvLSTM
-(``TypeError`` in ``update_index_mapping``: the cell concatenates input and hidden state and
-reuses one conv across time steps). MP is therefore cut with our own code: the removed
-filters are never computed (sliced weights, :class:`~.gating.GatedConv2d` ``keep``), the
-same engine as Dyna-Pruner's static compact model, so latency comparisons are like for like.
-Input channels of the following layer are not removed (norm layers and biases sit in
-between), exactly as for Dyna-Pruner.
+``ratio`` fraction of units with the smallest L1 norm, then fine-tune. Units are those of
+Dyna-Pruner (:class:`~.gating.GatedConv2d`): the input channels of a dense convolution
+(scored by the L1 norm of all weights that read the channel, i.e. the channel's share of
+the layer, as Torch-Pruning's group L1 importance scores consumers) and the filters of a
+depthwise one; the ratio is chosen so MP's FLOPs match Dyna-Pruner's average per-sample
+FLOPs (:func:`match_flops_ratio`). The issue asks for Torch-Pruning;
+:func:`torch_pruning_error` tries its ``DependencyGraph`` on the backbone and reports why it
+fails. With torch-pruning 1.6.1 it fails on all three grid backbones here: SimVP and TAU
+(``ZeroDivisionError`` in ``get_pruning_group``; presumably the ``[B*T, C, h, w] ->
+[B, T*C, h, w]`` reshape between encoder and translator, which mixes frame and channel axes)
+and ConvLSTM (``TypeError`` in ``update_index_mapping``; presumably the cell, which
+concatenates input and hidden state and reuses one conv across time steps). The reason
+found for each run is stored in ``metrics.json`` (``mp.torch_pruning_error``). MP is therefore cut with our own code: the removed units are never
+computed (sliced weights, :class:`~.gating.GatedConv2d` ``keep``), the same engine as
+Dyna-Pruner's static compact model, so latency comparisons are like for like.
 """
 
 from __future__ import annotations
@@ -28,8 +32,8 @@ from .gating import attach_gates, find_prunable_convs
 
 
 def l1_filter_prune(backbone: nn.Module, ratio: float, min_channels: int = 8) -> nn.Module:
-    """A copy of ``backbone`` with the ``ratio`` fraction of each prunable layer's filters
-    (smallest L1 norm) removed for good (MP baseline).
+    """A copy of ``backbone`` with the ``ratio`` fraction of each prunable layer's units
+    (smallest L1 norm; see the module doc) removed for good (MP baseline).
 
     Args:
         backbone: grid forecaster (not modified).

@@ -7,7 +7,9 @@ Spatio-Temporal Media Prediction", arXiv:2606.15346 (Sec. III, Eqs. 1-4); our re
 1. ``S = g(X)`` (:class:`~.masks.MaskGenerator`, Eq. 3), ``[B, H, W]`` in (0, 1).
 2. Data mask ``M_data``: the top ``(1 - s_d)`` fraction of S, hard, with an STE
    (:func:`~.masks.topk_ste`); the backbone sees :func:`~.masks.apply_data_mask`.
-3. Filter importance (the shared-importance synchronisation): for every gated filter k,
+3. Unit importance (the shared-importance synchronisation). A *unit* is a channel of a
+   gated convolution (:class:`~.gating.GatedConv2d`: an input channel of a dense conv, a
+   filter of a depthwise conv; "filter" below means unit). For every unit k,
    ``I_k = sum_r pi_kr * mean(S over region r) + b_k`` with ``pi_k = softmax(alpha_k)`` a
    learned distribution over a coarse grid of R regions (default 4 x 6): each filter's
    *receptive field at the region scale*, so I_k is the mean importance of the area the
@@ -29,7 +31,7 @@ Spatio-Temporal Media Prediction", arXiv:2606.15346 (Sec. III, Eqs. 1-4); our re
    constraint); it is exposed through :meth:`penalty`, which
    :class:`sparsest.engine.module.ForecastModule` adds to the loss.
 
-Execution (``mode``): ``"masked"`` multiplies filter outputs by the masks (training, batched
+Execution (``mode``): ``"masked"`` multiplies the gated channels by the masks (training, batched
 evaluation; computes everything), ``"gated"`` computes only each sample's active filters
 (sliced weights, one sample at a time; the batch-1 inference path that is really cheaper).
 The two are numerically equal (tested). :meth:`compact` removes filters that are active
