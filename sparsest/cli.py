@@ -18,6 +18,7 @@ RUN_HELP = {
     "scheme": "sensor-search scheme: dynst (iterative pruning + drop/regrow), iterative (no regrow), "
     "one-shot, dst (fixed sparsity with drop/regrow), random (random keep-set, same fine-tuning) [default: dynst]",
     "epochs": "max epochs of dense training and of fine-tuning (early stopping on validation MAE) [default: 40]",
+    "finetune_epochs": "max epochs of the fine-tuning after the search [default: --epochs]",
     "seed": "random seed [default: 0]",
     "out": "parent folder for run directories; each run gets a new one [default: runs]",
     "data_dir": "folder with the named data sets (metr-la-week/, era5-t2m-uk/) "

@@ -51,6 +51,8 @@ class RunConfig:
         sparsity: fraction of sensors switched off, in [0, 1).
         scheme: dynst, iterative, one-shot, dst or random.
         epochs: maximum training epochs of the dense model and of the fine-tuning.
+        finetune_epochs: maximum fine-tuning epochs after the search, if not ``epochs``
+            (fine-tuning starts from trained weights and usually needs fewer).
         seed: random seed (weights, batches, random keep-sets).
         out: parent folder of run directories.
         data_dir: folder holding the named data sets (default: $SPARSEST_DATA_DIR or
@@ -83,6 +85,7 @@ class RunConfig:
     sparsity: float = 0.3
     scheme: str = "dynst"
     epochs: int = 40
+    finetune_epochs: int | None = None
     seed: int = 0
     out: str = "runs"
     data_dir: str | None = None
@@ -124,7 +127,7 @@ class RunConfig:
         for name in ("epochs", "batch_size", "rounds", "mask_steps", "patch_size"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')}: must be >= 1, got {getattr(self, name)}")
-        for name in ("window", "horizon"):
+        for name in ("window", "horizon", "finetune_epochs"):
             v = getattr(self, name)
             if v is not None and int(v) < 1:
                 raise ConfigError(f"--{name}: must be >= 1, got {v}")
@@ -218,12 +221,14 @@ def _train_loader(config, prep: Prepared, epochs: int | None, prune: bool = True
     return sp.loader, [sp.callback], dict(TRAINER_KWARGS)
 
 
-def _fit_early_stopping(config, module, prep, run_dir: Path, name: str, prune: bool = True) -> float:
-    """Train ``module`` with early stopping on val MAE; load the best weights; return it."""
+def _fit_early_stopping(config, module, prep, run_dir: Path, name: str, prune: bool = True, epochs: int | None = None) -> float:
+    """Train ``module`` for at most ``epochs`` (default ``config.epochs``) with early stopping
+    on val MAE; load the best weights; return it."""
+    epochs = epochs or config.epochs
     ckpt = L.pytorch.callbacks.ModelCheckpoint(dirpath=str(run_dir / "checkpoints"), filename=name, monitor="val_mae", mode="min", save_top_k=1, enable_version_counter=False)
     stop = L.pytorch.callbacks.EarlyStopping(monitor="val_mae", mode="min", patience=config.patience)
-    loader, extra, kw = _train_loader(config, prep, config.epochs, prune)
-    trainer = _trainer(config, run_dir, name, max_epochs=config.epochs, callbacks=[ckpt, stop, *extra], **kw)
+    loader, extra, kw = _train_loader(config, prep, epochs, prune)
+    trainer = _trainer(config, run_dir, name, max_epochs=epochs, callbacks=[ckpt, stop, *extra], **kw)
     trainer.fit(module, loader, prep.loaders["val"])
     best = torch.load(ckpt.best_model_path, map_location="cpu", weights_only=True)
     module.load_state_dict(best["state_dict"])
@@ -370,7 +375,7 @@ def run(config: RunConfig, console=None) -> tuple[Path, dict]:
     search_time = time.perf_counter() - t0
     say(f"[bold]fine-tune[/] keep-set fixed: {int(pruned.keep.sum())} of {pruned.n_sensors} sensors kept")
     t0 = time.perf_counter()
-    _fit_early_stopping(config, module, prep, run_dir, "pruned", prune=False)
+    _fit_early_stopping(config, module, prep, run_dir, "pruned", prune=False, epochs=config.finetune_epochs)
     finetune_time = time.perf_counter() - t0
 
     # ---- evaluation
