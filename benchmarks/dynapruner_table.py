@@ -3,6 +3,7 @@ numbers issue 4 asks for, printed from the runs' metrics.json.
 
     OMP_NUM_THREADS=1 python benchmarks/dynapruner_table.py --epochs 2 --out bench_dynapruner
     python benchmarks/dynapruner_table.py --from-runs bench_dynapruner/runs   # rebuild only
+    python benchmarks/dynapruner_table.py --from-runs bench_dynapruner/runs --remeasure --out bench_dynapruner/remeasured
 
 Every row of a backbone gets the same budget: a shared dense pre-training of ``--epochs``
 epochs, then ``--epochs`` more epochs each for dense, Dyna-Pruner, MP and random (see
@@ -61,9 +62,35 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", nargs="+", default=["0"])
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="CompressConfig options for every run")
     ap.add_argument("--from-runs", nargs="+", default=None, help="rebuild tables and checks from finished runs")
+    ap.add_argument("--remeasure", action="store_true",
+                    help="with --from-runs: rebuild each run's models from its checkpoints and measure GFLOPs and latency "
+                    "again (accuracy is unchanged); tables go to --out")
+    ap.add_argument("--repeats", type=int, default=None, help="timed repeats for --remeasure [default: the run's]")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     from sparsest.cli import main as cli
+
+    if args.remeasure:
+        import platform
+        import time
+
+        from rich.console import Console
+
+        from sparsest.compress import remeasure, write_bench_tables
+
+        if not args.from_runs:
+            ap.error("--remeasure needs --from-runs")
+        dirs = [p.parent for d in args.from_runs for p in sorted(Path(d).glob("*/metrics.json")) if not p.parent.name.endswith(".partial")]
+        merged = [(remeasure(d, args.repeats, Console()), d) for d in dirs]
+        merged = [(m, d) for m, d in merged if m.get("method") == "dynapruner"]
+        header = (f"Machine: {platform.machine()} CPU, {torch.get_num_threads()} threads, torch {torch.__version__}; "
+                  f"{time.strftime('%Y-%m-%d')}; accuracy from {len(merged)} run directories, GFLOPs and latency re-measured "
+                  "from their checkpoints (benchmarks/dynapruner_table.py --remeasure). Latency: ms per sample at batch 1 "
+                  "(Dyna-Pruner: gated execution), ms per batch at 64 (Dyna-Pruner: static compact model), models interleaved.")
+        for p in write_bench_tables(merged, Path(args.out), header).values():
+            print(p.read_text())
+        print(check([m for m, _ in merged]))
+        return 0
 
     bench = ["bench", "--suite", "dyna-pruner", "--out", args.out]
     if args.from_runs:

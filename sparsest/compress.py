@@ -207,6 +207,96 @@ def measure(models: dict, samples: list[dict], batch64: dict, repeats: int) -> d
     return out
 
 
+def measure_rows(models: dict, compact: DynaPruner, samples: list[dict], batch64: dict, repeats: int, seed: int = 0) -> dict:
+    """:func:`measure` for the rows of a compress run: dense (b1, b64), Dyna-Pruner gated
+    (b1), its compact model (b64), MP (b1, b64) and random gated (b1), when present."""
+    dyna = models["dyna"]
+    torch.manual_seed(seed)
+    cost_models = {"dense": (models["dense"], models["dense"]), "dyna": (dyna, None), "compact": (None, compact)}
+    if "mp" in models:
+        cost_models["mp"] = (models["mp"], models["mp"])
+        cost_models["random"] = (models["random"], None)
+    gated = [m for m in (dyna, models.get("random")) if m is not None]
+    for m in gated:
+        m.mode = "gated"
+    try:
+        return measure(cost_models, samples, batch64, repeats)
+    finally:
+        for m in gated:
+            m.mode = "masked"
+
+
+def remeasure(run_dir: str | Path, repeats: int | None = None, console=None) -> dict:
+    """Rebuild the models of a finished compress run from its checkpoints and measure
+    GFLOPs and latency again (e.g. on a quieter machine, or after a change to the
+    execution code that leaves the outputs unchanged). Writes
+    ``metrics_remeasured.json`` beside ``metrics.json`` (never changes it) and returns
+    ``metrics.json`` with the cost entries replaced.
+
+    Raises:
+        ConfigError: not a finished compress run directory.
+    """
+    run_dir = Path(run_dir)
+    try:
+        cfg = CompressConfig(**json.loads((run_dir / "config.json").read_text()))
+        metrics = json.loads((run_dir / "metrics.json").read_text())
+        compaction = json.loads((run_dir / "model" / "compaction.json").read_text())
+    except (OSError, ValueError, TypeError) as e:
+        raise ConfigError(f"{run_dir}: not a finished compress run ({e})") from None
+    say = console.print if console is not None else (lambda *a, **k: None)
+    prep = prepare(cfg.run_config())
+    spec = prep.spec
+
+    def state(name):
+        sd = torch.load(run_dir / "checkpoints" / f"{name}.ckpt", map_location="cpu", weights_only=True)["state_dict"]
+        return {k[len("model."):]: v for k, v in sd.items() if k.startswith("model.")}
+
+    def backbone():
+        return create_backbone(cfg.backbone, spec, **cfg.backbone_options)
+
+    def wrapper(policy):
+        return DynaPruner(backbone(), spec, cfg.data_sparsity, cfg.model_sparsity, policy=policy, fill=cfg.fill)
+
+    models = {"dense": backbone(), "dyna": wrapper("dyna")}
+    models["dense"].load_state_dict(state("dense"))
+    models["dyna"].load_state_dict(state("dynapruner"))
+    if "mp" in metrics:
+        models["mp"] = l1_filter_prune(backbone(), metrics["mp"]["pruning_ratio"])
+        models["mp"].load_state_dict(state("mp"))
+        models["random"] = wrapper("random")
+        models["random"].load_state_dict(state("random"))
+    for m in models.values():
+        m.eval()
+    compact = copy.deepcopy(models["dyna"])
+    compact.compact(torch.tensor(compaction["usage"]), compaction["min_usage"])
+    test_ds = prep.loaders["test"].dataset
+    say(f"[bold]re-measuring[/] {run_dir.name}")
+    costs = measure_rows(models, compact, _samples(test_ds, cfg.latency_samples), stack_batch(test_ds, 64),
+                         repeats or cfg.bench_repeats, cfg.seed)
+    new = _cost_entries(costs)
+    (run_dir / "metrics_remeasured.json").write_text(json.dumps({**new, "measured_at": time.strftime("%Y-%m-%d %H:%M:%S")}, indent=2))
+    merged = json.loads(json.dumps(metrics))
+    for key, val in new.items():
+        merged.setdefault(key, {}).update(val)
+    merged["remeasured"] = True
+    return merged
+
+
+def _cost_entries(costs: dict) -> dict:
+    """metrics.json cost entries from :func:`measure_rows` output."""
+    d, p, c = costs["dense"], costs["dyna"], costs["compact"]
+    out = {
+        "gflops": {"dense": d["gflops"], "pruned": p["gflops"], "compact_b64": c["gflops_b64_per_sample"],
+                   "reduction": 1 - p["gflops"] / d["gflops"]},
+        "latency_ms_b1": {"dense": d["latency_ms_b1"], "pruned": p["latency_ms_b1"], "speedup": d["latency_ms_b1"] / p["latency_ms_b1"]},
+        "latency_ms_b64": {"dense": d["latency_ms_b64"], "pruned": c["latency_ms_b64"], "speedup": d["latency_ms_b64"] / c["latency_ms_b64"]},
+    }
+    for name in ("mp", "random"):
+        if name in costs:
+            out[name] = {k: v for k, v in costs[name].items() if k in ("gflops", "latency_ms_b1", "latency_ms_b64")}
+    return out
+
+
 def _plot_maps(model: DynaPruner, samples: list[dict], scaler, out_dir: Path, units: str) -> list[str]:
     """Per-sample PNG: last input frame, importance S with the data mask, |future change|."""
     import matplotlib
@@ -354,18 +444,7 @@ def compress(config: CompressConfig, console=None) -> tuple[Path, dict]:
 
     # ---- costs, all models interleaved
     say("[bold]efficiency[/] GFLOPs and latency, interleaved (batch 1 per sample, batch 64)")
-    dyna.mode = "gated"
-    b64 = stack_batch(test_ds, 64)
-    torch.manual_seed(config.seed)
-    cost_models = {"dense": (models["dense"], models["dense"]), "dyna": (dyna, None), "compact": (None, compact)}
-    if "mp" in models:
-        cost_models["mp"] = (models["mp"], models["mp"])
-        models["random"].mode = "gated"
-        cost_models["random"] = (models["random"], None)
-    costs = measure(cost_models, samples, b64, config.bench_repeats)
-    dyna.mode = "masked"
-    if "random" in models:
-        models["random"].mode = "masked"
+    costs = measure_rows(models, compact, samples, stack_batch(test_ds, 64), config.bench_repeats, config.seed)
 
     # ---- active fraction per test sample
     active = []
@@ -399,7 +478,7 @@ def compress(config: CompressConfig, console=None) -> tuple[Path, dict]:
     (model_dir / "compaction.json").write_text(json.dumps({**compaction, "gates": compact.gate_names,
                                                            "usage": usage.tolist()}, indent=1))
 
-    d, p, c = costs["dense"], costs["dyna"], costs["compact"]
+    cost = _cost_entries(costs)
     metrics: dict = {
         "data": data.name, "backbone": config.backbone, "seed": config.seed, "units": data.units,
         "window": spec.window, "horizon": spec.horizon, "method": "dynapruner",
@@ -407,12 +486,11 @@ def compress(config: CompressConfig, console=None) -> tuple[Path, dict]:
         "epochs": config.epochs, "pretrain_epochs": pre_epochs,
         "mse": {"dense": ev["dense"]["mse"], "pruned": ev["dyna"]["mse"], "compact": ev["compact"]["mse"]},
         "mae": {"dense": ev["dense"]["mae"], "pruned": ev["dyna"]["mae"], "compact": ev["compact"]["mae"]},
-        "gflops": {"dense": d["gflops"], "pruned": p["gflops"], "compact_b64": c["gflops_b64_per_sample"], "per": "sample",
-                   "reduction": 1 - p["gflops"] / d["gflops"]},
-        "latency_ms_b1": {"dense": d["latency_ms_b1"], "pruned": p["latency_ms_b1"], "speedup": d["latency_ms_b1"] / p["latency_ms_b1"],
-                          "path": "gated: active units only, sliced weights, one window at a time", "per": "sample"},
-        "latency_ms_b64": {"dense": d["latency_ms_b64"], "pruned": c["latency_ms_b64"], "speedup": d["latency_ms_b64"] / c["latency_ms_b64"],
-                           "path": "static compact model (removed units never computed) + per-sample masks", "per": "batch of 64"},
+        "gflops": {**cost["gflops"], "per": "sample"},
+        "latency_ms_b1": {**cost["latency_ms_b1"], "path": "gated: active units only, sliced weights, one window at a time",
+                          "per": "sample"},
+        "latency_ms_b64": {**cost["latency_ms_b64"], "path": "static compact model (removed units never computed) + per-sample masks",
+                           "per": "batch of 64"},
         "model_sparsity_measured": {"mean": 1 - float(active.mean()), "min": 1 - float(active.max()), "max": 1 - float(active.min())},
         "compaction": {k: v for k, v in compaction.items() if k != "per_layer"},
         "robustness": robust,
@@ -421,11 +499,7 @@ def compress(config: CompressConfig, console=None) -> tuple[Path, dict]:
     }
     if "mp" in models:
         for name in ("mp", "random"):
-            row = {"mse": ev[name]["mse"], "mae": ev[name]["mae"], "gflops": costs[name]["gflops"],
-                   "latency_ms_b1": costs[name]["latency_ms_b1"]}
-            if "latency_ms_b64" in costs[name]:
-                row["latency_ms_b64"] = costs[name]["latency_ms_b64"]
-            metrics[name] = row
+            metrics[name] = {"mse": ev[name]["mse"], "mae": ev[name]["mae"], **cost[name]}
         metrics["mp"].update(mp_info)
     metrics["mse_increase_pct"] = 100 * (metrics["mse"]["pruned"] / metrics["mse"]["dense"] - 1)
     metrics["time_s"] = {**times, "total": time.perf_counter() - t_start}
@@ -645,4 +719,5 @@ def bench_suite(args, console) -> int:
     return 0
 
 
-__all__ = ["CompressConfig", "compress", "summary", "bench_suite", "add_compress_parser", "run_compress_cli", "measure", "AdaptiveModule"]
+__all__ = ["CompressConfig", "compress", "remeasure", "summary", "bench_suite", "add_compress_parser", "run_compress_cli", "measure",
+           "measure_rows", "AdaptiveModule"]

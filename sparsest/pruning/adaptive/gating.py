@@ -102,12 +102,30 @@ class GatedConv2d(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.active is not None:  # gated: the mask is implicit (1 on active, 0 elsewhere)
             return self._sliced(x, self.active)
+        if self.keep is not None:
+            return self._compact(x)
         if self.mask is not None and not self.depthwise:
             x = x * self._expand(self.mask.to(x.dtype), x.shape[0])
-        y = self._sliced(x, self.keep) if self.keep is not None else self.conv(x)
+        y = self.conv(x)
         if self.mask is not None and self.depthwise:
             y = y * self._expand(self.mask.to(y.dtype), y.shape[0])
         return y
+
+    def _compact(self, x: torch.Tensor) -> torch.Tensor:
+        """Static compact model: only the kept units, masked on the kept slice only (the
+        same values as masking the full tensor, without touching removed channels)."""
+        c, keep = self.conv, self.keep
+        m = None if self.mask is None else self._expand(self.mask.index_select(1, keep).to(x.dtype), x.shape[0])
+        xs = x.index_select(1, keep)
+        if self.depthwise:
+            b = c.bias.index_select(0, keep) if c.bias is not None else None
+            y = F.conv2d(xs, c.weight.index_select(0, keep), b, c.stride, c.padding, c.dilation, keep.numel())
+            if m is not None:
+                y = y * m
+            return y.new_zeros(y.shape[0], c.out_channels, *y.shape[2:]).index_copy(1, keep, y)
+        if m is not None:
+            xs = xs * m
+        return F.conv2d(xs, c.weight.index_select(1, keep), c.bias, c.stride, c.padding, c.dilation, 1)
 
 
 def find_prunable_convs(model: nn.Module, min_channels: int = 8) -> list[str]:
