@@ -210,7 +210,7 @@ def test_compress_graph_data_is_rejected(tmp_path, capsys):
 def test_compress_end_to_end_on_era5(tmp_path):
     from sparsest.compress import CompressConfig, compress
 
-    cfg = CompressConfig(data="era5-t2m-uk", backbone="simvp", epochs=1, limit_train_batches=1, batch_size=8,
+    cfg = CompressConfig(data="era5-t2m-uk", backbone="simvp", epochs=1, limit_train_batches=1, batch_size=8, window=4, horizon=3,
                          bench_repeats=1, latency_samples=1, n_maps=1, out=str(tmp_path),
                          backbone_options={"hid_s": 8, "hid_t": 16, "n_t": 1})
     run_dir, m = compress(cfg)
@@ -227,3 +227,13 @@ def test_compress_end_to_end_on_era5(tmp_path):
     compact = torch.load(run_dir / "model" / "compact.pt", weights_only=False)
     assert compact.gates[0].keep is not None
     assert (run_dir / "model" / "dynapruner_state.pt").exists()
+    # the bench suite rebuilds Tables I-II from the run; remeasure rebuilds the models from checkpoints
+    out = tmp_path / "bench"
+    assert main(["bench", "--suite", "dyna-pruner", "--from-runs", str(tmp_path), "--out", str(out)]) == 0
+    table1 = (out / "dynapruner_table1.md").read_text()
+    assert "Dyna-Pruner" in table1 and "MP" in table1 and (out / "dynapruner_table2.csv").exists()
+    from sparsest.compress import remeasure
+
+    again = remeasure(run_dir, repeats=1)
+    assert again["gflops"]["pruned"] == pytest.approx(saved["gflops"]["pruned"], rel=1e-6)  # same models, same masks
+    assert again["mse"] == saved["mse"] and (run_dir / "metrics_remeasured.json").exists()
