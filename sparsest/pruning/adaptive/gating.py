@@ -80,19 +80,37 @@ class GatedConv2d(nn.Module):
         w = self.conv.weight
         return w if self.depthwise else w.transpose(0, 1)
 
+    def _weights(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Sliced weight and bias of the units ``idx``. At inference they are cached while
+        the same index tensor is in use (a recurrent cell calls its conv T + S times per
+        forward with one sample's units); the cache holds a reference to ``idx``, so a new
+        index tensor can never be mistaken for it, and is dropped when the weight changes."""
+        c = self.conv
+        key = (idx, c.weight._version)
+        cached = getattr(self, "_wcache", None)
+        if cached is not None and cached[0][0] is idx and cached[0][1] == key[1] and not torch.is_grad_enabled():
+            return cached[1]
+        if self.depthwise:
+            wb = (c.weight.index_select(0, idx), c.bias.index_select(0, idx) if c.bias is not None else None)
+        else:
+            wb = (c.weight.index_select(1, idx), c.bias)
+        self._wcache = None if torch.is_grad_enabled() else (key, wb)
+        return wb
+
     def _sliced(self, x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
         c = self.conv
         if self.depthwise:
             if idx.numel() == 0:
                 y = c(x[:1])  # output shape only; every channel is zero
                 return y.new_zeros(x.shape[0], c.out_channels, *y.shape[2:])
-            b = c.bias.index_select(0, idx) if c.bias is not None else None
-            y = F.conv2d(x.index_select(1, idx), c.weight.index_select(0, idx), b, c.stride, c.padding, c.dilation, idx.numel())
+            w, b = self._weights(idx)
+            y = F.conv2d(x.index_select(1, idx), w, b, c.stride, c.padding, c.dilation, idx.numel())
             out = y.new_zeros(y.shape[0], c.out_channels, *y.shape[2:])
             return out.index_copy(1, idx, y)
         if idx.numel() == 0:
             return c(torch.zeros_like(x))
-        return F.conv2d(x.index_select(1, idx), c.weight.index_select(1, idx), c.bias, c.stride, c.padding, c.dilation, 1)
+        w, b = self._weights(idx)
+        return F.conv2d(x.index_select(1, idx), w, b, c.stride, c.padding, c.dilation, 1)
 
     def _expand(self, m: torch.Tensor, rows: int) -> torch.Tensor:
         if m.shape[0] != rows:
@@ -117,15 +135,15 @@ class GatedConv2d(nn.Module):
         c, keep = self.conv, self.keep
         m = None if self.mask is None else self._expand(self.mask.index_select(1, keep).to(x.dtype), x.shape[0])
         xs = x.index_select(1, keep)
+        w, b = self._weights(keep)
         if self.depthwise:
-            b = c.bias.index_select(0, keep) if c.bias is not None else None
-            y = F.conv2d(xs, c.weight.index_select(0, keep), b, c.stride, c.padding, c.dilation, keep.numel())
+            y = F.conv2d(xs, w, b, c.stride, c.padding, c.dilation, keep.numel())
             if m is not None:
                 y = y * m
             return y.new_zeros(y.shape[0], c.out_channels, *y.shape[2:]).index_copy(1, keep, y)
         if m is not None:
             xs = xs * m
-        return F.conv2d(xs, c.weight.index_select(1, keep), c.bias, c.stride, c.padding, c.dilation, 1)
+        return F.conv2d(xs, w, b, c.stride, c.padding, c.dilation, 1)
 
 
 def find_prunable_convs(model: nn.Module, min_channels: int = 8) -> list[str]:
