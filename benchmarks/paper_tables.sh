@@ -7,7 +7,7 @@
 #
 # Full mode, one seed: Table 2 (sparsity 0.1 .. 0.6) and Table 4 (all five schemes at 0.3) for
 # STID; Table 1 (DynST and random at 0.3) for the other seven backbones. STAEformer gets 10
-# epochs (about a minute per epoch on 2 cores), ViT 20 epochs, the CNN / RNN grid backbones 5
+# epochs (about a minute per epoch on 2 cores), ViT 10, the CNN / RNN grid backbones 5
 # (TAU and ConvLSTM take ~2 min per epoch here). Fine-tuning after the search is capped
 # (finetune_epochs): it starts from the trained dense weights.
 # Each part is its own `sparsest bench`; the last call rebuilds one set of tables from all runs.
@@ -21,6 +21,6 @@ fi
 $py -m sparsest bench --datasets metr-la-week --backbones stid --sparsities 0.1 0.2 0.3 0.4 0.5 0.6 --seeds 0 --epochs 20 --set patience=4 finetune_epochs=8 --out bench_out/full_stid
 $py -m sparsest bench --datasets metr-la-week --backbones stgcn gwn --sparsities 0.3 --schemes dynst random --seeds 0 --epochs 20 --set patience=4 finetune_epochs=8 --out bench_out/t1_graph
 $py -m sparsest bench --datasets metr-la-week --backbones staeformer --sparsities 0.3 --schemes dynst random --seeds 0 --epochs 10 --set patience=3 finetune_epochs=5 --out bench_out/t1_stae
-$py -m sparsest bench --datasets era5-t2m-uk --backbones vit --sparsities 0.3 --schemes dynst random --seeds 0 --epochs 20 --set batch_size=16 --out bench_out/t1_vit
+$py -m sparsest bench --datasets era5-t2m-uk --backbones vit --sparsities 0.3 --schemes dynst random --seeds 0 --epochs 10 --set batch_size=16 finetune_epochs=5 --out bench_out/t1_vit
 $py -m sparsest bench --datasets era5-t2m-uk --backbones simvp tau convlstm --sparsities 0.3 --schemes dynst random --seeds 0 --epochs 5 --set patience=2 batch_size=16 round_steps=6 mask_steps=3 --out bench_out/t1_cnn
 $py -m sparsest bench --from-runs bench_out/full_stid/runs bench_out/t1_graph/runs bench_out/t1_stae/runs bench_out/t1_vit/runs bench_out/t1_cnn/runs --out bench_out/paper
