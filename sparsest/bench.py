@@ -172,7 +172,7 @@ def _md(df: pd.DataFrame) -> str:
     cols = list(df.columns)
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for _, r in df.iterrows():
-        lines.append("| " + " | ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in r) + " |")
+        lines.append("| " + " | ".join(("–" if v != v else f"{v:.4g}") if isinstance(v, float) else str(v) for v in r) + " |")  # NaN: not run
     return "\n".join(lines)
 
 
