@@ -69,3 +69,29 @@ def test_grid_propagation_copies_from_kept_patch_offsets():
     mask = torch.ones(5, 7, dtype=torch.bool)
     mask[2:4, 2:4] = False
     assert torch.equal(out[..., mask], y[..., mask])  # kept patches untouched
+
+
+@pytest.mark.parametrize("residual", [True, False])
+def test_vit_patch_space_propagation_equals_field_propagation(residual):
+    """ViT applies the kept-to-all step on its patch tokens; it must equal the wrapper's
+    generic step on the returned field (33 x 49 is not a multiple of the patch size)."""
+    torch.manual_seed(0)
+    spec = DataSpec(kind="grid", window=4, horizon=3, n_channels=2, n_nodes=0, height=33, width=49, steps_per_day=24, patch_size=4)
+    backbone = create_backbone("vit", spec, residual=residual).eval()
+    assert backbone.propagates_in_patch_space
+    layout = SensorLayout("grid", 0, (33, 49), 4)
+    model = SensorMaskedForecaster(backbone, layout).eval()
+    with torch.no_grad():
+        model.scores.uniform_(0.5, 1.5)
+        model.propagation.weight.normal_()
+        model.propagation.self_weight.normal_()
+        model.propagation.bias.normal_()
+        model.keep.copy_(torch.rand(layout.n_sensors) > 0.4)
+    model.subset = True
+    x = torch.randn(2, 4, 2, 33, 49)
+    with torch.no_grad():
+        fast = model(x)
+        idx = torch.nonzero(model.keep).flatten()
+        slow = model.propagation(backbone.forward_subset(x * layout.expand(model.effective_mask()), idx), model.keep)
+    assert fast.shape == (2, 3, 2, 33, 49)
+    torch.testing.assert_close(fast, slow, rtol=1e-5, atol=1e-5)

@@ -163,7 +163,14 @@ class ViT(nn.Module):
             y = y + x[:, -1:]
         return y
 
-    def forward_subset(self, x: torch.Tensor, kept_idx: torch.Tensor, tod=None, dow=None) -> torch.Tensor:
+    @property
+    def propagates_in_patch_space(self) -> bool:
+        """True when :meth:`forward_subset` can apply the sensor wrapper's kept-to-all
+        propagation on its patch-token output (no decoder blocks), saving the wrapper a
+        full-field re-patchify of the forecast."""
+        return len(self.decoder_blocks) == 0
+
+    def forward_subset(self, x: torch.Tensor, kept_idx: torch.Tensor, tod=None, dow=None, propagation=None) -> torch.Tensor:
         """Forecast from the kept patches only; the encoder runs on K tokens.
 
         Args:
@@ -173,6 +180,10 @@ class ViT(nn.Module):
                 (the :class:`~sparsest.pruning.sensors.layout.SensorLayout` numbering);
                 a ``[N]`` bool keep mask is accepted too.
             tod, dow: ignored.
+            propagation: optional :class:`~sparsest.pruning.sensors.wrapper.KeptToAllPropagation`
+                applied to the patch tokens of the forecast (after the residual) before they are
+                put back on the grid; only when :attr:`propagates_in_patch_space`. Equal on
+                every visible pixel to applying it to the returned field (tested).
 
         Returns:
             ``[B, S, C, H, W]`` forecasts for the whole field.
@@ -181,7 +192,8 @@ class ViT(nn.Module):
             kept_idx = kept_idx.nonzero().flatten()
         kept_idx = kept_idx.to(device=x.device, dtype=torch.long)
         B = x.shape[0]
-        h = self.embed(self._patchify(x).index_select(1, kept_idx)) + self.pos_embed.index_select(1, kept_idx)
+        tokens = self._patchify(x).index_select(1, kept_idx)  # [B, K, T * C * p * p]
+        h = self.embed(tokens) + self.pos_embed.index_select(1, kept_idx)
         if kept_idx.numel():
             for blk in self.blocks:
                 h = blk(h)
@@ -197,7 +209,20 @@ class ViT(nn.Module):
             out_off = self.head(self.norm(self.mask_token + self.pos_embed.index_select(1, off_idx)))  # [1, N_off, P]
             out = out_off.new_empty(B, self.n_patches, out_off.shape[-1])
             out[:, off_idx] = out_off.expand(B, -1, -1)
-            out[:, kept_idx] = self.head(self.norm(h))
+            out_kept = self.head(self.norm(h))  # [B, K, S * C * p * p]
+            if propagation is not None:
+                # pixels of the padding of edge patches: 0, as in the cropped field the
+                # generic propagation re-pads, so they do not leak into other patches' offsets
+                valid = self._patchify(x.new_ones(1, self.horizon, *x.shape[2:]))  # [1, N, S * C * p * p]
+                out_kept = out_kept * valid.index_select(1, kept_idx)
+                if self.residual:  # the last input frame of each kept patch, for every step
+                    c_pp = tokens.shape[-1] // self.window
+                    out_kept = out_kept + tokens[..., -c_pp:].repeat(1, 1, self.horizon)
+                out[:, kept_idx] = out_kept
+                keep = torch.zeros(self.n_patches, dtype=torch.bool, device=x.device)
+                keep[kept_idx] = True
+                return self._unpatchify(propagation.mix_tokens(out, keep))
+            out[:, kept_idx] = out_kept
             y = self._unpatchify(out)
         if self.residual:
             p, (Hp, Wp) = self.patch_size, self.patches

@@ -53,6 +53,14 @@ class KeptToAllPropagation(nn.Module):
         y_off = self.self_weight[off, None] * y.index_select(2, off) + prop + self.bias[off, None]
         return y.index_copy(2, off, y_off)
 
+    def mix_tokens(self, tokens: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        """The same step on patch tokens ``[B, N_s, P]`` (P = all pixels of a patch over
+        steps and channels, one layout for every patch), for backbones that forecast in patch
+        space (ViT): no re-patchify of the field."""
+        if bool(keep.all()):
+            return tokens
+        return self._mix(tokens.unsqueeze(1), keep).squeeze(1)  # patches as nodes
+
     def forward(self, y: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
         if bool(keep.all()):
             return y
@@ -146,6 +154,8 @@ class SensorMaskedForecaster(nn.Module):
             if self.layout.kind == "graph":
                 x_kept = x.index_select(2, idx) * eff[idx][:, None]  # [B, T, K, C]
                 y = self.backbone.forward_subset(x_kept, idx, tod, dow)
+            elif self.propagation is not None and getattr(self.backbone, "propagates_in_patch_space", False):
+                return self.backbone.forward_subset(x * self.layout.expand(eff), idx, tod, dow, propagation=self.propagation)
             else:
                 y = self.backbone.forward_subset(x * self.layout.expand(eff), idx, tod, dow)
         else:
