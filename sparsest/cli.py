@@ -138,13 +138,19 @@ def _load_yaml(path: Path) -> dict:
     return {k.replace("-", "_"): v for k, v in cfg.items()}
 
 
-def _parse_set(items: list[str]) -> dict:
-    """``["batch_size=16", ...]`` -> ``{"batch_size": 16}``; keys checked against RunConfig."""
+def _parse_set(items: list[str], config_cls=None) -> dict:
+    """``["batch_size=16", ...]`` -> ``{"batch_size": 16}``; keys checked against the fields of
+    ``config_cls`` (default :class:`~sparsest.experiment.RunConfig`).
+
+    Raises:
+        ConfigError: naming ``--set`` and the known keys.
+    """
     import yaml
 
-    from .experiment import RunConfig
+    if config_cls is None:
+        from .experiment import RunConfig as config_cls
 
-    known = {f.name for f in dataclasses.fields(RunConfig)}
+    known = {f.name for f in dataclasses.fields(config_cls)}
     out = {}
     for item in items:
         key, sep, value = item.partition("=")

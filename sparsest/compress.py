@@ -590,20 +590,6 @@ def run_compress_cli(args, console) -> int:
     return 0
 
 
-def _parse_compress_set(items: list[str]) -> dict:
-    import yaml
-
-    known = {f.name for f in dataclasses.fields(CompressConfig)}
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        key = key.strip().replace("-", "_")
-        if not sep or key not in known:
-            raise ConfigError(f"--set: expected KEY=VALUE with KEY one of {', '.join(sorted(known))}, got {item!r}")
-        out[key] = yaml.safe_load(value)
-    return out
-
-
 def table_rows(metrics_list: list[tuple[dict, Path | None]]):
     """Table I (one row per backbone x method) and Table II (robustness) as DataFrames."""
     import pandas as pd
@@ -693,7 +679,9 @@ def bench_suite(args, console) -> int:
                 console.print(f"dyna-pruner suite: skipping {name} ({kind} data; Dyna-Pruner gates grid backbones)")
         if not datasets:
             raise ConfigError("--datasets: the dyna-pruner suite needs a grid data set, e.g. era5-t2m-uk")
-        opts = _parse_compress_set(args.set)
+        from .cli import _parse_set
+
+        opts = _parse_set(args.set, CompressConfig)
         if args.epochs is not None:
             opts["epochs"] = args.epochs
         if args.quick:
