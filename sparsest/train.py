@@ -75,12 +75,13 @@ class TrainConfig:
     weight_decay: float = 1e-4
     patience: int = 0
     lr_schedule: str = "cosine"
-    anneal: float = 0.875
-    beta: float = 1.0
-    topk_fraction: float = 0.1
-    complexity_weight: float = 0.5
-    n_strata: int = 4
-    hard_cap: float = 0.5
+    # sample-pruning hyper-parameters: defaults kept in one place, PruningOptions
+    anneal: float = PruningOptions.anneal
+    beta: float = PruningOptions.beta
+    topk_fraction: float = PruningOptions.topk_fraction
+    complexity_weight: float = PruningOptions.complexity_weight
+    n_strata: int = PruningOptions.n_strata
+    hard_cap: float = PruningOptions.hard_cap
     patch_size: int = 4
     accelerator: str = "cpu"
     devices: str | int = 1
@@ -89,8 +90,9 @@ class TrainConfig:
     backbone_options: dict = field(default_factory=dict)
 
     def pruning(self) -> PruningOptions:
-        return PruningOptions(self.sample_pruning, self.prune_ratio, self.anneal, self.beta, self.topk_fraction,
-                              self.complexity_weight, self.n_strata, self.hard_cap)
+        """The :class:`PruningOptions` of this run (same-named fields; ``sample_pruning`` -> method)."""
+        shared = {f.name: getattr(self, f.name) for f in dataclasses.fields(PruningOptions) if hasattr(self, f.name)}
+        return PruningOptions(**{**shared, "method": self.sample_pruning})
 
     def check(self) -> "TrainConfig":
         """Validate option values. Raises ConfigError naming the option."""
