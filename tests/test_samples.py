@@ -51,7 +51,7 @@ def test_strata_rescaling_keeps_each_stratums_loss_weight(seed):
     scores = torch.rand(n, generator=g) ** 3  # skewed: most below the mean
     strata = torch.randint(0, 5, (n,), generator=g)
     keep = 80
-    sel = select_st_prune(scores, strata, keep, epoch_generator(seed, 3), hard_cap=0.5)
+    sel = select_st_prune(scores, strata, keep, epoch_generator(seed, 3), hard_cap=0.5, rescale="mass")
     assert sel.n_kept == keep
     kept = torch.zeros(n, dtype=torch.bool)
     kept[sel.indices] = True
@@ -64,6 +64,17 @@ def test_strata_rescaling_keeps_each_stratums_loss_weight(seed):
     # the hard windows kept outright are the highest-scoring ones, capped at hard_cap * keep
     assert int(hard.sum()) <= keep // 2
     assert float(scores[hard].min()) >= float(scores[low].max())
+    # "strata" (the default): same windows; hard ones weight 1; the low pool's weights are the
+    # "mass" ones over their mean, so every stratum keeps its share of the low pool's loss
+    st = select_st_prune(scores, strata, keep, epoch_generator(seed, 3), hard_cap=0.5)
+    assert torch.equal(st.indices, sel.indices)
+    low_kept = low & kept
+    assert torch.equal(st.weights[hard], torch.ones(int(hard.sum())))
+    assert math.isclose(float(st.weights[low_kept].mean()), 1.0, rel_tol=1e-5)
+    for s in range(5):
+        in_s = low & (strata == s)
+        share = float(st.weights[in_s & kept].sum() / st.weights[low_kept].sum())
+        assert math.isclose(share, float(in_s.sum()) / float(low.sum()), rel_tol=1e-5)
 
 
 def test_strata_rescaling_is_unbiased_in_expectation():
@@ -73,7 +84,7 @@ def test_strata_rescaling_is_unbiased_in_expectation():
     acc = torch.zeros(n)
     reps = 1000
     for e in range(reps):
-        sel = select_st_prune(scores, strata, 30, epoch_generator(0, e))
+        sel = select_st_prune(scores, strata, 30, epoch_generator(0, e), rescale="mass")
         w = torch.zeros(n)
         w[sel.indices] = sel.weights[sel.indices]
         acc += w

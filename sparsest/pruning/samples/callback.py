@@ -25,7 +25,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from ...errors import ConfigError
-from .policy import METHODS, SelectionPolicy
+from .policy import METHODS, RESCALE, SelectionPolicy
 from .sampler import IndexedDataset, PrunedSampler
 from .scores import complexity_score, mean_loss_score, quantile_strata, window_statistics
 
@@ -47,6 +47,8 @@ class PruningOptions:
         n_strata: stationarity strata.
         hard_cap: ST-Prune's cap on hard windows kept outright (fraction of the budget).
         warmup_epochs: full-data epochs at the start.
+        rescale: ST-Prune's loss rescaling of kept low-score windows: ``strata`` (stratum
+            shares of the low pool kept, mean weight 1) or ``mass`` (each stratum's whole loss).
     """
 
     method: str = "none"
@@ -58,6 +60,7 @@ class PruningOptions:
     n_strata: int = 4
     hard_cap: float = 0.5
     warmup_epochs: int = 1
+    rescale: str = "strata"
 
     def check(self, flag: str = "--sample-pruning") -> "PruningOptions":
         """Raises ConfigError naming the option."""
@@ -67,6 +70,10 @@ class PruningOptions:
             raise ConfigError(f"--prune-ratio: must be in [0, 1), got {self.prune_ratio}")
         if not 0 < self.anneal <= 1:
             raise ConfigError(f"--anneal: must be in (0, 1], got {self.anneal}")
+        if self.rescale not in RESCALE:
+            raise ConfigError(f"--rescale: must be one of {', '.join(RESCALE)}, got {self.rescale!r}")
+        if not 0 < self.hard_cap <= 1:
+            raise ConfigError(f"--hard-cap: must be in (0, 1], got {self.hard_cap}")
         if self.n_strata < 1:
             raise ConfigError(f"--n-strata: must be >= 1, got {self.n_strata}")
         if self.beta < 0 or not 0 < self.topk_fraction <= 1:
@@ -261,7 +268,7 @@ def build_sample_pruning(dataset, batch_size: int, options: PruningOptions, epoc
         strata = quantile_strata(stationarity, options.n_strata)
     setup_s = time.perf_counter() - t0
     policy = SelectionPolicy(options.method, n, options.prune_ratio, epochs, seed, options.anneal,
-                             options.warmup_epochs, options.hard_cap)
+                             options.warmup_epochs, options.hard_cap, options.rescale)
     view = IndexedDataset(dataset)
     sampler = PrunedSampler(n, seed=seed)
     cb = SamplePruning(policy, view, sampler, options, complexity, strata)
