@@ -43,14 +43,40 @@ def l1_filter_prune(backbone: nn.Module, ratio: float, min_channels: int = 8) ->
     Raises:
         ValueError: ratio outside [0, 1).
     """
+    model = copy.deepcopy(backbone)
+    l1_prune_gates(attach_gates(model, find_prunable_convs(model, min_channels)), ratio)
+    return model
+
+
+def l1_prune_gates(gates: list, ratio: float) -> list[int]:
+    """Static L1-norm pruning of already attached gates (in place): each
+    :class:`~.gating.GatedConv2d` keeps the ``1 - ratio`` fraction of its units with the
+    largest L1 norm (at least one) in its ``keep`` buffer, so the others are never computed.
+
+    This is MP's selection (:func:`l1_filter_prune`) on gates that belong to another model,
+    e.g. a :class:`~.wrapper.DynaPruner` without gating: the "independent DP + MP" row of
+    the paper's Table IV (data mask from the generator, channels chosen by weight norm, not
+    by the importance map S).
+
+    Args:
+        gates: the gates to prune (e.g. ``DynaPruner.gates``).
+        ratio: fraction of each gate's units removed, in [0, 1).
+
+    Returns:
+        units kept per gate.
+
+    Raises:
+        ValueError: ratio outside [0, 1).
+    """
     if not 0 <= ratio < 1:
         raise ValueError(f"ratio must be in [0, 1), got {ratio}")
-    model = copy.deepcopy(backbone)
-    for g in attach_gates(model, find_prunable_convs(model, min_channels)):
+    kept = []
+    for g in gates:
         l1 = g.unit_weights().detach().abs().flatten(1).sum(1)
         n_keep = max(1, int(round((1 - ratio) * g.n_units)))
         g.keep = l1.topk(n_keep).indices.sort().values
-    return model
+        kept.append(n_keep)
+    return kept
 
 
 def match_flops_ratio(backbone: nn.Module, x: torch.Tensor, target_flops: float, min_channels: int = 8, iters: int = 14) -> float:
@@ -133,4 +159,4 @@ def evaluate_perturbed(model: nn.Module, loader, scaler, horizon: int, noise_sig
     return meter.compute()
 
 
-__all__ = ["l1_filter_prune", "match_flops_ratio", "torch_pruning_error", "evaluate_perturbed"]
+__all__ = ["l1_filter_prune", "l1_prune_gates", "match_flops_ratio", "torch_pruning_error", "evaluate_perturbed"]

@@ -84,17 +84,20 @@ class GatedConv2d(nn.Module):
         """Sliced weight and bias of the units ``idx``. At inference they are cached while
         the same index tensor is in use (a recurrent cell calls its conv T + S times per
         forward with one sample's units); the cache holds a reference to ``idx``, so a new
-        index tensor can never be mistaken for it, and is dropped when the weight changes."""
+        index tensor can never be mistaken for it, and is dropped when the weight changes.
+        Never cached while training (grad enabled) or while ``torch.jit.trace`` records the
+        model (a cached slice would be baked into the trace as a constant)."""
         c = self.conv
         key = (idx, c.weight._version)
+        use_cache = not torch.is_grad_enabled() and not torch.jit.is_tracing()
         cached = getattr(self, "_wcache", None)
-        if cached is not None and cached[0][0] is idx and cached[0][1] == key[1] and not torch.is_grad_enabled():
+        if use_cache and cached is not None and cached[0][0] is idx and cached[0][1] == key[1]:
             return cached[1]
         if self.depthwise:
             wb = (c.weight.index_select(0, idx), c.bias.index_select(0, idx) if c.bias is not None else None)
         else:
             wb = (c.weight.index_select(1, idx), c.bias)
-        self._wcache = None if torch.is_grad_enabled() else (key, wb)
+        self._wcache = (key, wb) if use_cache else None
         return wb
 
     def _sliced(self, x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:

@@ -41,6 +41,18 @@ The data mask saves no compute in these dense CNN / ConvLSTM backbones (a zero o
 pixel costs the same to convolve); the compute saving is the filter gating. ``policy=
 "random"`` is the random baseline: uniform random scores for the data mask and Bernoulli
 ``(1 - s_w)`` filter masks, per sample, through the same code.
+
+Either half can be switched off (the ablation of the paper's Table IV):
+
+- ``model_sparsity=0`` ("DP only"): no channel gating. Every gated unit is on, the filter
+  importance, thresholds and their loss terms are not built (no ``alpha`` / ``beta`` /
+  ``tau``), and ``"gated"`` execution runs the backbone as it is. The gates stay attached,
+  so a static ``keep`` set on them (e.g. :func:`~.baselines.l1_prune_gates`, the
+  "independent DP + MP" row) is still honoured.
+- ``data_sparsity=0`` ("MP only"): no data mask. The backbone sees the input unchanged
+  (``data_mask`` is all ones, without gradient), the ``lambda_d`` term is dropped, and the
+  generator is trained only through the channel importance.
+- Both 0 is refused (nothing would be pruned; that is the dense model).
 """
 
 from __future__ import annotations
@@ -70,6 +82,7 @@ class DynaPruner(nn.Module):
         data_sparsity: s_d, fraction of pixels pruned per sample, in [0, 1) (paper: 0.7).
         model_sparsity: s_w, target fraction of gated filters off, in [0, 1) (paper: 0.7).
         policy: ``"dyna"`` (learned) or ``"random"`` (baseline).
+            ``data_sparsity=0`` or ``model_sparsity=0`` switches that half off (module doc).
         fill: what pruned pixels show the backbone, see :func:`~.masks.apply_data_mask`.
         min_channels: gate Conv2d layers with at least this many output channels.
         regions: grid of regions for the filter importance (rows, cols).
@@ -79,7 +92,8 @@ class DynaPruner(nn.Module):
         gen_hidden: hidden channels of the mask generator.
 
     Raises:
-        ValueError: bad sparsity, policy or fill, or a backbone without prunable Conv2d.
+        ValueError: a sparsity outside [0, 1), both sparsities 0, a bad policy or fill, or a
+            backbone without prunable Conv2d.
 
     Shapes:
         ``forward(x, tod, dow)``: x ``[B, T, C, H, W]`` -> ``[B, S, C, H, W]``; after each
@@ -106,13 +120,17 @@ class DynaPruner(nn.Module):
         super().__init__()
         for name, v in (("data_sparsity", data_sparsity), ("model_sparsity", model_sparsity)):
             if not 0 <= v < 1:
-                raise ValueError(f"{name} must be in [0, 1), got {v}")
+                raise ValueError(f"{name} must be in [0, 1), got {v!r}")
+        if data_sparsity == 0 and model_sparsity == 0:
+            raise ValueError("data_sparsity and model_sparsity are both 0: nothing would be pruned (use the dense backbone)")
         if policy not in POLICIES:
             raise ValueError(f"policy must be one of {POLICIES}, got {policy!r}")
         if fill not in ("last", "zero"):
             raise ValueError(f"fill must be 'last' or 'zero', got {fill!r}")
         self.backbone = backbone
         self.data_sparsity, self.model_sparsity = float(data_sparsity), float(model_sparsity)
+        self.prune_data = self.data_sparsity > 0  # False: "MP only", the input is not masked
+        self.gating = self.model_sparsity > 0  # False: "DP only", every unit on
         self.policy, self.fill, self.temperature = policy, fill, float(temperature)
         self.lambda_d, self.lambda_w, self.lambda_target = lambda_d, lambda_w, lambda_target
         self.regions = tuple(regions)
@@ -125,6 +143,7 @@ class DynaPruner(nn.Module):
         self.register_buffer("layer_of", torch.repeat_interleave(torch.arange(len(self.sizes)), torch.tensor(self.sizes)))
         if policy == "dyna":
             self.generator = MaskGenerator(spec.window * spec.n_channels, gen_hidden)
+        if policy == "dyna" and self.gating:
             n_regions = self.regions[0] * self.regions[1]
             self.alpha = nn.Parameter(torch.randn(sum(self.sizes), n_regions))
             self.beta = nn.Parameter(torch.cat([_l1_prior(g.unit_weights()) for g in self.gates]))
@@ -149,7 +168,7 @@ class DynaPruner(nn.Module):
     def filter_importance(self, scores: torch.Tensor) -> torch.Tensor:
         """I ``[B, K]`` from S ``[B, H, W]`` (module doc, step 3)."""
         s_bar = region_scores(scores, self.regions)  # [B, R]
-        if torch.is_grad_enabled():
+        if torch.is_grad_enabled() or torch.jit.is_tracing():
             pi = torch.softmax(self.alpha, dim=1)
         else:  # inference: reuse until alpha changes (in-place updates bump its version)
             key = (self.alpha._version, self.alpha.data_ptr())
@@ -159,7 +178,10 @@ class DynaPruner(nn.Module):
         return s_bar @ pi.T + self.beta  # [B, K]
 
     def filter_masks(self, scores: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor]:
-        """``(I, M_weight)``, each ``[B, K]`` (I is None for the random policy)."""
+        """``(I, M_weight)``, each ``[B, K]`` (I is None for the random policy and without
+        gating; ``M_weight`` is then all ones when ``model_sparsity == 0``)."""
+        if not self.gating:
+            return None, scores.new_ones(scores.shape[0], len(self.layer_of))
         if self.policy == "random":
             B = scores.shape[0]
             m = torch.bernoulli(torch.full((B, len(self.layer_of)), 1 - self.model_sparsity, device=scores.device))
@@ -177,8 +199,8 @@ class DynaPruner(nn.Module):
     def calibrate_thresholds(self, x: torch.Tensor) -> None:
         """Set each ``tau_l`` to the ``s_w`` quantile of layer l's importances on ``x`` so
         training starts at the target model sparsity (ours; without it the thresholds
-        start at 0, every filter on, and first have to climb there)."""
-        if self.policy != "dyna":
+        start at 0, every filter on, and first have to climb there). No-op without gating."""
+        if self.policy != "dyna" or not self.gating:
             return
         imp = self.filter_importance(self.importance_map(x))  # [B, K]
         for l, (a, b) in enumerate(_spans(self.sizes)):
@@ -186,18 +208,23 @@ class DynaPruner(nn.Module):
 
     # ---- forward
     def forward(self, x: torch.Tensor, tod=None, dow=None) -> torch.Tensor:
+        if self.mode not in ("masked", "gated"):
+            raise ValueError(f"mode must be 'masked' or 'gated', got {self.mode!r}")
         scores = self.importance_map(x)  # [B, H, W]
-        data_mask = topk_ste(scores, self.keep_pixels)  # [B, H, W]
-        if self.mask_failure > 0:
-            data_mask = flip_important(data_mask, self.mask_failure, self.failure_generator)
+        if self.prune_data or self.mask_failure > 0:
+            data_mask = topk_ste(scores, self.keep_pixels)  # [B, H, W]
+            if self.mask_failure > 0:
+                data_mask = flip_important(data_mask, self.mask_failure, self.failure_generator)
+            x_in = apply_data_mask(x, data_mask, self.fill)
+        else:  # "MP only": the input is not masked
+            data_mask, x_in = torch.ones_like(scores), x
         imp, filt = self.filter_masks(scores)  # [B, K]
-        x_in = apply_data_mask(x, data_mask, self.fill)
         self.last = {"S": scores, "data_mask": data_mask, "importance": imp, "filter_mask": filt}
         try:
+            if not self.gating:  # "DP only": no per-sample units; static keep sets still apply
+                return self.backbone(x_in, tod, dow)
             if self.mode == "gated":
                 return self._forward_gated(x_in, tod, dow, filt.detach() > 0.5)
-            if self.mode != "masked":
-                raise ValueError(f"mode must be 'masked' or 'gated', got {self.mode!r}")
             for g, m in zip(self.gates, filt.split(self.sizes, dim=1)):
                 g.mask = m
             return self.backbone(x_in, tod, dow)
@@ -218,12 +245,19 @@ class DynaPruner(nn.Module):
         return torch.cat(outs)
 
     def penalty(self) -> torch.Tensor:
-        """The sparsity terms of the loss (module doc, step 5) for the last forward."""
+        """The sparsity terms of the loss (module doc, step 5) for the last forward: the
+        ``lambda_d`` term only with a data mask, the ``lambda_w`` and target terms only with
+        gating. A 0-d tensor (0 for the random policy or before any forward)."""
         if self.policy != "dyna" or not self.last:
             return torch.zeros(())
-        frac = self.layer_fractions(self.last["filter_mask"])
-        target = (frac - (1 - self.model_sparsity)).abs().mean()
-        return self.lambda_d * self.last["S"].mean() + self.lambda_w * self.last["importance"].mean() + self.lambda_target * target
+        out = torch.zeros((), device=self.last["S"].device)
+        if self.prune_data:
+            out = out + self.lambda_d * self.last["S"].mean()
+        if self.gating:
+            frac = self.layer_fractions(self.last["filter_mask"])
+            target = (frac - (1 - self.model_sparsity)).abs().mean()
+            out = out + self.lambda_w * self.last["importance"].mean() + self.lambda_target * target
+        return out
 
     # ---- statistics and compaction
     @torch.no_grad()
@@ -246,10 +280,19 @@ class DynaPruner(nn.Module):
         (``usage`` from :meth:`filter_usage`); each layer keeps at least one filter.
         Sets every gate's ``keep``; per-sample masks still apply to the kept filters.
 
+        Without gating (``model_sparsity == 0``) nothing is removed (every unit is always on);
+        static ``keep`` sets already on the gates stay and are reported.
+
         Returns:
-            ``{"removed": int, "total": int, "per_layer": {name: [kept, total]}}``.
+            ``{"removed": int, "total": int, "per_layer": {name: [kept, total]}, "min_usage": float}``.
         """
         removed, per_layer = 0, {}
+        if not self.gating:
+            for name, g in zip(self.gate_names, self.gates):
+                kept = g.n_units if g.keep is None else int(g.keep.numel())
+                removed += g.n_units - kept
+                per_layer[name] = [kept, g.n_units]
+            return {"removed": removed, "total": int(sum(self.sizes)), "per_layer": per_layer, "min_usage": min_usage}
         for name, g, u in zip(self.gate_names, self.gates, usage.split(self.sizes)):
             keep = torch.nonzero(u >= min_usage).squeeze(1)
             if keep.numel() == 0:
