@@ -1,9 +1,22 @@
 """Dyna-Pruner on era5-t2m-uk with SimVP, ConvLSTM and TAU: paper Tables I-II and the
-numbers issue 4 asks for, printed from the runs' metrics.json.
+numbers issue 4 asks for, printed from the runs' metrics.json; with ``--sensitivity`` /
+``--ablation``, paper Tables III (s_d, s_w sweep) and IV (ablation) on SimVP instead.
 
     OMP_NUM_THREADS=1 python benchmarks/dynapruner_table.py --epochs 2 --out bench_dynapruner
     python benchmarks/dynapruner_table.py --from-runs bench_dynapruner/runs   # rebuild only
     python benchmarks/dynapruner_table.py --from-runs bench_dynapruner/runs --remeasure --out bench_dynapruner/remeasured
+
+    # Tables III and IV (one shared 1-epoch dense pre-training, then 1 epoch per row; SimVP)
+    OMP_NUM_THREADS=1 python benchmarks/dynapruner_table.py --sensitivity --ablation --epochs 1 --out bench_dynapruner/study
+    python benchmarks/dynapruner_table.py --sensitivity --ablation --from-runs bench_dynapruner/study/runs --out bench_dynapruner/study
+
+``--sensitivity`` / ``--ablation`` run ``sparsest bench --suite dyna-pruner --tables 3 4``
+(either flag alone: that table only): one :func:`sparsest.compress_study.run_study` per
+backbone, i.e. one dense pre-training of ``--epochs`` epochs shared by every row, then
+``--epochs`` more epochs each for dense, the five (s_d, s_w) settings of Table III and the
+DP-only, MP-only and independent rows of Table IV (the full method is the (0.7, 0.7) row of
+Table III). Columns: test MSE, GFLOPs per window, ms per window at batch 1 (Dyna-Pruner
+rows on their gated path), each also as a ratio to dense.
 
 Every row of a backbone gets the same budget: a shared dense pre-training of ``--epochs``
 epochs, then ``--epochs`` more epochs each for dense, Dyna-Pruner, MP and random (see
@@ -55,7 +68,8 @@ def check(metrics: list[dict]) -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--backbones", nargs="+", default=["simvp", "convlstm", "tau"])
+    ap.add_argument("--backbones", nargs="+", default=None,
+                    help="[default: simvp convlstm tau; with --sensitivity / --ablation: simvp]")
     ap.add_argument("--epochs", type=int, default=2, help="pre-training epochs and epochs per row [default: 2]")
     ap.add_argument("--data", default="era5-t2m-uk")
     ap.add_argument("--out", default="bench_dynapruner")
@@ -66,7 +80,14 @@ def main(argv=None) -> int:
                     help="with --from-runs: rebuild each run's models from its checkpoints and measure GFLOPs and latency "
                     "again (accuracy is unchanged); tables go to --out")
     ap.add_argument("--repeats", type=int, default=None, help="timed repeats for --remeasure [default: the run's]")
+    ap.add_argument("--sensitivity", action="store_true", help="paper Table III: MSE, GFLOPs, latency at five (s_d, s_w) settings")
+    ap.add_argument("--ablation", action="store_true", help="paper Table IV: dense, DP only, MP only, independent DP + MP, full")
     args = ap.parse_args(argv)
+    study = [t for t, on in ((3, args.sensitivity), (4, args.ablation)) if on]
+    if study and args.remeasure:
+        ap.error("--remeasure rebuilds Tables I-II only; drop --sensitivity / --ablation")
+    if args.backbones is None:
+        args.backbones = ["simvp"] if study else ["simvp", "convlstm", "tau"]
     torch.set_num_threads(1)
     from sparsest.cli import main as cli
 
@@ -92,7 +113,7 @@ def main(argv=None) -> int:
         print(check([m for m, _ in merged]))
         return 0
 
-    bench = ["bench", "--suite", "dyna-pruner", "--out", args.out]
+    bench = ["bench", "--suite", "dyna-pruner", "--out", args.out] + (["--tables", *map(str, study)] if study else [])
     if args.from_runs:
         bench += ["--from-runs", *args.from_runs]
     else:
@@ -100,7 +121,7 @@ def main(argv=None) -> int:
         if args.set:
             bench += ["--set", *args.set]
     code = cli(bench)
-    if code:
+    if code or study:
         return code
     runs = [Path(p) for p in args.from_runs] if args.from_runs else [Path(args.out) / "runs"]
     metrics = [json.loads(p.read_text()) for d in runs for p in sorted(d.glob("*/metrics.json"))]

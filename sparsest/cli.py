@@ -112,7 +112,12 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--suite", choices=sorted(BENCH_SUITES), default="dynst",
                    help="which method's tables: dynst (sensor pruning, Tables 1/2/4), st-prune (sample pruning: "
                    "test MAE vs per-epoch time at 10-90%% budgets, Figure 4), dyna-pruner (input-adaptive data + channel "
-                   "co-pruning of grid backbones: Tables I and II) [default: dynst]")
+                   "co-pruning of grid backbones: Tables I-IV, see --tables) [default: dynst]")
+    b.add_argument("--tables", nargs="+", type=int, default=None, metavar="K",
+                   help="dyna-pruner suite only: which paper tables: 1 2 (Dyna-Pruner vs dense / MP / random, robustness; "
+                   "one compress run per backbone), 3 (sensitivity to s_d, s_w at (0.5,0.5) (0.7,0.5) (0.7,0.7) (0.9,0.7) "
+                   "(0.9,0.9)), 4 (ablation: DP only, MP only, independent DP + MP, full); 3 and 4 share one dense "
+                   "pre-training per backbone (default backbone simvp) [default: 1 2; with --from-runs: all the runs support]")
     from .train import add_train_parser
 
     add_train_parser(sub)
@@ -224,6 +229,8 @@ def main(argv: list[str] | None = None) -> int:
                 e = get_backbone_entry(name)
                 console.print(f"{name:<20} {e.kind:<6} {e.summary}", highlight=False)
             return 0
+        if args.command == "bench" and args.tables is not None and args.suite != "dyna-pruner":
+            raise ConfigError(f"--tables: only for --suite dyna-pruner (the {args.suite} suite always writes all its tables)")
         if args.command == "bench" and args.suite != "dynst":
             import importlib
 

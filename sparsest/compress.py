@@ -11,7 +11,9 @@ Dyna-Pruner: Zhang et al., arXiv:2606.15346 (Tables I-II); our reading in
    first training batch), *MP* (L1 filter pruning at the FLOPs of Dyna-Pruner, then
    fine-tuning) and *random* (random data and filter masks at the same sparsities).
 4. Static compact model: filters active for fewer than ``min_usage`` of the training
-   samples are removed for good.
+   samples are removed for good; saved eagerly (``compact.pt``) and as TorchScript
+   (``compact.ts``, :func:`~sparsest.pruning.adaptive.to_torchscript`) when it can be
+   exported (else the reason is in ``metrics.json`` ``compaction.torchscript_error``).
 5. Test MSE / MAE (physical units), GFLOPs per sample, latency at batch 1 (Dyna-Pruner's
    gated execution) and batch 64 (the compact model), all models interleaved in one
    measurement (:mod:`sparsest.efficiency`), robustness (Gaussian input noise, mask
@@ -39,7 +41,7 @@ from .efficiency import count_flops, count_parameters, measure_latency_ms
 from .engine.module import ForecastModule, evaluate
 from .errors import ConfigError
 from .experiment import RunConfig, _quiet_lightning, _trainer, _unique_dir, prepare, stack_batch
-from .pruning.adaptive import DynaPruner, evaluate_perturbed, l1_filter_prune, match_flops_ratio, torch_pruning_error
+from .pruning.adaptive import DynaPruner, evaluate_perturbed, l1_filter_prune, match_flops_ratio, to_torchscript, torch_pruning_error
 
 ROWS = ("dense", "dyna", "mp", "random")
 NOISE_SIGMAS = (0.01, 0.05)
@@ -53,8 +55,10 @@ class CompressConfig:
     Attributes (units in brackets):
         data: a grid data set name (e.g. ``era5-t2m-uk``) or a grid file.
         backbone: a grid backbone (simvp, tau, convlstm, ...).
-        data_sparsity: s_d, fraction of pixels pruned per sample, in [0, 1) (paper: 0.7).
-        model_sparsity: s_w, target fraction of gated units off per sample, in [0, 1) (0.7).
+        data_sparsity: s_d, fraction of pixels pruned per sample, in [0, 1) (paper: 0.7);
+            0 = no data mask ("MP only").
+        model_sparsity: s_w, target fraction of gated units off per sample, in [0, 1) (0.7);
+            0 = no channel gating ("DP only"). Not both 0.
         epochs: training epochs of every row (dense, Dyna-Pruner, MP, random) after the
             shared dense pre-training: the same budget for all rows.
         pretrain_epochs: dense pre-training epochs (default: ``epochs``).
@@ -118,6 +122,8 @@ class CompressConfig:
             raise ConfigError(f"--pretrain-epochs: must be >= 1, got {self.pretrain_epochs}")
         if self.n_maps < 0:
             raise ConfigError(f"--n-maps: must be >= 0, got {self.n_maps}")
+        if self.data_sparsity == 0 and self.model_sparsity == 0:
+            raise ConfigError("--data-sparsity / --model-sparsity: both 0 prunes nothing (that is the dense row); set at least one > 0")
         if not 0 <= self.min_usage < 1:
             raise ConfigError(f"--min-usage: must be in [0, 1), got {self.min_usage}")
         if self.fill not in ("last", "zero"):
@@ -349,7 +355,10 @@ def compress(config: CompressConfig, console=None) -> tuple[Path, dict]:
     rows ``mp`` and ``random``; ``robustness``; ``compaction``), ``importance_maps/*.png``,
     ``model/`` (``dynapruner_state.pt`` state dict of the compact Dyna-Pruner,
     ``compact.pt`` the whole compact module for ``torch.load(..., weights_only=False)``,
-    ``compaction.json``), ``checkpoints/``, ``logs/``.
+    ``compact.ts`` the same model as TorchScript, ``torch.jit.load(path)(x)`` with x
+    ``[B, T, C, H, W]`` scaled (absent if it cannot be exported: ``metrics.json``
+    ``compaction.torchscript_error`` says why; on success ``compaction.torchscript`` says
+    how, script or trace), ``compaction.json``), ``checkpoints/``, ``logs/``.
 
     Raises:
         SparsestError: bad data or options (one-line message naming the file / option).
@@ -475,6 +484,14 @@ def compress(config: CompressConfig, console=None) -> tuple[Path, dict]:
     model_dir.mkdir()
     torch.save(compact.state_dict(), model_dir / "dynapruner_state.pt")
     torch.save(compact, model_dir / "compact.pt")
+    scripted, ts_info = to_torchscript(compact, torch.cat([s["x"] for s in samples[:2]]))
+    if scripted is not None:
+        torch.jit.save(scripted, str(model_dir / "compact.ts"))
+        compaction["torchscript"] = {"path": "model/compact.ts", **ts_info}
+    else:
+        compaction["torchscript_error"] = ts_info["error"]
+        if "script_error" in ts_info:
+            compaction["torchscript_script_error"] = ts_info["script_error"]
     (model_dir / "compaction.json").write_text(json.dumps({**compaction, "gates": compact.gate_names,
                                                            "usage": usage.tolist()}, indent=1))
 
@@ -639,68 +656,124 @@ def write_bench_tables(metrics_list, out: Path, header: str) -> dict[str, Path]:
     return paths
 
 
-def bench_suite(args, console) -> int:
-    """``sparsest bench --suite dyna-pruner``: Tables I and II of Dyna-Pruner.
-
-    Reads ``args.datasets`` (grid ones only), ``args.backbones`` (default simvp convlstm
-    tau), ``args.seeds``, ``args.epochs``, ``args.quick`` (1 epoch of 3 batches),
-    ``args.data_dir``, ``args.set`` (CompressConfig keys), ``args.from_runs`` and
-    ``args.out``; writes the tables there and every run under ``<out>/runs``.
+def _suite_options(args) -> dict:
+    """CompressConfig options shared by every run of the bench suite (``--set``,
+    ``--epochs``, ``--quick``, ``--data-dir``).
 
     Raises:
-        ConfigError: no grid data set given, or a bad ``--set`` key.
+        ConfigError: a bad ``--set`` key.
+    """
+    from .cli import _parse_set
+
+    opts = _parse_set(args.set, CompressConfig)
+    if args.epochs is not None:
+        opts["epochs"] = args.epochs
+    if args.quick:
+        opts = {"epochs": 1, "limit_train_batches": 3, "bench_repeats": 3, "latency_samples": 2, "n_maps": 1, **opts}
+    if args.data_dir is not None:
+        opts["data_dir"] = args.data_dir
+    return opts
+
+
+def _grid_datasets(names, console) -> list[str]:
+    from .datasets import get_dataset_entry
+
+    datasets = []
+    for name in names:
+        try:
+            kind = get_dataset_entry(name).kind
+        except Exception:  # noqa: BLE001 - a path: let compress() decide
+            kind = "grid"
+        if kind == "grid":
+            datasets.append(name)
+        else:
+            console.print(f"dyna-pruner suite: skipping {name} ({kind} data; Dyna-Pruner gates grid backbones)")
+    if not datasets:
+        raise ConfigError("--datasets: the dyna-pruner suite needs a grid data set, e.g. era5-t2m-uk")
+    return datasets
+
+
+def bench_suite(args, console) -> int:
+    """``sparsest bench --suite dyna-pruner``: the paper's Tables I-IV of Dyna-Pruner.
+
+    ``args.tables`` picks them (default 1 2): Tables I (accuracy and cost vs dense, MP and
+    random) and II (robustness) come from one :func:`compress` run per data set x backbone
+    x seed (backbones default simvp convlstm tau); Tables III (sensitivity to s_d, s_w)
+    and IV (ablation) from one :func:`sparsest.compress_study.run_study` per data set x
+    backbone x seed (backbones default simvp, as the paper). Also reads
+    ``args.datasets`` (grid ones only), ``args.backbones``, ``args.seeds``, ``args.epochs``,
+    ``args.quick`` (1 epoch of 3 batches), ``args.data_dir``, ``args.set`` (CompressConfig
+    keys), ``args.from_runs`` and ``args.out``; writes ``dynapruner_table<k>.{md,csv}``
+    there and every run under ``<out>/runs``.
+
+    With ``--from-runs`` nothing is trained: compress runs give Tables I-II, study runs
+    (``method: dynapruner-study``) Tables III-IV; without ``--tables`` every table the runs
+    support is written.
+
+    Raises:
+        ConfigError: no grid data set given, a bad ``--set`` key or ``--tables`` value, or
+            (``--from-runs``) no finished run for a requested table.
     """
     import platform
 
-    from .datasets import get_dataset_entry
+    from .compress_study import METHOD as STUDY
+    from .compress_study import run_study, write_study_tables
 
     out = Path(args.out)
-    metrics_list = []
+    requested = getattr(args, "tables", None)
+    if requested is not None and not set(requested) <= {1, 2, 3, 4}:
+        raise ConfigError(f"--tables: the dyna-pruner suite has Tables 1, 2, 3 and 4, got {requested}")
+    metrics_list, studies = [], []
     t0 = time.perf_counter()
     if getattr(args, "from_runs", None):
         for d in args.from_runs:
             for mpath in sorted(Path(d).glob("*/metrics.json")):
+                if mpath.parent.name.endswith(".partial"):
+                    continue
                 m = json.loads(mpath.read_text())
-                if m.get("method") == "dynapruner" and not mpath.parent.name.endswith(".partial"):
+                if m.get("method") == "dynapruner":
                     metrics_list.append((m, mpath.parent))
-        if not metrics_list:
+                elif m.get("method") == STUDY:
+                    studies.append((m, mpath.parent))
+        if not metrics_list and not studies:
             raise ConfigError(f"--from-runs: no finished Dyna-Pruner run under {', '.join(args.from_runs)}")
-        source = f"rebuilt from {len(metrics_list)} run directories"
+        tables = set(requested) if requested else ({1, 2} if metrics_list else set()) | {t for m, _ in studies for t in m["tables"]}
+        if tables & {1, 2} and not metrics_list:
+            raise ConfigError(f"--tables 1 2: no finished compress run (Tables I-II) under {', '.join(args.from_runs)}")
+        source = f"rebuilt from {len(metrics_list) + len(studies)} run directories"
     else:
-        datasets = []
-        for name in args.datasets:
-            try:
-                kind = get_dataset_entry(name).kind
-            except Exception:  # noqa: BLE001 - a path: let compress() decide
-                kind = "grid"
-            if kind == "grid":
-                datasets.append(name)
-            else:
-                console.print(f"dyna-pruner suite: skipping {name} ({kind} data; Dyna-Pruner gates grid backbones)")
-        if not datasets:
-            raise ConfigError("--datasets: the dyna-pruner suite needs a grid data set, e.g. era5-t2m-uk")
-        from .cli import _parse_set
-
-        opts = _parse_set(args.set, CompressConfig)
-        if args.epochs is not None:
-            opts["epochs"] = args.epochs
-        if args.quick:
-            opts = {"epochs": 1, "limit_train_batches": 3, "bench_repeats": 3, "latency_samples": 2, "n_maps": 1, **opts}
-        if args.data_dir is not None:
-            opts["data_dir"] = args.data_dir
-        backbones = args.backbones or ["simvp", "convlstm", "tau"]
-        jobs = [(d, b, s) for d in datasets for b in backbones for s in args.seeds]
-        for i, (d, b, s) in enumerate(jobs, 1):
-            console.print(f"[{i}/{len(jobs)}] {d} {b} seed {s} ({time.perf_counter() - t0:.0f} s so far)")
+        tables = set(requested or (1, 2))
+        datasets = _grid_datasets(args.datasets, console)
+        opts = _suite_options(args)
+        jobs = []
+        if tables & {1, 2}:
+            jobs += [("compress", d, b, s) for d in datasets for b in (args.backbones or ["simvp", "convlstm", "tau"]) for s in args.seeds]
+        if tables & {3, 4}:
+            jobs += [("study", d, b, s) for d in datasets for b in (args.backbones or ["simvp"]) for s in args.seeds]
+        for i, (what, d, b, s) in enumerate(jobs, 1):
+            console.print(f"[{i}/{len(jobs)}] {what} {d} {b} seed {s} ({time.perf_counter() - t0:.0f} s so far)")
             cfg = CompressConfig(data=d, backbone=b, seed=s, out=str(out / "runs"), **opts)
-            run_dir, m = compress(cfg, console=console)
-            summary(m, console, run_dir)
-            metrics_list.append((m, run_dir))
+            if what == "compress":
+                run_dir, m = compress(cfg, console=console)
+                summary(m, console, run_dir)
+                metrics_list.append((m, run_dir))
+            else:
+                run_dir, m = run_study(cfg, tables=sorted(tables & {3, 4}), console=console)
+                console.print(f"run directory: {run_dir}")
+                studies.append((m, run_dir))
         source = f"{'quick' if args.quick else 'full'} mode; {(time.perf_counter() - t0) / 60:.1f} min"
     header = (f"Machine: {platform.machine()} CPU, {torch.get_num_threads()} threads, torch {torch.__version__}; "
-              f"{time.strftime('%Y-%m-%d')}; {source}. Latency: ms per sample at batch 1 (Dyna-Pruner: gated execution), "
-              "ms per batch at 64 (Dyna-Pruner: static compact model), models interleaved in one measurement.")
-    paths = write_bench_tables(metrics_list, out, header)
+              f"{time.strftime('%Y-%m-%d')}; {source}.")
+    paths = {}
+    if tables & {1, 2}:
+        paths.update(write_bench_tables(metrics_list, out, header + " Latency: ms per sample at batch 1 (Dyna-Pruner: gated "
+                                        "execution), ms per batch at 64 (Dyna-Pruner: static compact model), models interleaved "
+                                        "in one measurement."))
+    if tables & {3, 4}:
+        budgets = sorted({f"{m['pretrain_epochs']} + {m['epochs']}" for m, _ in studies})
+        paths.update(write_study_tables(studies, out, header + f" Epochs (shared dense pre-training + per row): {', '.join(budgets)}. "
+                                        "Latency: ms per window at batch 1, Dyna-Pruner rows on their gated path, all rows of a "
+                                        "run interleaved in one measurement.", sorted(tables & {3, 4})))
     for p in paths.values():
         console.print(p.read_text(), markup=False, highlight=False)
     console.print(f"written: {', '.join(str(p) for p in paths.values())}")
