@@ -226,6 +226,14 @@ def test_compress_end_to_end_on_era5(tmp_path):
     assert len(list((run_dir / "importance_maps").glob("*.png"))) == 1
     compact = torch.load(run_dir / "model" / "compact.pt", weights_only=False)
     assert compact.gates[0].keep is not None
+    # the compact model also as TorchScript, same outputs (test_adaptive_study checks the export in detail)
+    assert saved["compaction"]["torchscript"]["path"] == "model/compact.ts", saved["compaction"]
+    ts = torch.jit.load(str(run_dir / "model" / "compact.ts"))
+    from sparsest.experiment import prepare
+
+    x = torch.stack([torch.as_tensor(prepare(cfg.run_config()).loaders["test"].dataset[i]["x"]) for i in (0, 5)])
+    with torch.no_grad():
+        assert torch.allclose(ts(x), compact.eval()(x), atol=1e-5, rtol=1e-4)
     assert (run_dir / "model" / "dynapruner_state.pt").exists()
     # the bench suite rebuilds Tables I-II from the run; remeasure rebuilds the models from checkpoints
     out = tmp_path / "bench"
