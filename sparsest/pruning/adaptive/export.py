@@ -1,7 +1,8 @@
 """TorchScript export of a Dyna-Pruner model (the static compact model of ``sparsest compress``).
 
 ``torch.jit.script`` cannot compile :class:`~.wrapper.DynaPruner` (Python-only constructs:
-``try`` blocks, a dict of the last masks, numpy index lists in the gated path), so
+f-strings in its errors, ``try`` blocks, a dict of the last masks, numpy index lists in the
+gated path), so
 :func:`to_torchscript` tries it first, records why it failed, and then *traces* the model
 in its batched ``"masked"`` mode (the mode the compact model runs at batch size > 1: removed
 units never computed, per-sample masks on the kept ones). The trace records the mask

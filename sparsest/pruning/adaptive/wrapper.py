@@ -129,8 +129,6 @@ class DynaPruner(nn.Module):
             raise ValueError(f"fill must be 'last' or 'zero', got {fill!r}")
         self.backbone = backbone
         self.data_sparsity, self.model_sparsity = float(data_sparsity), float(model_sparsity)
-        self.prune_data = self.data_sparsity > 0  # False: "MP only", the input is not masked
-        self.gating = self.model_sparsity > 0  # False: "DP only", every unit on
         self.policy, self.fill, self.temperature = policy, fill, float(temperature)
         self.lambda_d, self.lambda_w, self.lambda_target = lambda_d, lambda_w, lambda_target
         self.regions = tuple(regions)
@@ -154,6 +152,17 @@ class DynaPruner(nn.Module):
         self.last: dict = {}
 
     # ---- masks
+    @property
+    def prune_data(self) -> bool:
+        """False for ``data_sparsity == 0`` ("MP only"): the input is not masked. (Derived,
+        not stored, so models pickled before it existed still load and run.)"""
+        return self.data_sparsity > 0
+
+    @property
+    def gating(self) -> bool:
+        """False for ``model_sparsity == 0`` ("DP only"): every gated unit is on."""
+        return self.model_sparsity > 0
+
     @property
     def keep_pixels(self) -> int:
         return max(1, int(round((1 - self.data_sparsity) * self.n_pixels)))
