@@ -554,8 +554,9 @@ def summary(metrics: dict, console, run_dir: Path | None = None) -> None:
 COMPRESS_HELP = {
     "data": "grid data set name (see `sparsest datasets`) or grid file [default: era5-t2m-uk]",
     "backbone": "grid backbone: simvp, tau, convlstm (see `sparsest backbones`) [default: simvp]",
-    "data_sparsity": "s_d: fraction of pixels pruned per sample, in [0, 1) [default: 0.7]",
-    "model_sparsity": "s_w: target fraction of gated channels off per sample, in [0, 1) [default: 0.7]",
+    "data_sparsity": "s_d: fraction of pixels pruned per sample, in [0, 1); 0 = no data mask (channel gating only) [default: 0.7]",
+    "model_sparsity": "s_w: target fraction of gated channels off per sample, in [0, 1); 0 = no channel gating (data mask only); "
+                      "not both 0 [default: 0.7]",
     "epochs": "training epochs of every row (dense, Dyna-Pruner, MP, random) after the shared dense pre-training [default: 3]",
     "pretrain_epochs": "dense pre-training epochs [default: --epochs]",
     "seed": "random seed [default: 0]",
