@@ -170,6 +170,10 @@ def test_options_errors():
         PruningOptions("bogus").check()
     with pytest.raises(ConfigError, match="--prune-ratio"):
         PruningOptions("random", 1.0).check()
+    with pytest.raises(ConfigError, match="--rescale"):
+        PruningOptions("st-prune", rescale="unbiased").check()
+    with pytest.raises(ConfigError, match="--hard-cap"):
+        PruningOptions("st-prune", hard_cap=0.0).check()
 
 
 def _tiny_data(T=300, N=5, seed=0):
