@@ -11,6 +11,7 @@ Usage:
     OMP_NUM_THREADS=1 python benchmarks/stprune_table.py --data metr-la-week --backbone gwn --seeds 0 --epochs 6 \\
         --budgets 0.3 --methods st-prune infobatch random
     python benchmarks/stprune_table.py --summarize-only            # tables + plot from <out>/results.csv
+    python benchmarks/stprune_table.py --summarize-only --csv A/results.csv B/results.csv --out C   # merged
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default="bench_out/stprune")
     ap.add_argument("--summarize-only", action="store_true")
+    ap.add_argument("--csv", nargs="+", help="with --summarize-only: results.csv files of separate sweeps to merge into <out>")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
@@ -45,7 +47,14 @@ def main() -> None:
         sweep(args.data, args.backbone, args.seeds, args.out, base, tuple(args.budgets), tuple(args.methods))
     note = (f"Machine: {platform.machine()}, {os.cpu_count()} cores (shared with other jobs), {args.threads} torch thread(s), "
             f"torch {torch.__version__}; {time.strftime('%Y-%m-%d')}; methods interleaved per seed.")
-    res = summarize(f"{args.out}/results.csv", args.out, note)
+    csv = f"{args.out}/results.csv"
+    if args.csv:
+        import pandas as pd
+
+        os.makedirs(args.out, exist_ok=True)
+        csv = f"{args.out}/merged_results.csv"
+        pd.concat([pd.read_csv(c) for c in args.csv], ignore_index=True).to_csv(csv, index=False)
+    res = summarize(csv, args.out, note)
     print(res["tables"])
     print(f"figure: {res['figure']}; this call {time.perf_counter() - t0:.0f} s")
 
