@@ -17,8 +17,10 @@ methods: the fraction of the n training windows skipped in a pruned epoch (keep
   complexity-informed score; windows above the mean score are kept, at most
   ``hard_cap (1 - R) n`` of them (the highest); the rest of the budget is drawn from the
   below-threshold windows *stratified by stationarity* (proportional allocation, at least one
-  per non-empty stratum), and a kept low-score window of stratum s is weighted
-  ``|low_s| / kept_s``, so every stratum keeps its loss mass exactly.
+  per non-empty stratum); a kept low-score window of stratum s is weighted in proportion to
+  ``|low_s| / kept_s`` (``rescale="strata"``: normalised to mean 1 over the low pool, so
+  every stratum keeps its share of the low pool's loss; ``"mass"``: unnormalised, so every
+  stratum keeps its whole loss mass).
 - ``static``: after the warm-up epoch(s), score once and keep the ``(1 - R) n``
   highest-scoring windows for all later epochs, weight 1 (no annealing).
 
