@@ -345,6 +345,27 @@ def _metrics(ev: dict) -> dict:
     return {"mse": ev["mse"], "mae": ev["mae"], "rmse": ev["rmse"]}
 
 
+def start_run(config: CompressConfig, console=None):
+    """What every Dyna-Pruner run does first: check the options, seed, load and window the
+    grid data. Returns ``(say, t_start, run_config, prep)`` (``say`` prints to ``console`` or
+    nowhere; ``prep`` as :func:`sparsest.experiment.prepare`).
+
+    Raises:
+        ConfigError: bad options, or ``--data`` is not a grid data set.
+    """
+    config.check()
+    _quiet_lightning()
+    say = console.print if console is not None else (lambda *a, **k: None)
+    t_start = time.perf_counter()
+    L.seed_everything(config.seed, verbose=False)
+    rc = config.run_config()
+    prep = prepare(rc)
+    data = prep.data
+    if data.kind != "grid":
+        raise ConfigError(f"--data: Dyna-Pruner needs grid data (frames [T, C, H, W]); {data.name} is a {data.kind}")
+    return say, t_start, rc, prep
+
+
 def compress(config: CompressConfig, console=None) -> tuple[Path, dict]:
     """Run Dyna-Pruner and its baselines; return ``(run_dir, metrics)``.
 
@@ -363,16 +384,8 @@ def compress(config: CompressConfig, console=None) -> tuple[Path, dict]:
     Raises:
         SparsestError: bad data or options (one-line message naming the file / option).
     """
-    config.check()
-    _quiet_lightning()
-    say = console.print if console is not None else (lambda *a, **k: None)
-    t_start = time.perf_counter()
-    L.seed_everything(config.seed, verbose=False)
-    rc = config.run_config()
-    prep = prepare(rc)
+    say, t_start, rc, prep = start_run(config, console)
     data, spec = prep.data, prep.spec
-    if data.kind != "grid":
-        raise ConfigError(f"--data: Dyna-Pruner needs grid data (frames [T, C, H, W]); {data.name} is a {data.kind}")
     say(f"[bold]data[/] {data.name}: H x W = {spec.height} x {spec.width}, C = {spec.n_channels}, "
         f"T = {spec.window} -> S = {spec.horizon}, train windows {len(prep.loaders['train'].dataset)}")
     stem = (f"{time.strftime('%Y%m%d-%H%M%S')}_{data.name}_{config.backbone}_dynapruner"

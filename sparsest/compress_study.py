@@ -51,10 +51,10 @@ import lightning as L
 import torch
 
 from .backbones import create_backbone
-from .compress import AdaptiveModule, CompressConfig, _fit, _metrics, _samples, measure
+from .compress import AdaptiveModule, CompressConfig, _fit, _metrics, _samples, measure, start_run
 from .engine.module import evaluate
 from .errors import ConfigError
-from .experiment import _quiet_lightning, _unique_dir, prepare
+from .experiment import _unique_dir
 from .pruning.adaptive import DynaPruner, l1_prune_gates
 
 SENSITIVITY = ((0.5, 0.5), (0.7, 0.5), (0.7, 0.7), (0.9, 0.7), (0.9, 0.9))  # paper Table III
@@ -162,15 +162,8 @@ def run_study(config: CompressConfig, tables=STUDY_TABLES, settings=SENSITIVITY,
     config.check()
     rows = plan_rows(tables, settings, config.data_sparsity, config.model_sparsity)
     tables = sorted({int(t) for t in tables})
-    _quiet_lightning()
-    say = console.print if console is not None else (lambda *a, **k: None)
-    t_start = time.perf_counter()
-    L.seed_everything(config.seed, verbose=False)
-    rc = config.run_config()
-    prep = prepare(rc)
+    say, t_start, rc, prep = start_run(config, console)
     data, spec = prep.data, prep.spec
-    if data.kind != "grid":
-        raise ConfigError(f"--data: Dyna-Pruner needs grid data (frames [T, C, H, W]); {data.name} is a {data.kind}")
     stem = (f"{time.strftime('%Y%m%d-%H%M%S')}_{data.name}_{config.backbone}_{METHOD}_t{''.join(map(str, tables))}"
             f"_seed{config.seed}")
     final_dir = _unique_dir(Path(config.out), stem)
