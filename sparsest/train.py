@@ -442,18 +442,10 @@ def bench_suite(args, console) -> int:
     Raises:
         ConfigError: unknown ``--set`` key.
     """
-    import yaml
-
+    from .cli import _parse_set
     from .datasets import get_dataset_entry
 
-    known = {f.name for f in dataclasses.fields(TrainConfig)}
-    base: dict = {}
-    for item in args.set or []:
-        key, sep, value = item.partition("=")
-        key = key.strip().replace("-", "_")
-        if not sep or key not in known:
-            raise ConfigError(f"--set: expected KEY=VALUE with KEY one of {', '.join(sorted(known))}, got {item!r}")
-        base[key] = yaml.safe_load(value)
+    base = _parse_set(args.set or [], TrainConfig)
     if args.epochs is not None:
         base["epochs"] = args.epochs
     if args.data_dir is not None:

@@ -296,19 +296,15 @@ class DynaPruner(nn.Module):
             ``{"removed": int, "total": int, "per_layer": {name: [kept, total]}, "min_usage": float}``.
         """
         removed, per_layer = 0, {}
-        if not self.gating:
-            for name, g in zip(self.gate_names, self.gates):
-                kept = g.n_units if g.keep is None else int(g.keep.numel())
-                removed += g.n_units - kept
-                per_layer[name] = [kept, g.n_units]
-            return {"removed": removed, "total": int(sum(self.sizes)), "per_layer": per_layer, "min_usage": min_usage}
         for name, g, u in zip(self.gate_names, self.gates, usage.split(self.sizes)):
-            keep = torch.nonzero(u >= min_usage).squeeze(1)
-            if keep.numel() == 0:
-                keep = u.argmax().view(1)
-            g.keep = keep.to(self.layer_of.device)
-            removed += g.n_units - keep.numel()
-            per_layer[name] = [int(keep.numel()), g.n_units]
+            if self.gating:
+                keep = torch.nonzero(u >= min_usage).squeeze(1)
+                if keep.numel() == 0:
+                    keep = u.argmax().view(1)
+                g.keep = keep.to(self.layer_of.device)
+            kept = g.n_units if g.keep is None else int(g.keep.numel())
+            removed += g.n_units - kept
+            per_layer[name] = [kept, g.n_units]
         return {"removed": removed, "total": int(sum(self.sizes)), "per_layer": per_layer, "min_usage": min_usage}
 
 
