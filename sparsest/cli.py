@@ -46,7 +46,7 @@ RUN_HELP = {
     "dense_checkpoint": "reuse the dense model of an earlier run (its checkpoints/dense.ckpt) instead of training one",
     "limit_train_batches": "batches per epoch: fraction (<= 1.0) or count, for quick runs [default: 1.0]",
     "sample_pruning": "train the dense model and the sensor search on pruned training windows: "
-    "none, st-prune, infobatch, random, static [default: none]",
+    "none, st-prune, infobatch, infobatch-budget, random, static [default: none]",
     "prune_ratio": "fraction of training windows skipped per pruned epoch, in [0, 1) [default: 0.5]",
 }
 

@@ -71,7 +71,7 @@ class RunConfig:
         limit_train_batches: fraction or count of batches per epoch (quick runs / tests).
         bench_batch: batch size of the dense-vs-pruned latency / FLOPs measurement.
         bench_repeats: timed repeats per model (median reported; 3 warm-up rounds before).
-        sample_pruning: none, st-prune, infobatch, random or static: the dense training and the
+        sample_pruning: none, st-prune, infobatch, infobatch-budget, random or static: the dense training and the
             sensor search visit the windows this sample-pruning method keeps each epoch
             (:mod:`sparsest.pruning.samples`); fine-tuning uses all windows.
         prune_ratio: fraction of training windows skipped per pruned epoch, in [0, 1).

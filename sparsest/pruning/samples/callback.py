@@ -37,7 +37,7 @@ class PruningOptions:
     """Hyper-parameters of sample pruning (defaults: our reading of ST-Prune / InfoBatch).
 
     Attributes:
-        method: one of ``none, st-prune, infobatch, random, static``.
+        method: one of ``none, st-prune, infobatch, infobatch-budget, random, static``.
         prune_ratio: R, fraction of training windows skipped per pruned epoch, in [0, 1).
         anneal: fraction of epochs that may be pruned; full data after (0.875).
         beta: weight of the top-k node-loss term of the ST-Prune score.
@@ -45,7 +45,8 @@ class PruningOptions:
         complexity_weight: exponent gamma of the intrinsic-complexity factor
             ``(c / mean c) ** gamma`` (0 = off).
         n_strata: stationarity strata.
-        hard_cap: ST-Prune's cap on hard windows kept outright (fraction of the budget).
+        hard_cap: ST-Prune's (and ``infobatch-budget``'s) cap on hard windows kept outright
+            (fraction of the budget).
         warmup_epochs: full-data epochs at the start.
         rescale: ST-Prune's loss rescaling of kept low-score windows: ``strata`` (stratum
             shares of the low pool kept, mean weight 1) or ``mass`` (each stratum's whole loss).

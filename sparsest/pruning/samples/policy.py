@@ -13,6 +13,13 @@ methods: the fraction of the n training windows skipped in a pruned epoch (keep
   ``1 - r`` and its loss scaled by ``1 / (1 - r)``. r is set each epoch so that the expected
   kept count is ``(1 - R) n`` (r = 1 when fewer than R n windows are below the mean: then
   InfoBatch keeps more than asked, and its measured epoch time shows it).
+- ``infobatch-budget`` (ours): InfoBatch held to the budget, for equal-budget comparisons.
+  Where InfoBatch can meet the budget it is InfoBatch, draw for draw. Where it cannot
+  (more than ``(1 - R) n`` windows at or above the mean), it caps the deterministically kept
+  windows as ST-Prune does: the highest ``hard_cap (1 - R) n`` are kept, and the rest of the
+  budget is drawn uniformly from all other windows, each with weight ``1 / p`` (p = the
+  fraction of that pool kept, InfoBatch's rescaling). With the same cap as ST-Prune, the
+  difference between the two is ST-Prune's score and its stratified draw and rescaling.
 - ``st-prune`` (Chen et al., 2026, arXiv:2602.19113; our reading, METHODS.md section 3):
   complexity-informed score; windows above the mean score are kept, at most
   ``hard_cap (1 - R) n`` of them (the highest); the rest of the budget is drawn from the
@@ -36,7 +43,7 @@ from dataclasses import dataclass
 
 import torch
 
-METHODS = ("none", "st-prune", "infobatch", "random", "static")
+METHODS = ("none", "st-prune", "infobatch", "infobatch-budget", "random", "static")
 RESCALE = ("strata", "mass")  # ST-Prune loss rescaling of kept low-score windows (select_st_prune)
 
 
@@ -94,15 +101,27 @@ def select_random(n: int, keep: int, gen: torch.Generator) -> Selection:
     return Selection(idx.sort().values, torch.ones(n))
 
 
-def select_infobatch(scores: torch.Tensor, keep: int, gen: torch.Generator) -> Selection:
+def select_infobatch(scores: torch.Tensor, keep: int, gen: torch.Generator, hard_cap: float | None = None) -> Selection:
     """InfoBatch: keep every window at or above the mean score, each below-mean one with
     probability ``1 - r`` and weight ``1 / (1 - r)``; r chosen so ``keep`` are expected kept.
 
     Unvisited windows (score +inf) are always kept and left out of the mean.
 
+    ``hard_cap`` (ours; None = InfoBatch as published): when the above-mean windows alone
+    exceed ``keep`` (InfoBatch would train on more than the budget), keep only the highest
+    ``max(unvisited, floor(hard_cap * keep))`` of them and draw the rest of the budget
+    uniformly (exactly, not Bernoulli) from every other window, weight ``1 / p`` with p the
+    kept fraction of that pool. Where the budget can be met, the result is the same as
+    without it.
+
     Shapes: ``scores`` ``[n]`` -> Selection over n.
     Source: Qin et al., InfoBatch, ICLR 2024 (arXiv:2303.04947), Alg. 1.
+
+    Raises:
+        ValueError: ``hard_cap`` outside (0, 1].
     """
+    if hard_cap is not None and not 0 < hard_cap <= 1:
+        raise ValueError(f"hard_cap must be in (0, 1], got {hard_cap}")
     n = scores.numel()
     finite = torch.isfinite(scores)
     if not finite.any():
@@ -110,6 +129,9 @@ def select_infobatch(scores: torch.Tensor, keep: int, gen: torch.Generator) -> S
     thr = scores[finite].mean()
     low = finite & (scores < thr)
     n_low = int(low.sum())
+    keep = min(max(int(keep), 0), n)
+    if hard_cap is not None and keep < n and n - n_low > keep:
+        return _infobatch_capped(scores, keep, gen, hard_cap)
     if n_low == 0:
         return _full(n)
     r = min(1.0, max(0.0, (n - keep) / n_low))
@@ -120,6 +142,24 @@ def select_infobatch(scores: torch.Tensor, keep: int, gen: torch.Generator) -> S
     if p_keep > 0:
         weights[low] = 1.0 / p_keep
     return Selection(torch.nonzero(kept).flatten(), weights)
+
+
+def _infobatch_capped(scores: torch.Tensor, keep: int, gen: torch.Generator, hard_cap: float) -> Selection:
+    """The over-budget branch of :func:`select_infobatch` with ``hard_cap``."""
+    n = scores.numel()
+    n_cap = min(keep, max(int((~torch.isfinite(scores)).sum()), int(math.floor(hard_cap * keep))))
+    order = torch.argsort(scores, descending=True, stable=True)  # +inf first
+    hard_idx = order[:n_cap]
+    pool = order[n_cap:]
+    take = keep - n_cap
+    weights = torch.ones(n)
+    if take > 0:
+        chosen = pool[torch.randperm(pool.numel(), generator=gen)[:take]]
+        weights[pool] = pool.numel() / take
+        idx = torch.cat([hard_idx, chosen])
+    else:
+        idx = hard_idx
+    return Selection(idx.sort().values, weights)
 
 
 def allocate(sizes: torch.Tensor, total: int) -> torch.Tensor:
@@ -244,7 +284,8 @@ class SelectionPolicy:
         seed: random seed of the draws.
         anneal: fraction of the epochs that may be pruned (InfoBatch delta, 0.875).
         warmup_epochs: full-data epochs at the start (scores are unknown before one visit).
-        hard_cap: ST-Prune's cap on deterministically kept hard windows (fraction of the budget).
+        hard_cap: ST-Prune's (and ``infobatch-budget``'s) cap on deterministically kept hard
+            windows (fraction of the budget).
         rescale: ST-Prune's loss rescaling of kept low-score windows, ``strata`` or ``mass``
             (see :func:`select_st_prune`).
     """
@@ -268,7 +309,7 @@ class SelectionPolicy:
     @property
     def needs_scores(self) -> bool:
         """Whether the method reads per-sample losses."""
-        return self.method in ("st-prune", "infobatch", "static")
+        return self.method in ("st-prune", "infobatch", "infobatch-budget", "static")
 
     def ratio(self, epoch: int) -> float:
         """R of ``epoch`` under this method's schedule."""
@@ -292,6 +333,8 @@ class SelectionPolicy:
             return select_random(self.n, keep, gen)
         if self.method == "infobatch":
             return select_infobatch(scores, keep, gen)
+        if self.method == "infobatch-budget":
+            return select_infobatch(scores, keep, gen, self.hard_cap)
         if self.method == "st-prune":
             return select_st_prune(scores, strata, keep, gen, self.hard_cap, self.rescale)
         if self._static is None:  # static: first pruned epoch scores once
