@@ -53,7 +53,7 @@ def main() -> None:
 
         os.makedirs(args.out, exist_ok=True)
         csv = f"{args.out}/merged_results.csv"
-        pd.concat([pd.read_csv(c) for c in args.csv], ignore_index=True).to_csv(csv, index=False)
+        pd.concat([pd.read_csv(c).assign(sweep=c) for c in args.csv], ignore_index=True).to_csv(csv, index=False)
     res = summarize(csv, args.out, note)
     print(res["tables"])
     print(f"figure: {res['figure']}; this call {time.perf_counter() - t0:.0f} s")

@@ -347,10 +347,13 @@ def summarize(csv: str | Path, out: str | Path, note: str = "") -> dict:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     df = pd.read_csv(csv)
-    full = df[df.method == "none"].set_index(["dataset", "backbone", "seed"])
+    # merged sweeps (a "sweep" column): pair each run with the full-data run of its own sweep,
+    # measured under the same machine load
+    key_cols = ["dataset", "backbone", "seed"] + (["sweep"] if "sweep" in df.columns else [])
+    full = df[df.method == "none"].set_index(key_cols)
     r1 = []
     for _, r in df[df.method != "none"].iterrows():
-        key = (r.dataset, r.backbone, r.seed)
+        key = tuple(r[c] for c in key_cols)
         if key not in full.index:
             continue
         f = full.loc[key]

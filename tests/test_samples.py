@@ -334,3 +334,23 @@ def test_bench_suite_quick(tmp_path, capsys):
     assert (res[res.method != "none"].budget.isin([0.3, 0.7])).all()
     assert (tmp_path / "b" / "figure4.png").stat().st_size > 0
     assert "Requirement 2" in (tmp_path / "b" / "stprune_tables.md").read_text()
+
+
+def test_summarize_pairs_merged_sweeps_with_their_own_full_run(tmp_path):
+    """Time ratios of a merged table use the full-data run of the same sweep (same machine load)."""
+    import pandas as pd
+
+    from sparsest.train import summarize
+
+    def row(sweep, method, budget, epoch_s, mae):
+        return {"sweep": sweep, "dataset": "d", "backbone": "b", "seed": 0, "method": method, "budget": budget,
+                "val_mae": json.dumps([mae + 0.5, mae]), "cum_time_s": json.dumps([epoch_s, 2 * epoch_s]),
+                "best_val_mae": mae, "train_time_s": 2 * epoch_s, "test_mae": mae, "mean_epoch_time_s": epoch_s,
+                "samples_seen": 100 if method == "none" else 50, "overhead_pct": 1.0}
+
+    rows = [row("A", "none", 1.0, 10.0, 3.0), row("A", "st-prune", 0.5, 5.0, 3.1),
+            row("B", "none", 1.0, 4.0, 3.0), row("B", "random", 0.5, 2.0, 3.2)]  # sweep B ran on an idle machine
+    pd.DataFrame(rows).to_csv(tmp_path / "m.csv", index=False)
+    r1 = summarize(tmp_path / "m.csv", tmp_path / "out")["req1"].set_index("method")
+    assert r1.loc["st-prune", "epoch_time_frac"] == pytest.approx(0.5)
+    assert r1.loc["random", "epoch_time_frac"] == pytest.approx(0.5)  # not 2.0 / 10.0
