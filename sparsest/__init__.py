@@ -1,29 +1,29 @@
 """sparsest: resource-efficient spatio-temporal forecasting.
 
-Find which sensors can be switched off (DynST), on standard backbones, on real data.
+Find which sensors can be switched off (DynST), make inference input-adaptive (Dyna-Pruner)
+and train on fewer windows (ST-Prune), on standard backbones, on real data. The names below
+load on first use, so ``import sparsest`` (and the command line's help) does not import torch.
 """
 
-from .backbones import DataSpec, create_backbone, list_backbones, register_backbone
-from .data import SpatioTemporalData, StandardScaler, WindowDataset
-from .datasets import list_datasets, load_dataset
+from importlib import import_module
+
 from .errors import ConfigError, DataError, SparsestError
-from .experiment import RunConfig, run
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "RunConfig",
-    "run",
-    "load_dataset",
-    "list_datasets",
-    "create_backbone",
-    "list_backbones",
-    "register_backbone",
-    "DataSpec",
-    "SpatioTemporalData",
-    "StandardScaler",
-    "WindowDataset",
-    "SparsestError",
-    "DataError",
-    "ConfigError",
-]
+_WHERE = {
+    "RunConfig": "methods.dynst", "run": "methods.dynst", "TrainConfig": "methods.stprune", "train": "methods.stprune",
+    "CompressConfig": "methods.dynapruner.config", "compress": "methods.dynapruner.run",
+    "load_dataset": "datasets", "list_datasets": "datasets", "create_backbone": "backbones", "list_backbones": "backbones",
+    "register_backbone": "backbones", "DataSpec": "backbones", "SpatioTemporalData": "data.core",
+    "StandardScaler": "data.windows", "WindowDataset": "data.windows",
+}
+
+
+def __getattr__(name):
+    if name in _WHERE:
+        return getattr(import_module(f".{_WHERE[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = sorted([*_WHERE, "SparsestError", "DataError", "ConfigError"])

@@ -1,194 +1,213 @@
-"""The ``sparsest`` command line. Config files and option parsing live only here."""
+"""The ``sparsest`` command line. Config files and option parsing live only here.
+
+Every sub-command is built by one function (:func:`add_command`) from its options class
+(pydantic dataclasses: help text, type and range next to each field); values come from
+defaults < ``--config FILE.yaml`` < ``--set KEY=VALUE`` < command-line options and are
+validated by :func:`sparsest.engine.options.build_options`. Any bad input ends with one line
+``sparsest: error: ...`` naming the option or file (exit status 2), never a traceback.
+torch and Lightning are imported only by the commands that train, so ``--help``,
+``datasets`` and ``backbones`` answer at once.
+"""
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
-from pathlib import Path
 
+from .engine.options import aliases_of, build_options, fields_of, flag, load_yaml, parse_set
 from .errors import ConfigError, SparsestError
 
-RUN_HELP = {
-    "data": "data set name (see `sparsest datasets`) or path to your signals / grid file "
-    "(CSV T x N with a header of sensor ids, .npz/.npy [T, N(, C)], PEMS .npz, METR-LA .h5, "
-    "grid .npz/.nc [T, (C,) H, W], TaxiBJ .h5) [default: ghcnd-us, built in]",
-    "backbone": "forecaster (see `sparsest backbones`) [default: stid]",
-    "sparsity": "fraction of sensors switched off, in [0, 1) [default: 0.3]",
-    "scheme": "sensor-search scheme: dynst (iterative pruning + drop/regrow), iterative (no regrow), "
-    "one-shot, dst (fixed sparsity with drop/regrow), random (random keep-set, same fine-tuning) [default: dynst]",
-    "epochs": "max epochs of dense training and of fine-tuning (early stopping on validation MAE) [default: 40]",
-    "finetune_epochs": "max epochs of the fine-tuning after the search [default: --epochs]",
-    "seed": "random seed [default: 0]",
-    "out": "parent folder for run directories; each run gets a new one [default: runs]",
-    "data_dir": "folder with the named data sets (metr-la-week/, era5-t2m-uk/) "
-    "[default: $SPARSEST_DATA_DIR, else ../shared/data beside the repository]",
-    "adjacency": "your adjacency: dense CSV/NPY N x N, edge-list CSV (from,to,cost|weight), or DCRNN adj_mx.pkl",
-    "locations": "your sensor locations: CSV with sensor_id, latitude, longitude",
-    "window": "input length T [time steps] [default: per data set, 12 for METR-LA]",
-    "horizon": "forecast length S [time steps] [default: per data set, 12 for METR-LA]",
-    "batch_size": "windows per batch [default: 32]",
-    "lr": "learning rate of the network (AdamW) [default: 0.002]",
-    "weight_decay": "AdamW weight decay of the network [default: 0.0001]",
-    "patience": "early-stopping patience [epochs] [default: 8]",
-    "rounds": "pruning rounds; each prunes sparsity/rounds of the sensors [default: 10]",
-    "round_steps": "R: network training steps per round [optimiser steps] [default: 25]",
-    "mask_steps": "M: mask-score training steps per round [optimiser steps] [default: 10]",
-    "regrow_fraction": "q: fraction of all sensors dropped and regrown between rounds [default: 0.01]",
-    "mask_lr": "learning rate of the sensor scores [default: 0.05]",
-    "mask_l1": "L1 pull on sensor scores while they train (relative to the scaled loss) [default: 0.05]",
-    "patch_size": "patch side p [pixels]; on grids each p x p patch is one sensor [default: 4]",
-    "accelerator": "lightning accelerator: cpu, gpu, auto [default: cpu]",
-    "devices": "lightning devices, e.g. 1, 2 or auto [default: 1]",
-    "strategy": "lightning strategy, e.g. ddp for multi-GPU [default: auto]",
-    "bench_batch": "batch size of the dense-vs-pruned latency and FLOPs measurement [default: 64]",
-    "bench_repeats": "timed repeats of each model in the latency measurement (median reported) [default: 10]",
-    "dense_checkpoint": "reuse the dense model of an earlier run (its checkpoints/dense.ckpt) instead of training one",
-    "limit_train_batches": "batches per epoch: fraction (<= 1.0) or count, for quick runs [default: 1.0]",
-    "sample_pruning": "train the dense model and the sensor search on pruned training windows: "
-    "none, st-prune, infobatch, infobatch-budget, random, static [default: none]",
-    "prune_ratio": "fraction of training windows skipped per pruned epoch, in [0, 1) [default: 0.5]",
+# command -> (module of its options class, class name, one-line help, description)
+RESUMABLE = ("run", "train", "compress")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with sparsest's one-line error (``sparsest CMD: error: ...``, exit 2)."""
+
+    def error(self, message: str):  # noqa: D401 - argparse API
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _options_classes() -> dict:
+    from .methods.dynapruner.config import CompressConfig
+    from .methods.dynst.config import RunConfig
+    from .methods.stprune.config import TrainConfig
+
+    return {"run": RunConfig, "train": TrainConfig, "compress": CompressConfig}
+
+
+COMMANDS = {
+    "run": ("find which sensors can be switched off (DynST) and report the accuracy cost",
+            "Train a dense forecaster, search a sensor keep-set at the given sparsity, fine-tune, and write metrics, the "
+            "sensor table, an importance map, checkpoints and a report to a new run directory."),
+    "train": ("train one backbone with sample pruning (ST-Prune, InfoBatch, random, static) and time it",
+              "Train a forecaster on the windows each epoch's sample-pruning policy keeps; write test metrics, per-epoch wall "
+              "times, samples seen and the scoring overhead to metrics.json in a new run directory."),
+    "compress": ("Dyna-Pruner: input-adaptive data + channel co-pruning of a grid backbone, with MP and random baselines",
+                 "Pre-train a dense grid backbone, then train dense / Dyna-Pruner / MP / random with the same budget; write "
+                 "metrics.json (MSE, MAE, GFLOPs, latency at batch 1 and 64, robustness), importance-map PNGs and the "
+                 "compressed model to a new run directory."),
 }
 
 
-def _run_parser(sub) -> argparse.ArgumentParser:
-    from .experiment import RunConfig
+def _kind(annotation) -> str:
+    text = str(annotation)
+    if annotation is bool:
+        return "bool"
+    if "list" in text:
+        return "list"
+    if "dict" in text:
+        return "dict"
+    return "scalar"
 
-    p = sub.add_parser(
-        "run",
-        help="find which sensors can be switched off (DynST) and report the accuracy cost",
-        description="Train a dense forecaster, search a sensor keep-set at the given sparsity, fine-tune, "
-        "and write metrics, the sensor table, an importance map, checkpoints and a report to a new run directory.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter if False else argparse.HelpFormatter,
-    )
-    p.add_argument("--config", type=Path, help="YAML file whose keys are these options (command-line options win)")
-    types = {f.name: f.type for f in dataclasses.fields(RunConfig)}
-    for name, text in RUN_HELP.items():
-        flag = "--" + name.replace("_", "-")
-        t = types[name]
-        conv = {"int": int, "float": float, "int | None": int, "str | None": str, "str": str}.get(str(t).replace("'", ""), str)
-        if name == "limit_train_batches":
-            conv = lambda v: float(v) if "." in v else int(v)  # noqa: E731
-        if name == "devices":
-            conv = lambda v: v if v == "auto" else int(v)  # noqa: E731
-        p.add_argument(flag, dest=name, type=conv, default=argparse.SUPPRESS, help=text)
+
+def add_options(p: argparse.ArgumentParser, cls, skip: tuple[str, ...] = ()) -> None:
+    """One ``--flag`` per field of ``cls`` (and its aliases), help text and default from the
+    field; values stay raw strings here and are converted by the options class."""
+    alias = {}
+    for a, name in aliases_of(cls).items():
+        alias.setdefault(name, []).append(a)
+    for name, info in fields_of(cls).items():
+        extra = info.json_schema_extra or {}
+        if not extra.get("cli", True) or name in skip:
+            continue
+        default = info.get_default(call_default_factory=True)
+        shown = " ".join(map(str, default)) if isinstance(default, list) else default
+        text = info.description + ("" if "[default:" in info.description else f" [default: {shown}]")
+        flags = [flag(name), *[flag(a) for a in alias.get(name, [])]]
+        kind = _kind(info.annotation)
+        if kind == "bool":
+            p.add_argument(*flags, dest=name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
+                           help=text.replace("%", "%%"))
+        elif kind == "list":
+            p.add_argument(*flags, dest=name, nargs="+", default=argparse.SUPPRESS, metavar="V", help=text.replace("%", "%%"))
+        else:
+            p.add_argument(*flags, dest=name, default=argparse.SUPPRESS, metavar=name.upper(), help=text.replace("%", "%%"))
+
+
+def _common(p: argparse.ArgumentParser, resumable: bool, set_help: str) -> None:
+    p.add_argument("--config", metavar="FILE.yaml", help="YAML file whose keys are these options (command-line options win)")
+    p.add_argument("--set", dest="set_items", nargs="+", default=[], metavar="KEY=VALUE", help=set_help)
+    if resumable:
+        p.add_argument("--resume", metavar="RUN_DIR", help="continue an unfinished (.partial) run directory from its last "
+                       "checkpoint, with the options in its config.yaml (no other options)")
+
+
+def add_command(sub, name: str, cls, help: str, description: str, resumable: bool) -> argparse.ArgumentParser:
+    """The sub-parser of one command, built from its options class ``cls``."""
+    p = sub.add_parser(name, help=help, description=description)
+    _common(p, resumable, "any option of this command as KEY=VALUE (YAML value), e.g. --set batch_size=16 lr=1e-3")
+    add_options(p, cls)
     return p
 
 
-# Other methods' bench suites: suite name -> "module:function", called as function(args, console) -> int
-# (exit code). The dynst suite is built into the `bench` branch of main().
-BENCH_SUITES: dict[str, str] = {"dynst": "", "st-prune": ".train:bench_suite", "dyna-pruner": ".compress:bench_suite"}
+def add_bench(sub) -> argparse.ArgumentParser:
+    """``sparsest bench``: the options of every suite; each suite accepts only its own."""
+    from .bench.options import SUITE_OPTIONS
+
+    p = sub.add_parser("bench", help="paper-style tables of a method: --suite dynst (sensor pruning, Tables 1/2/4), "
+                       "st-prune (sample pruning, Figure 4), dyna-pruner (Tables I-IV)",
+                       description="Train each backbone once per data set and seed and run the suite's settings from it; "
+                       "write the suite's tables and figures (measured side by side) under --out.")
+    p.add_argument("--suite", choices=sorted(SUITE_OPTIONS), default=None, help="which method's tables [default: dynst]")
+    _common(p, False, "an option of every run of the suite's command (run / train / compress), e.g. --set batch_size=16")
+    seen = set()
+    for cls in SUITE_OPTIONS.values():
+        add_options(p, cls, skip=tuple(seen))
+        seen |= set(fields_of(cls))
+    return p
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="sparsest",
-        description="Resource-efficient spatio-temporal forecasting: find which sensors can be switched off "
-        "(DynST) and what that costs in accuracy.",
-    )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    _run_parser(sub)
-    b = sub.add_parser(
-        "bench",
-        help="paper-style tables: accuracy and measured speedup per backbone, sparsity and scheme",
-        description="Train each backbone once per data set and seed, run DynST at several sparsities and the other "
-        "schemes at one sparsity, measure dense vs pruned latency (batch 1 and 64) and FLOPs side by side, and write "
-        "table1/2/4 (.md, .csv), speedups.csv and accuracy_vs_sparsity.png.",
-    )
-    b.add_argument("--datasets", nargs="+", default=["metr-la-week", "era5-t2m-uk"], help="data sets [default: metr-la-week era5-t2m-uk]")
-    b.add_argument("--backbones", nargs="+", default=None, help="backbones [default: every trainable one of each data set's kind]")
-    b.add_argument("--sparsities", nargs="+", type=float, default=None, help="DynST sparsities for Table 2 [default: 0.1 .. 0.6; quick: 0.3 0.5]")
-    b.add_argument("--schemes", nargs="+", default=None, help="schemes for Table 4 [default: dynst one-shot iterative dst random]")
-    b.add_argument("--seeds", nargs="+", type=int, default=[0], help="seeds; tables show the mean [default: 0]")
-    b.add_argument("--table1-sparsity", type=float, default=0.3, help="sparsity of Tables 1 and 4 [default: 0.3]")
-    b.add_argument("--quick", action="store_true", help="2 epochs of 6 batches, 3 short rounds, sparsities 0.3 and 0.5 (minutes)")
-    b.add_argument("--epochs", type=int, default=None, help="max epochs per training [default: as sparsest run]")
-    b.add_argument("--data-dir", default=None, help="folder with the named data sets")
-    b.add_argument("--from-runs", nargs="+", default=None, metavar="RUNS_DIR",
-                   help="do not train: rebuild the tables from finished run directories (e.g. an interrupted bench's out/runs)")
-    b.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
-                   help="any `sparsest run` option for every run, e.g. --set batch_size=16 round_steps=10")
-    b.add_argument("--out", default="bench_out", help="output folder [default: bench_out]")
-    b.add_argument("--suite", choices=sorted(BENCH_SUITES), default="dynst",
-                   help="which method's tables: dynst (sensor pruning, Tables 1/2/4), st-prune (sample pruning: "
-                   "test MAE vs per-epoch time at 10-90%% budgets, Figure 4), dyna-pruner (input-adaptive data + channel "
-                   "co-pruning of grid backbones: Tables I-IV, see --tables) [default: dynst]")
-    b.add_argument("--tables", nargs="+", type=int, default=None, metavar="K",
-                   help="dyna-pruner suite only: which paper tables: 1 2 (Dyna-Pruner vs dense / MP / random, robustness; "
-                   "one compress run per backbone), 3 (sensitivity to s_d, s_w at (0.5,0.5) (0.7,0.5) (0.7,0.7) (0.9,0.7) "
-                   "(0.9,0.9)), 4 (ablation: DP only, MP only, independent DP + MP, full); 3 and 4 share one dense "
-                   "pre-training per backbone (default backbone simvp) [default: 1 2; with --from-runs: all the runs support]")
-    from .train import add_train_parser
-
-    add_train_parser(sub)
-    from .compress import add_compress_parser
-
-    add_compress_parser(sub)
-    sub.add_parser("datasets", help="list the registered data sets")
-    sub.add_parser("backbones", help="list the registered backbones and baselines")
+    parser = _Parser(prog="sparsest", description="Resource-efficient spatio-temporal forecasting: find which sensors can "
+                     "be switched off (DynST), make inference input-adaptive (Dyna-Pruner), train on fewer windows "
+                     "(ST-Prune), and measure what each costs and saves.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    classes = _options_classes()
+    for name, (help, description) in COMMANDS.items():
+        add_command(sub, name, classes[name], help, description, name in RESUMABLE)
+    add_bench(sub)
+    sub.add_parser("datasets", help="list the registered data sets, one a line")
+    sub.add_parser("backbones", help="list the registered backbones and baselines, one a line")
     return parser
 
 
-def _load_yaml(path: Path) -> dict:
+def _cli_values(args: argparse.Namespace, cls) -> dict:
+    """The options given on the command line (raw), with mappings parsed as YAML."""
     import yaml
 
-    if not path.exists():
-        raise ConfigError(f"{path}: no such config file")
-    try:
-        cfg = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
-    if not isinstance(cfg, dict):
-        raise ConfigError(f"{path}: expected a mapping of option: value")
-    return {k.replace("-", "_"): v for k, v in cfg.items()}
-
-
-def _parse_set(items: list[str], config_cls=None) -> dict:
-    """``["batch_size=16", ...]`` -> ``{"batch_size": 16}``; keys checked against the fields of
-    ``config_cls`` (default :class:`~sparsest.experiment.RunConfig`).
-
-    Raises:
-        ConfigError: naming ``--set`` and the known keys.
-    """
-    import yaml
-
-    if config_cls is None:
-        from .experiment import RunConfig as config_cls
-
-    known = {f.name for f in dataclasses.fields(config_cls)}
+    skip = {"command", "config", "set_items", "resume", "suite"}
     out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        key = key.strip().replace("-", "_")
-        if not sep or key not in known:
-            raise ConfigError(f"--set: expected KEY=VALUE with KEY one of {', '.join(sorted(known))}, got {item!r}")
-        out[key] = yaml.safe_load(value)
+    info = fields_of(cls)
+    for key, value in vars(args).items():
+        if key in skip:
+            continue
+        if key in info and _kind(info[key].annotation) == "dict" and isinstance(value, str):
+            try:
+                value = yaml.safe_load(value)
+            except yaml.YAMLError:
+                raise ConfigError(f"{flag(key)}: not a YAML mapping, e.g. '{{hidden_size: 64}}', got {value!r}") from None
+            if not isinstance(value, dict):
+                raise ConfigError(f"{flag(key)}: expected a YAML mapping, e.g. '{{hidden_size: 64}}', got {value!r}")
+        out[key] = value
     return out
 
 
-def config_from_args(args: argparse.Namespace):
-    """Defaults < ``--config`` file < explicit options. Raises ConfigError on unknown keys."""
-    from .experiment import RunConfig
+def options_from_args(args: argparse.Namespace, cls):
+    """Defaults < ``--config`` < ``--set`` < explicit options, validated.
 
-    values = {}
-    if getattr(args, "config", None):
-        values.update(_load_yaml(args.config))
-    values.update({k: v for k, v in vars(args).items() if k not in ("command", "config")})
-    known = {f.name for f in dataclasses.fields(RunConfig)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ConfigError(f"{args.config or 'options'}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-    try:
-        return RunConfig(**values)
-    except TypeError as e:
-        raise ConfigError(f"config: {e}") from None
+    Raises:
+        ConfigError: naming the option and where it came from.
+    """
+    layers = []
+    if args.config:
+        layers.append((args.config, load_yaml(args.config)))
+    if args.set_items:
+        layers.append(("--set", parse_set(args.set_items, cls)))
+    layers.append(("cli", _cli_values(args, cls)))
+    return build_options(cls, *layers)
 
 
-def _summary_table(metrics: dict, console, run_dir: Path) -> None:
+def bench_options(args: argparse.Namespace):
+    """The chosen suite's options object from ``sparsest bench`` arguments.
+
+    Raises:
+        ConfigError: an option of another suite, or any bad value.
+    """
+    from .bench.options import SUITE_OPTIONS
+
+    file_values = load_yaml(args.config) if args.config else {}
+    suite = args.suite or file_values.pop("suite", None) or "dynst"
+    file_values.pop("suite", None)
+    if suite not in SUITE_OPTIONS:
+        raise ConfigError(f"{args.config}: suite: choose one of {', '.join(SUITE_OPTIONS)}, got {suite!r}")
+    cls = SUITE_OPTIONS[suite]
+    given = _cli_values(args, cls)
+    mine = set(fields_of(cls))
+    for key in given:
+        if key not in mine:
+            owners = [n for n, c in SUITE_OPTIONS.items() if key in fields_of(c)]
+            raise ConfigError(f"{flag(key)}: only for --suite {' / '.join(owners)} (the {suite} suite does not use it)")
+    run_cls = _options_classes()[{"dynst": "run", "st-prune": "train", "dyna-pruner": "compress"}[suite]]
+    layers = [(args.config, file_values)] if args.config else []
+    if args.set_items:
+        run_opts = {**file_values.get("run_options", {}), **parse_set(args.set_items, run_cls)}
+        given["run_options"] = run_opts
+    layers.append(("cli", given))
+    opts = build_options(cls, *layers)
+    if opts.run_options:
+        build_options(run_cls, ("--set", dict(opts.run_options)))  # checked before anything trains
+    return opts
+
+
+# ----------------------------------------------------------------------------- summaries
+
+
+def _run_summary(metrics: dict, console, run_dir) -> None:
     from rich.table import Table
 
     t = Table(title=f"{metrics['data']} · {metrics['backbone']} · {metrics['scheme']} · "
-              f"{metrics['n_kept']}/{metrics['n_sensors']} sensors kept (sparsity {metrics['sparsity']:.2f})")
+              f"{metrics['n_kept']}/{metrics['n_sensors']} sensors kept (sensor sparsity {metrics['sensor_sparsity']:.2f})")
     for col in ("model", f"MAE ({metrics['units']})", "RMSE", "MAPE %"):
         t.add_column(col, justify="right" if col != "model" else "left")
     rows = [("persistence", metrics["baselines"]["persistence"]),
@@ -207,83 +226,85 @@ def _summary_table(metrics: dict, console, run_dir: Path) -> None:
     console.print(f"run directory: {run_dir}")
 
 
-def main(argv: list[str] | None = None) -> int:
-    from rich.console import Console
+def _train_summary(m: dict, console, run_dir) -> None:
+    t = m["test"]
+    console.print(f"test MAE {t['mae']:.4f} {m['units']}  RMSE {t['rmse']:.4f}  MAPE {t['mape']:.2f}%   "
+                  f"best val MAE {m['best_val_mae']:.4f}")
+    console.print(f"fit {m['train_time_s']:.1f} s, mean epoch {sum(m['epoch_time_s']) / max(1, len(m['epoch_time_s'])):.2f} s, "
+                  f"{m['samples_seen']} windows seen, scoring + selection overhead {m['overhead']['overhead_pct']:.2f}% "
+                  "of step time")
+    console.print(f"run directory: {run_dir}")
 
+
+def _execute(command: str, args, console) -> int:
+    from .engine.run import RunDirectory
+
+    cls = _options_classes()[command]
+    resume = None
+    if args.resume:
+        given = [k for k in _cli_values(args, cls)] + (["config"] if args.config else []) + (["set"] if args.set_items else [])
+        if given:
+            raise ConfigError(f"--resume: takes no other options (the run's config.yaml holds them), got {flag(given[0])}")
+        resume = RunDirectory.reopen(args.resume)
+        opts = build_options(cls, (str(resume.path / "config.yaml"), resume.read_config()))
+    else:
+        opts = options_from_args(args, cls)
+    if command == "run":
+        from .methods.dynst.run import run
+
+        run_dir, m = run(opts, console=console, resume=resume)
+        _run_summary(m, console, run_dir)
+    elif command == "train":
+        from .methods.stprune.run import train
+
+        run_dir, m = train(opts, console=console, resume=resume)
+        _train_summary(m, console, run_dir)
+    else:
+        from .methods.dynapruner.run import compress, summary
+
+        run_dir, m = compress(opts, console=console, resume=resume)
+        summary(m, console, run_dir)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    console = Console(stderr=False)
-    err = Console(stderr=True)
     try:
         if args.command == "datasets":
             from .datasets import get_dataset_entry, list_datasets
 
             for name in list_datasets():
                 e = get_dataset_entry(name)
-                console.print(f"{name:<14} {e.kind:<6} {e.summary}", highlight=False)
+                print(f"{name:<14} {e.kind:<6} {e.summary}")
             return 0
         if args.command == "backbones":
-            from .backbones import get_backbone_entry, list_backbones
+            from .backbones.catalog import CATALOG
 
-            for name in list_backbones():
-                e = get_backbone_entry(name)
-                console.print(f"{name:<20} {e.kind:<6} {e.summary}", highlight=False)
+            for name in sorted(CATALOG):
+                kind, summary, _trainable = CATALOG[name]
+                print(f"{name:<20} {kind:<6} {summary}")
             return 0
-        if args.command == "bench" and args.tables is not None and args.suite != "dyna-pruner":
-            raise ConfigError(f"--tables: only for --suite dyna-pruner (the {args.suite} suite always writes all its tables)")
-        if args.command == "bench" and args.suite != "dynst":
-            import importlib
+        if args.command is None:
+            parser.print_help()
+            return 1
+        from rich.console import Console
 
-            module, func = BENCH_SUITES[args.suite].split(":")
-            return getattr(importlib.import_module(module, __package__), func)(args, console)
+        console = Console(stderr=False)
         if args.command == "bench":
-            from .bench import BenchConfig, run_bench
-            from .pruning.masks import check_sparsity
+            from .bench import run_suite
 
-            for v in (args.sparsities or []) + [args.table1_sparsity]:
-                check_sparsity(v, "--sparsities")
-            opts = {k: v for k, v in (("epochs", args.epochs), ("data_dir", args.data_dir)) if v is not None}
-            opts.update(_parse_set(args.set))
-            cfg = BenchConfig(datasets=args.datasets, backbones=args.backbones, seeds=args.seeds,
-                              table1_sparsity=args.table1_sparsity, quick=args.quick, out=args.out, run_options=opts)
-            if args.sparsities:
-                cfg.sparsities = args.sparsities
-            if args.schemes:
-                cfg.schemes = args.schemes
-            if args.from_runs:
-                from .bench import tables_from_runs
-
-                paths = tables_from_runs(args.from_runs, args.out, args.table1_sparsity)
-            else:
-                paths = run_bench(cfg, console=console)
-            for name in ("table1", "table2", "table4"):
-                console.print(paths[name].read_text(), markup=False, highlight=False)
-            console.print(f"written: {', '.join(str(p) for p in paths.values())}")
-            return 0
-        if args.command == "train":
-            from .train import run_train_command
-
-            return run_train_command(args, console)
-        if args.command == "compress":
-            from .compress import run_compress_cli
-
-            return run_compress_cli(args, console)
-        if args.command == "run":
-            from .experiment import run
-
-            config = config_from_args(args)
-            run_dir, metrics = run(config, console=console)
-            _summary_table(metrics, console, run_dir)
-            return 0
-        parser.print_help()
-        return 1
+            return run_suite(bench_options(args), console)
+        return _execute(args.command, args, console)
     except SparsestError as e:
-        err.print(f"sparsest: error: {e}", highlight=False, markup=False, soft_wrap=True)
+        print(f"sparsest: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        err.print("sparsest: interrupted; the unfinished run directory ends in .partial")
+        print("sparsest: interrupted; the unfinished run directory ends in .partial (continue it with --resume RUN_DIR)",
+              file=sys.stderr)
         return 130
 
 
 if __name__ == "__main__":
     sys.exit(main())
+

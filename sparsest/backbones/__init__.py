@@ -1,8 +1,19 @@
-"""Forecasting backbones, registered by name (see :mod:`.registry`)."""
+"""Forecasting backbones, registered by name (see :mod:`.registry`).
 
-from . import baselines  # noqa: F401  (registers persistence, historical-average)
-from .graph import gwn, staeformer, stgcn, stid  # noqa: F401
-from .grid import convlstm, simvp, tau, vit  # noqa: F401
-from .registry import DataSpec, create_backbone, get_backbone_entry, list_backbones, register_backbone
+The registry loads every backbone module on first use; :mod:`.catalog` lists names, kinds
+and summaries without importing torch (``sparsest backbones``).
+"""
 
-__all__ = ["DataSpec", "create_backbone", "get_backbone_entry", "list_backbones", "register_backbone"]
+from importlib import import_module
+
+_NAMES = ("DataSpec", "check_backbone_options", "create_backbone", "get_backbone_entry", "get_backbone_options",
+          "list_backbones", "register_backbone")
+
+
+def __getattr__(name):
+    if name in _NAMES:
+        return getattr(import_module(".registry", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = list(_NAMES)

@@ -1,13 +1,18 @@
-"""Data: readers for every on-disk format, windowing, scalers and splits."""
+"""Data: readers for every on-disk format, windowing, scalers and splits.
 
-from .core import SpatioTemporalData
-from .windows import Split, StandardScaler, WindowDataset, chronological_split, time_features
+The names below load on first use (:mod:`.windows` needs torch; :mod:`.core` does not).
+"""
 
-__all__ = [
-    "SpatioTemporalData",
-    "Split",
-    "StandardScaler",
-    "WindowDataset",
-    "chronological_split",
-    "time_features",
-]
+from importlib import import_module
+
+_WHERE = {"SpatioTemporalData": "core", "Split": "windows", "StandardScaler": "windows", "WindowDataset": "windows",
+          "chronological_split": "windows", "time_features": "windows"}
+
+
+def __getattr__(name):
+    if name in _WHERE:
+        return getattr(import_module(f".{_WHERE[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = sorted(_WHERE)

@@ -34,9 +34,15 @@ _REGISTRY: dict[str, DatasetEntry] = {}
 
 
 def register_dataset(name: str, kind: str, summary: str, window: int, horizon: int, needs_data_dir: bool = True):
-    """Decorator registering ``loader(data_dir) -> SpatioTemporalData`` under ``name``."""
+    """Decorator registering ``loader(data_dir) -> SpatioTemporalData`` under ``name``.
+
+    Raises:
+        ValueError: ``name`` is already registered.
+    """
 
     def deco(fn):
+        if name in _REGISTRY:
+            raise ValueError(f"data set {name!r} registered twice")
         _REGISTRY[name] = DatasetEntry(name, kind, summary, fn, window, horizon, needs_data_dir)
         return fn
 

@@ -71,21 +71,25 @@ def measure_latency_ms(
 
 @contextlib.contextmanager
 def _quiet_stdout():
-    """Silence the C++ profiler's start / stop lines printed to the stdout descriptor."""
-    fd = 1  # the C++ side writes to the process's stdout descriptor, whatever sys.stdout is
-    try:
-        sys.stdout.flush()
-    except (AttributeError, OSError, ValueError):
-        pass
-    saved = os.dup(fd)
+    """Silence the C++ profiler's ``USDT ... profiler_start / profiler_stop`` lines, which it
+    writes to the process's stderr descriptor (and, in some builds, stdout), whatever
+    ``sys.stdout`` / ``sys.stderr`` are."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (AttributeError, OSError, ValueError):
+            pass
+    saved = {fd: os.dup(fd) for fd in (1, 2)}
     with open(os.devnull, "w") as null:
-        os.dup2(null.fileno(), fd)
+        for fd in saved:
+            os.dup2(null.fileno(), fd)
         try:
             yield
         finally:
             _flush_c_stdio()  # the lines sit in C's stdio buffer until flushed
-            os.dup2(saved, fd)
-            os.close(saved)
+            for fd, keep in saved.items():
+                os.dup2(keep, fd)
+                os.close(keep)
 
 
 def _flush_c_stdio() -> None:

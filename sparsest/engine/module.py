@@ -1,7 +1,9 @@
 """The one training loop: a LightningModule around any backbone, plus evaluation.
 
-No method names live here: sensor-mask schemes plug in through callbacks
-(:mod:`sparsest.pruning.sensors.search`) and through the optional ``penalty()`` of the model.
+No method names live here: methods plug in through callbacks and through two optional
+hooks of the model: ``penalty()`` (a scalar added to the loss) and ``param_groups(lr,
+weight_decay)`` (the optimiser's parameter groups, e.g. a separate learning rate for mask
+scores or thresholds).
 """
 
 from __future__ import annotations
@@ -25,23 +27,23 @@ class ForecastModule(L.LightningModule):
     are masked out of both.
 
     If the model has a ``penalty()`` method returning a scalar tensor (e.g. the L1 pull on
-    sensor-mask scores while they train), it is added to the loss.
+    sensor-mask scores while they train), it is added to the loss. If it has
+    ``param_groups(lr, weight_decay)``, that gives the AdamW parameter groups.
 
     Args:
         model: ``forward(x, tod, dow)``; see :mod:`sparsest.backbones.registry`.
         scaler: the train-only scaler (to bring forecasts back to physical units).
-        lr: learning rate of the network parameters (Adam).
+        lr: learning rate of the network parameters (AdamW).
         weight_decay: AdamW weight decay of the network parameters.
-        mask_lr: learning rate of parameters named ``scores`` (sensor-mask scores).
     """
 
-    def __init__(self, model: nn.Module, scaler: StandardScaler, lr: float = 2e-3, weight_decay: float = 1e-4, mask_lr: float = 0.05):
+    def __init__(self, model: nn.Module, scaler: StandardScaler, lr: float = 2e-3, weight_decay: float = 1e-4):
         super().__init__()
         self.model = model
         mean, std = scaler.tensors()
         self.register_buffer("mean", mean.float())
         self.register_buffer("std", std.float())
-        self.lr, self.weight_decay, self.mask_lr = lr, weight_decay, mask_lr
+        self.lr, self.weight_decay = lr, weight_decay
         self.record_sample_loss = False  # callbacks switch on per-sample, per-node losses
         self.sample_loss_time_s = 0.0  # time spent computing them [s]
 
@@ -91,11 +93,11 @@ class ForecastModule(L.LightningModule):
         self.log("val_mae", mae, prog_bar=True, on_epoch=True, batch_size=batch["x"].shape[0])
 
     def configure_optimizers(self):
-        net = [p for n, p in self.model.named_parameters() if n.split(".")[-1] != "scores"]
-        mask = [p for n, p in self.model.named_parameters() if n.split(".")[-1] == "scores"]
-        groups = [{"params": net, "lr": self.lr, "weight_decay": self.weight_decay}]
-        if mask:
-            groups.append({"params": mask, "lr": self.mask_lr, "weight_decay": 0.0})
+        hook = getattr(self.model, "param_groups", None)
+        if callable(hook):
+            groups = hook(self.lr, self.weight_decay)
+        else:
+            groups = [{"params": list(self.model.parameters()), "lr": self.lr, "weight_decay": self.weight_decay}]
         return torch.optim.AdamW(groups)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import matplotlib
@@ -10,7 +9,6 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-import yaml  # noqa: E402
 
 from ..data.core import SpatioTemporalData  # noqa: E402
 from ..pruning.sensors.layout import SensorLayout  # noqa: E402
@@ -91,10 +89,10 @@ def markdown_report(config, data: SpatioTemporalData, metrics: dict) -> str:
         (f"{config.backbone} + {config.scheme} (kept sensors only)", metrics["pruned_kept_only"]),
     ]
     lines = [
-        f"# sparsest run: {data.name}, {config.backbone}, {config.scheme} at sparsity {config.sparsity:g}",
+        f"# sparsest run: {data.name}, {config.backbone}, {config.scheme} at sensor sparsity {config.sensor_sparsity:g}",
         "",
         f"- data: {data.name} ({data.kind}), source `{data.source}`; window {metrics['window']} -> horizon {metrics['horizon']} steps",
-        f"- sensors: {metrics['n_kept']} of {metrics['n_sensors']} kept (sparsity {metrics['sparsity']:.3f})",
+        f"- sensors: {metrics['n_kept']} of {metrics['n_sensors']} kept (sensor sparsity {metrics['sensor_sparsity']:.3f})",
         f"- missing readings masked out of loss and metrics: {metrics['missing_readings']}",
         f"- seed {config.seed}; wall time {metrics['time_s']['total']:.1f} s",
         "",
@@ -114,13 +112,10 @@ def markdown_report(config, data: SpatioTemporalData, metrics: dict) -> str:
 
 
 def write_outputs(run_dir: Path, config, data: SpatioTemporalData, layout: SensorLayout, model, metrics: dict) -> None:
-    """Write ``config.yaml``, ``metrics.json``, ``sensors.csv``, ``sensor_importance.png`` and
-    ``report.md`` into ``run_dir``."""
+    """Write ``sensors.csv``, ``sensor_importance.png`` and ``report.md`` into ``run_dir``
+    (``config.yaml`` and ``metrics.json`` are the run directory's own,
+    :class:`sparsest.engine.run.RunDirectory`)."""
     run_dir = Path(run_dir)
-    with open(run_dir / "config.yaml", "w") as f:
-        yaml.safe_dump(config.to_dict(), f, sort_keys=False)
-    with open(run_dir / "metrics.json", "w") as f:
-        json.dump(metrics, f, indent=2)
     keep = model.keep.cpu().numpy()
     importance = model.scores.detach().abs().cpu().numpy()
     if config.scheme == "random":

@@ -62,10 +62,10 @@ class ConvLSTM(nn.Module):
     data sets stable.
 
     Args:
-        in_channels: C.
+        input_size: C.
         window: T.
         horizon: S.
-        hidden: channels of the stem and of every ConvLSTM layer.
+        hidden_size: channels of the stem and of every ConvLSTM layer.
         n_layers: ConvLSTM layers in the encoder (and in the forecaster).
         kernel_size: ConvLSTM kernel.
         downsample: run the recurrence at half resolution (stride-2 stem, x2 decoder).
@@ -79,10 +79,10 @@ class ConvLSTM(nn.Module):
 
     def __init__(
         self,
-        in_channels: int,
+        input_size: int,
         window: int,
         horizon: int,
-        hidden: int = 24,
+        hidden_size: int = 24,
         n_layers: int = 2,
         kernel_size: int = 3,
         downsample: bool = True,
@@ -92,12 +92,13 @@ class ConvLSTM(nn.Module):
         super().__init__()
         if feed not in ("prediction", "zero"):
             raise ValueError(f"feed must be 'prediction' or 'zero', got {feed!r}")
-        self.window, self.horizon, self.hidden, self.feed, self.residual = window, horizon, hidden, feed, residual
-        self.stem = ConvSC(in_channels, hidden, down=downsample)
-        self.encoder = nn.ModuleList([ConvLSTMCell(hidden, hidden, kernel_size) for _ in range(n_layers)])
-        self.forecaster = nn.ModuleList([ConvLSTMCell(hidden, hidden, kernel_size) for _ in range(n_layers)])
-        self.decoder = ConvSC(hidden, hidden, up=downsample)
-        self.readout = nn.Conv2d(hidden, in_channels, 1)
+        self.window, self.horizon, self.hidden_size = window, horizon, hidden_size
+        self.feed, self.residual = feed, residual
+        self.stem = ConvSC(input_size, hidden_size, down=downsample)
+        self.encoder = nn.ModuleList([ConvLSTMCell(hidden_size, hidden_size, kernel_size) for _ in range(n_layers)])
+        self.forecaster = nn.ModuleList([ConvLSTMCell(hidden_size, hidden_size, kernel_size) for _ in range(n_layers)])
+        self.decoder = ConvSC(hidden_size, hidden_size, up=downsample)
+        self.readout = nn.Conv2d(hidden_size, input_size, 1)
 
     @staticmethod
     def _step(cells: nn.ModuleList, inp: torch.Tensor, states: list) -> torch.Tensor:
@@ -109,8 +110,8 @@ class ConvLSTM(nn.Module):
     def forward(self, x: torch.Tensor, tod=None, dow=None) -> torch.Tensor:
         B, T, C, H, W = x.shape
         emb = self.stem(x.reshape(B * T, C, H, W))
-        emb = emb.view(B, T, *emb.shape[1:])  # [B, T, hidden, h, w]
-        zeros = emb.new_zeros(B, self.hidden, *emb.shape[-2:])
+        emb = emb.view(B, T, *emb.shape[1:])  # [B, T, hidden_size, h, w]
+        zeros = emb.new_zeros(B, self.hidden_size, *emb.shape[-2:])
         states = [(zeros, zeros) for _ in self.encoder]
         for t in range(T):
             self._step(self.encoder, emb[:, t], states)
@@ -130,4 +131,4 @@ class ConvLSTM(nn.Module):
 
 @register_backbone("convlstm", kind="grid", summary="ConvLSTM encoder-forecaster (Shi et al., NeurIPS 2015), autoregressive roll-out")
 def convlstm(spec: DataSpec, **kwargs) -> ConvLSTM:
-    return ConvLSTM(in_channels=spec.n_channels, window=spec.window, horizon=spec.horizon, **kwargs)
+    return ConvLSTM(input_size=spec.n_channels, window=spec.window, horizon=spec.horizon, **kwargs)

@@ -64,8 +64,8 @@ class GASubBlock(nn.Module):
 class SimVP(nn.Module):
     """SimVP: CNN encoder per frame, gSTA translator over stacked frames, CNN decoder.
 
-    The encoder maps every input frame to ``hid_s`` channels at half resolution; the
-    translator mixes the T stacked frames (``T * hid_s`` channels) with ``n_t`` gSTA blocks
+    The encoder maps every input frame to ``hidden_size`` channels at half resolution; the
+    translator mixes the T stacked frames (``T * hidden_size`` channels) with ``n_t`` gSTA blocks
     and emits S frames; the decoder upsamples each, adds the first encoder layer's features
     of the last input frame (SimVP's skip connection; the last frame is used because S may
     differ from T) and reads out C channels. Odd H or W are handled by cropping.
@@ -74,10 +74,10 @@ class SimVP(nn.Module):
     last input frame, which makes short training on small data sets stable.
 
     Args:
-        in_channels: C.
+        input_size: C.
         window: T.
         horizon: S.
-        hid_s: spatial hidden channels; hid_t: translator channels.
+        hidden_size: spatial hidden channels (SimVP's ``hid_S``); hid_t: translator channels.
         n_s: encoder / decoder layers (every second one resamples); n_t: gSTA blocks.
         residual: add the last input frame to the output.
 
@@ -87,28 +87,28 @@ class SimVP(nn.Module):
 
     def __init__(
         self,
-        in_channels: int,
+        input_size: int,
         window: int,
         horizon: int,
-        hid_s: int = 16,
+        hidden_size: int = 16,
         hid_t: int = 64,
         n_s: int = 2,
         n_t: int = 4,
         residual: bool = True,
     ):
         super().__init__()
-        self.window, self.horizon, self.hid_s, self.residual = window, horizon, hid_s, residual
+        self.window, self.horizon, self.hidden_size, self.residual = window, horizon, hidden_size, residual
         downs = [i % 2 == 1 for i in range(n_s)]
-        enc = [ConvSC(in_channels, hid_s, down=downs[0])]
-        enc += [ConvSC(hid_s, hid_s, down=d) for d in downs[1:]]
+        enc = [ConvSC(input_size, hidden_size, down=downs[0])]
+        enc += [ConvSC(hidden_size, hidden_size, down=d) for d in downs[1:]]
         self.encoder = nn.ModuleList(enc)
         self.translator = nn.Sequential(
-            nn.Conv2d(window * hid_s, hid_t, 1),
+            nn.Conv2d(window * hidden_size, hid_t, 1),
             *[GASubBlock(hid_t) for _ in range(n_t)],
-            nn.Conv2d(hid_t, horizon * hid_s, 1),
+            nn.Conv2d(hid_t, horizon * hidden_size, 1),
         )
-        self.decoder = nn.ModuleList([ConvSC(hid_s, hid_s, up=d) for d in reversed(downs)])
-        self.readout = nn.Conv2d(hid_s, in_channels, 1)
+        self.decoder = nn.ModuleList([ConvSC(hidden_size, hidden_size, up=d) for d in reversed(downs)])
+        self.readout = nn.Conv2d(hidden_size, input_size, 1)
 
     def forward(self, x: torch.Tensor, tod=None, dow=None) -> torch.Tensor:
         B, T, C, H, W = x.shape
@@ -117,10 +117,10 @@ class SimVP(nn.Module):
         for i, layer in enumerate(self.encoder):
             h = layer(h)
             if i == 0:
-                skip = h.view(B, T, *h.shape[1:])[:, -1]  # [B, hid_s, H, W] of the last frame
+                skip = h.view(B, T, *h.shape[1:])[:, -1]  # [B, hidden_size, H, W] of the last frame
         _, Ch, Hh, Wh = h.shape
-        z = self.translator(h.view(B, T * Ch, Hh, Wh))  # [B, S * hid_s, h, w]
-        z = z.view(B * self.horizon, self.hid_s, Hh, Wh)
+        z = self.translator(h.view(B, T * Ch, Hh, Wh))  # [B, S * hidden_size, h, w]
+        z = z.view(B * self.horizon, self.hidden_size, Hh, Wh)
         for i, layer in enumerate(self.decoder):
             z = layer(z)
             if i == len(self.decoder) - 1:
@@ -134,4 +134,4 @@ class SimVP(nn.Module):
 
 @register_backbone("simvp", kind="grid", summary="SimVP v2 (Gao et al., CVPR 2022; Tan et al. 2022): CNN encoder, gSTA translator, CNN decoder")
 def simvp(spec: DataSpec, **kwargs) -> SimVP:
-    return SimVP(in_channels=spec.n_channels, window=spec.window, horizon=spec.horizon, **kwargs)
+    return SimVP(input_size=spec.n_channels, window=spec.window, horizon=spec.horizon, **kwargs)

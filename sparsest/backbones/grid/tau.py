@@ -68,7 +68,7 @@ class TAU(SimVP):
 
     The encoder, decoder, skip connection and odd-size cropping are SimVP's
     (:class:`~.simvp.SimVP`); the translator is ``n_t`` :class:`TAUSubBlock` between two
-    1x1 convolutions mapping ``T * hid_s`` -> ``hid_t`` -> ``S * hid_s`` channels. TAU's
+    1x1 convolutions mapping ``T * hidden_size`` -> ``hid_t`` -> ``S * hidden_size`` channels. TAU's
     differential divergence regularisation is a training loss, not part of the module, and
     is not included.
 
@@ -76,10 +76,10 @@ class TAU(SimVP):
     last input frame, which makes short training on small data sets stable.
 
     Args:
-        in_channels: C.
+        input_size: C.
         window: T.
         horizon: S.
-        hid_s: spatial hidden channels; hid_t: translator channels.
+        hidden_size: spatial hidden channels (``hid_S``); hid_t: translator channels.
         n_s: encoder / decoder layers (every second one resamples); n_t: TAU blocks.
         mlp_ratio: MLP hidden-channel multiplier inside the TAU blocks.
         residual: add the last input frame to the output.
@@ -91,24 +91,24 @@ class TAU(SimVP):
 
     def __init__(
         self,
-        in_channels: int,
+        input_size: int,
         window: int,
         horizon: int,
-        hid_s: int = 16,
+        hidden_size: int = 16,
         hid_t: int = 64,
         n_s: int = 2,
         n_t: int = 4,
         mlp_ratio: float = 4.0,
         residual: bool = True,
     ):
-        super().__init__(in_channels, window, horizon, hid_s=hid_s, hid_t=hid_t, n_s=n_s, n_t=0, residual=residual)
+        super().__init__(input_size, window, horizon, hidden_size=hidden_size, hid_t=hid_t, n_s=n_s, n_t=0, residual=residual)
         self.translator = nn.Sequential(
-            nn.Conv2d(window * hid_s, hid_t, 1),
+            nn.Conv2d(window * hidden_size, hid_t, 1),
             *[TAUSubBlock(hid_t, mlp_ratio=mlp_ratio) for _ in range(n_t)],
-            nn.Conv2d(hid_t, horizon * hid_s, 1),
+            nn.Conv2d(hid_t, horizon * hidden_size, 1),
         )
 
 
 @register_backbone("tau", kind="grid", summary="TAU (Tan et al., CVPR 2023): SimVP encoder/decoder, temporal attention unit translator")
 def tau(spec: DataSpec, **kwargs) -> TAU:
-    return TAU(in_channels=spec.n_channels, window=spec.window, horizon=spec.horizon, **kwargs)
+    return TAU(input_size=spec.n_channels, window=spec.window, horizon=spec.horizon, **kwargs)

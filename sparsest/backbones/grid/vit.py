@@ -74,14 +74,14 @@ class ViT(nn.Module):
     get 0, as their zeroed input would give), so the output never reads switched-off input.
 
     Args:
-        in_channels: C.
+        input_size: C.
         window: T.
         horizon: S.
         height, width: H, W of the field (fixed: they size the positional embedding).
         patch_size: p, patch side (the sensors' patch size, ``spec.patch_size``).
-        dim: token width D.
+        hidden_size: token width D.
         depth: encoder transformer blocks.
-        heads: attention heads.
+        n_heads: attention heads.
         mlp_ratio: MLP hidden width / D.
         decoder_depth: transformer blocks on the full token grid after the mask tokens are
             filled in (our addition; lets switched-off positions attend to kept ones).
@@ -96,32 +96,32 @@ class ViT(nn.Module):
 
     def __init__(
         self,
-        in_channels: int,
+        input_size: int,
         window: int,
         horizon: int,
         height: int,
         width: int,
         patch_size: int = 4,
-        dim: int = 64,
+        hidden_size: int = 64,
         depth: int = 4,
-        heads: int = 4,
+        n_heads: int = 4,
         mlp_ratio: float = 4.0,
         decoder_depth: int = 0,
         residual: bool = True,
     ):
         super().__init__()
         p = patch_size
-        self.in_channels, self.window, self.horizon = in_channels, window, horizon
+        self.input_size, self.window, self.horizon = input_size, window, horizon
         self.height, self.width, self.patch_size, self.residual = height, width, p, residual
         self.patches = (math.ceil(height / p), math.ceil(width / p))
         self.n_patches = self.patches[0] * self.patches[1]
-        self.embed = nn.Linear(window * in_channels * p * p, dim)
-        self.pos_embed = nn.Parameter(torch.zeros(1, self.n_patches, dim))
-        self.mask_token = nn.Parameter(torch.zeros(1, 1, dim))
-        self.blocks = nn.ModuleList([Block(dim, heads, mlp_ratio) for _ in range(depth)])
-        self.decoder_blocks = nn.ModuleList([Block(dim, heads, mlp_ratio) for _ in range(decoder_depth)])
-        self.norm = nn.LayerNorm(dim)
-        self.head = nn.Linear(dim, horizon * in_channels * p * p)
+        self.embed = nn.Linear(window * input_size * p * p, hidden_size)
+        self.pos_embed = nn.Parameter(torch.zeros(1, self.n_patches, hidden_size))
+        self.mask_token = nn.Parameter(torch.zeros(1, 1, hidden_size))
+        self.blocks = nn.ModuleList([Block(hidden_size, n_heads, mlp_ratio) for _ in range(depth)])
+        self.decoder_blocks = nn.ModuleList([Block(hidden_size, n_heads, mlp_ratio) for _ in range(decoder_depth)])
+        self.norm = nn.LayerNorm(hidden_size)
+        self.head = nn.Linear(hidden_size, horizon * input_size * p * p)
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
         nn.init.trunc_normal_(self.mask_token, std=0.02)
         for m in self.modules():
@@ -143,8 +143,8 @@ class ViT(nn.Module):
         """``[B, N, S * C * p * p]`` -> ``[B, S, C, H, W]`` (cropped)."""
         B = y.shape[0]
         p, (Hp, Wp) = self.patch_size, self.patches
-        y = y.reshape(B, Hp, Wp, self.horizon, self.in_channels, p, p).permute(0, 3, 4, 1, 5, 2, 6)
-        y = y.reshape(B, self.horizon, self.in_channels, Hp * p, Wp * p)
+        y = y.reshape(B, Hp, Wp, self.horizon, self.input_size, p, p).permute(0, 3, 4, 1, 5, 2, 6)
+        y = y.reshape(B, self.horizon, self.input_size, Hp * p, Wp * p)
         return y[..., : self.height, : self.width]
 
     def _head(self, h: torch.Tensor) -> torch.Tensor:
@@ -237,7 +237,7 @@ class ViT(nn.Module):
 def vit(spec: DataSpec, **kwargs) -> ViT:
     kwargs.setdefault("patch_size", spec.patch_size)
     return ViT(
-        in_channels=spec.n_channels,
+        input_size=spec.n_channels,
         window=spec.window,
         horizon=spec.horizon,
         height=spec.height,

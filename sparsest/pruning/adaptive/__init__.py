@@ -8,11 +8,12 @@ Zhang et al., arXiv:2606.15346; our reading in ``../shared/design/METHODS.md`` s
 - :mod:`.gating`: per-sample filter gating of Conv2d layers found by walking the model.
 - :mod:`.masks`: pure tensor functions (top-k STE, threshold STE, data-mask fill).
 - :mod:`.baselines`: MP (L1 filter pruning at matched FLOPs) and robustness evaluation.
-- :mod:`.export`: TorchScript export (script, else trace) of the compact model.
+- :mod:`.export`: TorchScript export (script, else trace) of the compact model, and the safe
+  eager export :func:`save_compact` / :func:`load_compact` (state dict + JSON rebuild config).
 """
 
 from .baselines import evaluate_perturbed, l1_filter_prune, l1_prune_gates, match_flops_ratio, torch_pruning_error
-from .export import to_torchscript
+from .export import load_compact, save_compact, to_torchscript
 from .gating import GatedConv2d, attach_gates, clear_gates, find_prunable_convs, gates_of
 from .masks import MaskGenerator, apply_data_mask, flip_important, threshold_ste, topk_ste
 from .wrapper import POLICIES, DynaPruner
@@ -21,5 +22,5 @@ __all__ = [
     "DynaPruner", "POLICIES", "GatedConv2d", "attach_gates", "clear_gates", "find_prunable_convs", "gates_of",
     "MaskGenerator", "apply_data_mask", "flip_important", "threshold_ste", "topk_ste",
     "evaluate_perturbed", "l1_filter_prune", "l1_prune_gates", "match_flops_ratio", "torch_pruning_error",
-    "to_torchscript",
+    "to_torchscript", "save_compact", "load_compact",
 ]

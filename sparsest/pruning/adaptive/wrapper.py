@@ -253,6 +253,16 @@ class DynaPruner(nn.Module):
             outs.append(self.backbone(x_in[sl], None if tod is None else tod[sl], None if dow is None else dow[sl]))
         return torch.cat(outs)
 
+    tau_lr: float = 0.01  # learning rate of the thresholds (the driver sets it)
+
+    def param_groups(self, lr: float, weight_decay: float) -> list[dict]:
+        """AdamW groups (the engine's optimiser hook): everything at ``lr`` / ``weight_decay``
+        but the thresholds ``tau``, at :attr:`tau_lr` without weight decay."""
+        groups = [{"params": [p for n, p in self.named_parameters() if n != "tau"], "lr": lr, "weight_decay": weight_decay}]
+        if isinstance(getattr(self, "tau", None), nn.Parameter):
+            groups.append({"params": [self.tau], "lr": self.tau_lr, "weight_decay": 0.0})
+        return groups
+
     def penalty(self) -> torch.Tensor:
         """The sparsity terms of the loss (module doc, step 5) for the last forward: the
         ``lambda_d`` term only with a data mask, the ``lambda_w`` and target terms only with

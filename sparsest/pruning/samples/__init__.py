@@ -3,13 +3,24 @@
 Pure score functions (:mod:`.scores`), per-epoch selection policies (:mod:`.policy`), a
 DDP-aware sampler (:mod:`.sampler`) and the Lightning callback that ties them to any
 backbone's training (:mod:`.callback`). Entry point: :func:`build_sample_pruning`.
+The names below load on first use, so the options (:mod:`.options`) import without torch.
 """
 
-from .callback import TRAINER_KWARGS, EpochFractionLR, PruningOptions, SamplePruning, build_sample_pruning, cosine
-from .policy import METHODS, Selection, SelectionPolicy, prune_ratio_at
-from .sampler import IndexedDataset, PrunedSampler
-from .scores import complexity_score, mean_loss_score, quantile_strata, window_complexity, window_stationarity
+from importlib import import_module
 
-__all__ = ["METHODS", "TRAINER_KWARGS", "EpochFractionLR", "IndexedDataset", "PrunedSampler", "PruningOptions",
-           "SamplePruning", "Selection", "SelectionPolicy", "build_sample_pruning", "complexity_score", "cosine",
-           "mean_loss_score", "prune_ratio_at", "quantile_strata", "window_complexity", "window_stationarity"]
+_WHERE = {
+    "TRAINER_KWARGS": "callback", "EpochFractionLR": "callback", "SamplePruning": "callback", "build_sample_pruning": "callback",
+    "cosine": "callback", "SamplePruningSetup": "callback", "PruningOptions": "options", "METHODS": "options", "RESCALE": "options",
+    "Selection": "policy", "SelectionPolicy": "policy", "prune_ratio_at": "policy", "IndexedDataset": "sampler",
+    "PrunedSampler": "sampler", "complexity_score": "scores", "mean_loss_score": "scores", "quantile_strata": "scores",
+    "window_complexity": "scores", "window_stationarity": "scores",
+}
+
+
+def __getattr__(name):
+    if name in _WHERE:
+        return getattr(import_module(f".{_WHERE[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = sorted(_WHERE)

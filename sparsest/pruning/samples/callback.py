@@ -25,61 +25,12 @@ import torch
 from torch.utils.data import DataLoader
 
 from ...errors import ConfigError
-from .policy import METHODS, RESCALE, SelectionPolicy
+from .options import PruningOptions
+from .policy import SelectionPolicy
 from .sampler import IndexedDataset, PrunedSampler
 from .scores import complexity_score, mean_loss_score, quantile_strata, window_statistics
 
 TRAINER_KWARGS = {"reload_dataloaders_every_n_epochs": 1, "use_distributed_sampler": False}
-
-
-@dataclass
-class PruningOptions:
-    """Hyper-parameters of sample pruning (defaults: our reading of ST-Prune / InfoBatch).
-
-    Attributes:
-        method: one of ``none, st-prune, infobatch, infobatch-budget, random, static``.
-        prune_ratio: R, fraction of training windows skipped per pruned epoch, in [0, 1).
-        anneal: fraction of epochs that may be pruned; full data after (0.875).
-        beta: weight of the top-k node-loss term of the ST-Prune score.
-        topk_fraction: k of that term as a fraction of the nodes.
-        complexity_weight: exponent gamma of the intrinsic-complexity factor
-            ``(c / mean c) ** gamma`` (0 = off).
-        n_strata: stationarity strata.
-        hard_cap: ST-Prune's (and ``infobatch-budget``'s) cap on hard windows kept outright
-            (fraction of the budget).
-        warmup_epochs: full-data epochs at the start.
-        rescale: ST-Prune's loss rescaling of kept low-score windows: ``strata`` (stratum
-            shares of the low pool kept, mean weight 1) or ``mass`` (each stratum's whole loss).
-    """
-
-    method: str = "none"
-    prune_ratio: float = 0.5
-    anneal: float = 0.875
-    beta: float = 1.0
-    topk_fraction: float = 0.1
-    complexity_weight: float = 0.5
-    n_strata: int = 4
-    hard_cap: float = 0.5
-    warmup_epochs: int = 1
-    rescale: str = "strata"
-
-    def check(self, flag: str = "--sample-pruning") -> "PruningOptions":
-        """Raises ConfigError naming the option."""
-        if self.method not in METHODS:
-            raise ConfigError(f"{flag}: unknown method {self.method!r}; choose one of {', '.join(METHODS)}")
-        if not 0 <= self.prune_ratio < 1:
-            raise ConfigError(f"--prune-ratio: must be in [0, 1), got {self.prune_ratio}")
-        if not 0 < self.anneal <= 1:
-            raise ConfigError(f"--anneal: must be in (0, 1], got {self.anneal}")
-        if self.rescale not in RESCALE:
-            raise ConfigError(f"--rescale: must be one of {', '.join(RESCALE)}, got {self.rescale!r}")
-        if not 0 < self.hard_cap <= 1:
-            raise ConfigError(f"--hard-cap: must be in (0, 1], got {self.hard_cap}")
-        if self.n_strata < 1:
-            raise ConfigError(f"--n-strata: must be >= 1, got {self.n_strata}")
-        if self.beta < 0 or not 0 < self.topk_fraction <= 1:
-            raise ConfigError("--beta must be >= 0 and --topk-fraction in (0, 1]")
-        return self
 
 
 class SamplePruning(L.Callback):
@@ -121,6 +72,29 @@ class SamplePruning(L.Callback):
         self.step_time_s = 0.0
         self._t_batch = 0.0
         self.apply(0)
+
+    # -- state (resume)
+    @property
+    def state_key(self) -> str:
+        return "SamplePruning"
+
+    def state_dict(self) -> dict:
+        """Scores, the current selection (kept windows and loss weights), history and the
+        measured counters: what a resumed run needs to continue the same schedule."""
+        w = self.dataset.weights
+        return {"scores": self.scores.clone(), "kept": self.sampler.kept.clone(),
+                "weights": None if w is None else torch.as_tensor(w).clone(), "history": self.history,
+                "samples_seen": self.samples_seen, "overhead_s": self.overhead_s, "step_time_s": self.step_time_s,
+                "sampler_time_s": self.sampler.time_s}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.scores = state["scores"].clone()
+        self.sampler.set_selection(state["kept"])
+        self.dataset.weights = state["weights"]
+        self.history = list(state["history"])
+        self.samples_seen = int(state["samples_seen"])
+        self.overhead_s, self.step_time_s = float(state["overhead_s"]), float(state["step_time_s"])
+        self.sampler.time_s = float(state["sampler_time_s"])
 
     # -- selection
     def apply(self, epoch: int) -> None:
@@ -213,8 +187,19 @@ class EpochFractionLR(L.Callback):
         self.base: list[float] | None = None
         self.trace: list[tuple[int, int, float]] = []  # (epoch, batch_idx, lr of group 0)
 
+    @property
+    def state_key(self) -> str:
+        return "EpochFractionLR"
+
+    def state_dict(self) -> dict:
+        return {"base": self.base}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.base = state["base"]  # the restored optimiser holds the scheduled lr, not the base
+
     def on_train_start(self, trainer, pl_module) -> None:
-        self.base = [g["lr"] for g in trainer.optimizers[0].param_groups]
+        if self.base is None:
+            self.base = [g["lr"] for g in trainer.optimizers[0].param_groups]
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         nb = max(1, int(trainer.num_training_batches))

@@ -43,8 +43,7 @@ from dataclasses import dataclass
 
 import torch
 
-METHODS = ("none", "st-prune", "infobatch", "infobatch-budget", "random", "static")
-RESCALE = ("strata", "mass")  # ST-Prune loss rescaling of kept low-score windows (select_st_prune)
+from .options import METHODS, RESCALE  # noqa: E402
 
 
 @dataclass(frozen=True)

@@ -133,6 +133,28 @@ class SensorSearch(L.Callback):
         self.history: list[dict] = []
         self._phase = 0
         self._done = 0
+        self._restored = False
+
+    @property
+    def state_key(self) -> str:
+        return "SensorSearch"
+
+    def state_dict(self) -> dict:
+        """Where in the plan the search is (phase, steps done in it) and the history so far;
+        the scores, keep-set and gradient accumulators are module state (checkpointed)."""
+        return {"phase": self._phase, "done": self._done, "history": self.history}
+
+    def load_state_dict(self, state: dict) -> None:
+        self._phase, self._done, self.history = int(state["phase"]), int(state["done"]), list(state["history"])
+        self._restored = True
+        set_phase(self.model, self.plan[self._phase].what if self._phase < len(self.plan) else "finetune")
+
+    def describe(self) -> str:
+        """Progress line: round, what trains now, sensors off."""
+        rounds = max(1, sum(1 for p in self.plan if p.what == "mask"))
+        done_rounds = sum(1 for p in self.plan[: self._phase] if p.what == "mask")
+        what = self.plan[self._phase].what if self._phase < len(self.plan) else "done"
+        return f"round {min(done_rounds + 1, rounds)}/{rounds}, {what}, {int((~self.model.keep).sum())} sensors off"
 
     def _enter(self, i: int) -> None:
         self._phase = i
@@ -173,6 +195,9 @@ class SensorSearch(L.Callback):
                 raise ValueError(f"unknown action {action!r}")
 
     def on_train_start(self, trainer, pl_module) -> None:
+        if self._restored:  # resumed mid-search: the phase was restored with the checkpoint
+            self._restored = False
+            return
         self._enter(0)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:

@@ -103,9 +103,11 @@ class SensorMaskedForecaster(nn.Module):
     ``[B, T, K, C]``; grid backbones receive the masked input and the kept patch indices.
     """
 
-    def __init__(self, backbone: nn.Module, layout: SensorLayout, mask_l1: float = 0.0, propagate: bool = True):
+    def __init__(self, backbone: nn.Module, layout: SensorLayout, mask_l1: float = 0.0, propagate: bool = True,
+                 mask_lr: float = 0.05):
         super().__init__()
         self.mask_l1 = mask_l1
+        self.mask_lr = mask_lr
         self.propagation = KeptToAllPropagation(layout.n_sensors, layout) if propagate else None
         self.backbone = backbone
         self.layout = layout
@@ -143,6 +145,13 @@ class SensorMaskedForecaster(nn.Module):
         if not self.scores.requires_grad or self.mask_l1 == 0:
             return self.scores.new_zeros(())
         return self.mask_l1 * self.scores[self.keep].abs().mean()
+
+    def param_groups(self, lr: float, weight_decay: float) -> list[dict]:
+        """AdamW groups: the network at ``lr`` / ``weight_decay``, the sensor scores at
+        ``mask_lr`` without weight decay (the engine's optimiser hook)."""
+        net = [p for n, p in self.named_parameters() if n != "scores"]
+        return [{"params": net, "lr": lr, "weight_decay": weight_decay},
+                {"params": [self.scores], "lr": self.mask_lr, "weight_decay": 0.0}]
 
     def _accumulate(self, grad: torch.Tensor) -> None:
         self.grad_acc += grad.detach().abs()

@@ -1,21 +1,14 @@
-"""``sparsest bench``: the paper-style tables over data sets, backbones, sparsities, schemes.
+"""``sparsest bench --suite dynst``: DynST's paper-style tables over data sets, backbones,
+sparsities and schemes.
 
 For every (data set, backbone, seed) the dense model is trained once; every scheme and
 sparsity then starts from that dense checkpoint (``RunConfig.dense_checkpoint``), runs the
 search and the fine-tuning, and measures dense vs pruned latency and FLOPs side by side.
 
-Outputs (in ``out``):
-
-- ``table1.md/.csv``: per backbone and data set, MAE dense / +DynST at ``table1_sparsity``,
-  persistence, measured batch-64 speedup and FLOPs ratio (DynST Table 1 style);
-- ``table2.md/.csv``: +DynST MAE at each sparsity (Table 2 style);
-- ``table4.md/.csv``: RMSE of one-shot, iterative, DST, DynST and a random keep-set at
-  ``table1_sparsity`` (Table 4 style);
-- ``speedups.csv``: backbone, dataset, sparsity, batch, latency_ms_dense,
-  latency_ms_pruned, speedup, flops_dense, flops_pruned, mae_dense, mae_pruned;
-- ``accuracy_vs_sparsity.png``; ``runs/`` with every run directory.
-
-Library code: the CLI builds a :class:`BenchConfig`.
+Outputs (in ``out``): ``table1.md/.csv`` (MAE dense / +DynST at ``table1_sparsity``,
+persistence, measured batch-64 speedup and FLOPs ratio), ``table2.md/.csv`` (+DynST MAE at
+each sparsity), ``table4.md/.csv`` (RMSE by scheme), ``speedups.csv``,
+``accuracy_vs_sparsity.png`` and ``runs/`` with every run directory.
 """
 
 from __future__ import annotations
@@ -23,49 +16,25 @@ from __future__ import annotations
 import dataclasses
 import platform
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 import torch
 
-from .backbones import get_backbone_entry, list_backbones
-from .datasets import get_dataset_entry
-from .errors import ConfigError
-from .experiment import RunConfig, run
-from .pruning.sensors.search import SCHEMES
+from ..backbones import get_backbone_entry, list_backbones
+from ..datasets import get_dataset_entry
+from ..engine.options import build_options
+from ..errors import ConfigError
+from ..methods.dynst.config import RunConfig
+from ..methods.dynst.run import run
+from .options import DEFAULT_SPARSITIES, SCHEMES, DynstBenchOptions
+from .tables import markdown
 
 QUICK_RUN = {"epochs": 2, "patience": 1, "limit_train_batches": 4, "batch_size": 16, "rounds": 2, "round_steps": 3,
              "mask_steps": 2, "bench_repeats": 3}
+
 QUICK_SCHEMES = ["dynst", "random"]
 
-
-@dataclass
-class BenchConfig:
-    """Options of ``sparsest bench``.
-
-    Attributes:
-        datasets: data set names or files.
-        backbones: backbone names; ``None`` = every trainable backbone of each data set's kind.
-        sparsities: fractions of sensors removed for Table 2 (DynST).
-        schemes: schemes for Table 4 (at ``table1_sparsity``).
-        seeds: random seeds; tables report the mean.
-        table1_sparsity: the sparsity of Tables 1 and 4.
-        quick: few epochs and batches, sparsities 0.3 / 0.5, schemes dynst / random, 3 timed
-            repeats (minutes, not hours; accuracy is then not representative).
-        out: output folder.
-        run_options: further :class:`RunConfig` fields for every run (e.g. ``epochs``).
-    """
-
-    datasets: list[str] = field(default_factory=lambda: ["metr-la-week", "era5-t2m-uk"])
-    backbones: list[str] | None = None
-    sparsities: list[float] = field(default_factory=lambda: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6])
-    schemes: list[str] = field(default_factory=lambda: list(SCHEMES))
-    seeds: list[int] = field(default_factory=lambda: [0])
-    table1_sparsity: float = 0.3
-    quick: bool = False
-    out: str = "bench_out"
-    run_options: dict = field(default_factory=dict)
 
 
 def _kind(dataset: str) -> str | None:
@@ -73,7 +42,7 @@ def _kind(dataset: str) -> str | None:
     return e.kind if e else None
 
 
-def plan_runs(cfg: BenchConfig) -> list[dict]:
+def plan_runs(cfg: DynstBenchOptions) -> list[dict]:
     """The list of runs: dicts of RunConfig fields plus a ``role`` tag."""
     for s in cfg.schemes:
         if s not in SCHEMES:
@@ -96,15 +65,14 @@ def plan_runs(cfg: BenchConfig) -> list[dict]:
     return jobs
 
 
-def run_bench(cfg: BenchConfig, console=None) -> dict[str, Path]:
+def run_bench(cfg: DynstBenchOptions, console=None) -> dict[str, Path]:
     """Run every job of :func:`plan_runs` and write the tables; return their paths."""
     say = console.print if console is not None else print
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     if cfg.quick:
-        default = BenchConfig()
-        cfg = dataclasses.replace(cfg, sparsities=cfg.sparsities if cfg.sparsities != default.sparsities else [0.3, 0.5],
-                                  schemes=cfg.schemes if cfg.schemes != default.schemes else QUICK_SCHEMES,
+        cfg = dataclasses.replace(cfg, sparsities=cfg.sparsities if cfg.sparsities != DEFAULT_SPARSITIES else [0.3, 0.5],
+                                  schemes=cfg.schemes if cfg.schemes != SCHEMES else QUICK_SCHEMES,
                                   run_options={**QUICK_RUN, **cfg.run_options})
     jobs = plan_runs(cfg)
     say(f"sparsest bench: {len(jobs)} runs -> {out}")
@@ -118,7 +86,7 @@ def run_bench(cfg: BenchConfig, console=None) -> dict[str, Path]:
             opts["dense_checkpoint"] = dense_ckpt[key]
         say(f"[{i}/{len(jobs)}] {job['data']} {job['backbone']} {job['scheme']} s={job['sparsity']:g} seed {job['seed']} "
             f"({time.perf_counter() - t_start:.0f} s so far)")
-        run_dir, m = run(RunConfig(**opts))
+        run_dir, m = run(build_options(RunConfig, ("--set", opts)))
         dense_ckpt.setdefault(key, str(run_dir / "checkpoints" / "dense.ckpt"))
         _append(records, speed_rows, job, m, run_dir)
     rec = pd.DataFrame(records).rename(columns={"data": "dataset"})
@@ -155,28 +123,20 @@ def tables_from_runs(runs_dirs: list[str | Path], out: str | Path, table1_sparsi
                 continue
             m = json.loads(mpath.read_text())
             job = {"data": m["data"], "backbone": m["backbone"], "seed": m["seed"], "scheme": m["scheme"],
-                   "sparsity": m["target_sparsity"]}
+                   "sparsity": m.get("target_sensor_sparsity", m.get("target_sparsity"))}
             seeds.add(m["seed"])
             _append(records, speed_rows, job, m, mpath.parent)
     if not records:
         raise ConfigError(f"--from-runs: no finished run (metrics.json) under {', '.join(map(str, runs_dirs))}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    cfg = BenchConfig(seeds=sorted(seeds), table1_sparsity=table1_sparsity, out=str(out))
+    cfg = DynstBenchOptions(seeds=sorted(seeds), table1_sparsity=table1_sparsity, out=str(out))
     rec = pd.DataFrame(records).rename(columns={"data": "dataset"})
     return write_tables(rec, pd.DataFrame(speed_rows), cfg, out,
                         source=f"rebuilt from {len(records)} run directories (each run's options are in its config.yaml)")
 
 
-def _md(df: pd.DataFrame) -> str:
-    cols = list(df.columns)
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for _, r in df.iterrows():
-        lines.append("| " + " | ".join(("–" if v != v else f"{v:.4g}") if isinstance(v, float) else str(v) for v in r) + " |")  # NaN: not run
-    return "\n".join(lines)
-
-
-def write_tables(rec: pd.DataFrame, speed: pd.DataFrame, cfg: BenchConfig, out: Path, seconds: float = 0.0,
+def write_tables(rec: pd.DataFrame, speed: pd.DataFrame, cfg: DynstBenchOptions, out: Path, seconds: float = 0.0,
                  source: str | None = None) -> dict[str, Path]:
     """Tables 1, 2, 4, speedups.csv and the accuracy-vs-sparsity plot from run records."""
     import matplotlib
@@ -214,7 +174,7 @@ def write_tables(rec: pd.DataFrame, speed: pd.DataFrame, cfg: BenchConfig, out: 
                             ("table2", t2, "Table 2: +DynST MAE by sparsity"),
                             ("table4", t4, f"Table 4: RMSE by training scheme at sparsity {s1:g}")):
         df.to_csv(out / f"{name}.csv", index=False)
-        (out / f"{name}.md").write_text(f"### {title}\n\n{header}\n\n{_md(df)}\n")
+        (out / f"{name}.md").write_text(f"### {title}\n\n{header}\n\n{markdown(df)}\n")
         paths[name] = out / f"{name}.md"
     fig, axes = plt.subplots(1, max(1, rec["dataset"].nunique()), figsize=(6 * max(1, rec["dataset"].nunique()), 4), squeeze=False)
     for ax, (data, g) in zip(axes[0], dyn.groupby("dataset")):
@@ -231,3 +191,20 @@ def write_tables(rec: pd.DataFrame, speed: pd.DataFrame, cfg: BenchConfig, out: 
     plt.close(fig)
     paths["plot"] = out / "accuracy_vs_sparsity.png"
     return paths
+
+
+def suite(options: DynstBenchOptions, console) -> int:
+    """``sparsest bench --suite dynst``: train (or ``from_runs``: rebuild) and print the tables."""
+    if options.from_runs:
+        paths = tables_from_runs(options.from_runs, options.out, options.table1_sparsity)
+    else:
+        opts = dict(options.run_options)
+        for key in ("epochs", "data_dir"):
+            if getattr(options, key) is not None:
+                opts[key] = getattr(options, key)
+        build_options(RunConfig, ("--set", opts))  # every per-run option checked before the first run
+        paths = run_bench(dataclasses.replace(options, run_options=opts), console=console)
+    for name in ("table1", "table2", "table4"):
+        console.print(paths[name].read_text(), markup=False, highlight=False)
+    console.print(f"written: {', '.join(str(p) for p in paths.values())}")
+    return 0

@@ -26,7 +26,7 @@ from sparsest.data.readers import (
 )
 from sparsest.errors import DataError
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 METR = SHARED / "metr-la-week"
 needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="shared data not present")
 

@@ -16,7 +16,7 @@ CLASSES = {"tau": TAU, "convlstm": ConvLSTM, "vit": ViT}
 # odd H and W, p divides neither; and a 2-channel spec where p divides H only
 SPEC = DataSpec("grid", window=4, horizon=3, n_channels=1, n_nodes=9 * 11, height=9, width=11, patch_size=3)
 SPEC2 = DataSpec("grid", window=3, horizon=2, n_channels=2, n_nodes=8 * 7, height=8, width=7, patch_size=4)
-SMALL = {"tau": dict(hid_s=8, hid_t=16, n_t=2), "convlstm": dict(hidden=8), "vit": dict(dim=16, depth=2, heads=2)}
+SMALL = {"tau": dict(hidden_size=8, hid_t=16, n_t=2), "convlstm": dict(hidden_size=8), "vit": dict(hidden_size=16, depth=2, n_heads=2)}
 
 
 def _x(spec, B=2, seed=0):
@@ -69,7 +69,7 @@ def test_residual_adds_last_frame(name):
 
 def test_convlstm_zero_feed_and_full_resolution():
     for kw in (dict(feed="zero"), dict(downsample=False)):
-        model = create_backbone("convlstm", SPEC, hidden=8, **kw)
+        model = create_backbone("convlstm", SPEC, hidden_size=8, **kw)
         assert model(_x(SPEC)).shape == (2, 3, 1, 9, 11)
     with pytest.raises(ValueError):
         create_backbone("convlstm", SPEC, feed="nope")

@@ -7,7 +7,7 @@ Sec. III-I / Table IV (dense; DP only; MP only; DP + MP "independent", i.e. with
 shared importance map; the full method with synergy). Our reading of the method:
 ``../shared/design/METHODS.md`` section 2 and :mod:`sparsest.pruning.adaptive`.
 
-:func:`run_study` does what :func:`sparsest.compress.compress` does for Table I, for many
+:func:`run_study` does what :func:`sparsest.methods.dynapruner.run.compress` does for Table I, for many
 settings at once: the dense backbone is pre-trained **once** (``pretrain_epochs``), then every
 row starts from those weights and gets the same ``epochs`` more epochs (best validation
 epoch kept; every row sees the same batches in the same order):
@@ -27,35 +27,33 @@ independent         ``DynaPruner(s_d, s_w=0)`` plus static L1-norm channel pruni
 ==================  ==========================================================================
 
 Every model is then evaluated on the test split (MSE / MAE in physical units), and all are
-measured together, interleaved, at batch size 1 (:func:`sparsest.compress.measure`):
+measured together, interleaved, at batch size 1 (:func:`sparsest.methods.dynapruner.measure.measure`):
 GFLOPs per window and ms per window, Dyna-Pruner variants on their gated path (each
 window computes only its active channels). The run is written to
 ``<out>/<time>_<data>_<backbone>_dynapruner-study_t<tables>_seed<k>/`` (``.partial`` until
-finished) with ``config.json``, ``metrics.json`` (``method: "dynapruner-study"``, one entry
-per row under ``rows``), ``checkpoints/`` and ``logs/``; :func:`study_tables` and
-:func:`write_study_tables` turn such runs into Tables III and IV
-(``sparsest bench --suite dyna-pruner --tables 3 4``).
-
-Library code: reads no argv or config files.
+finished) with ``config.yaml``, ``metrics.json`` (``method: "dynapruner-study"``, one entry
+per row under ``rows``), ``checkpoints/`` and ``logs/``;
+:func:`sparsest.bench.dynapruner.study_tables` turns such runs into Tables III and IV
+(``sparsest bench --suite dyna-pruner --tables 3 4``). Every row is a resumable phase.
 """
 
 from __future__ import annotations
 
 import copy
-import json
-import os
 import time
 from pathlib import Path
 
 import lightning as L
 import torch
 
-from .backbones import create_backbone
-from .compress import AdaptiveModule, CompressConfig, _fit, _metrics, _samples, measure, start_run
-from .engine.module import evaluate
-from .errors import ConfigError
-from .experiment import _unique_dir
-from .pruning.adaptive import DynaPruner, l1_prune_gates
+from ...backbones import create_backbone
+from ...engine.module import evaluate
+from ...engine.run import RunDirectory
+from ...errors import ConfigError
+from ...pruning.adaptive import DynaPruner, l1_prune_gates
+from .config import CompressConfig
+from .measure import mask_stats, measure, metrics_of, samples
+from .run import fit_row, start_grid
 
 SENSITIVITY = ((0.5, 0.5), (0.7, 0.5), (0.7, 0.7), (0.9, 0.7), (0.9, 0.9))  # paper Table III
 STUDY_TABLES = (3, 4)
@@ -122,23 +120,8 @@ def plan_rows(tables, settings, data_sparsity: float, model_sparsity: float) -> 
     return out
 
 
-@torch.no_grad()
-def _mask_stats(model, loader) -> dict:
-    """Mean share of gated units computed and of pixels kept per test window (masked mode)."""
-    if not isinstance(model, DynaPruner):
-        return {"units_active": 1.0, "pixels_kept": 1.0}
-    kept = torch.tensor([g.n_units if g.keep is None else g.keep.numel() for g in model.gates], dtype=torch.float)
-    static = float(kept.sum()) / sum(model.sizes)
-    units, pixels = [], []
-    model.eval()
-    for batch in loader:
-        model(batch["x"], batch["tod"], batch["dow"])
-        units.append(model.last["filter_mask"].detach().mean(1))
-        pixels.append(model.last["data_mask"].detach().flatten(1).mean(1))
-    return {"units_active": float(torch.cat(units).mean()) * static, "pixels_kept": float(torch.cat(pixels).mean())}
-
-
-def run_study(config: CompressConfig, tables=STUDY_TABLES, settings=SENSITIVITY, console=None) -> tuple[Path, dict]:
+def run_study(config: CompressConfig, tables=STUDY_TABLES, settings=SENSITIVITY, console=None,
+              resume: RunDirectory | None = None) -> tuple[Path, dict]:
     """Train and measure the rows of Tables III and / or IV (module doc); return
     ``(run_dir, metrics)``.
 
@@ -162,24 +145,26 @@ def run_study(config: CompressConfig, tables=STUDY_TABLES, settings=SENSITIVITY,
     config.check()
     rows = plan_rows(tables, settings, config.data_sparsity, config.model_sparsity)
     tables = sorted({int(t) for t in tables})
-    say, t_start, rc, prep = start_run(config, console)
+    say, prep = start_grid(config, console)
     data, spec = prep.data, prep.spec
+    t_start = prep.t_start
     stem = (f"{time.strftime('%Y%m%d-%H%M%S')}_{data.name}_{config.backbone}_{METHOD}_t{''.join(map(str, tables))}"
             f"_seed{config.seed}")
-    final_dir = _unique_dir(Path(config.out), stem)
-    run_dir = final_dir.with_name(final_dir.name + ".partial")
-    run_dir.mkdir(parents=True)
-    (run_dir / "config.json").write_text(json.dumps({**config.to_dict(), "tables": tables, "settings": [list(s) for s in settings]}, indent=2))
+    rd = resume or RunDirectory.create(config.out, stem, config.to_dict())
+    with rd.guard():
+        rd.write_json("study.json", {"tables": tables, "settings": [list(s) for s in settings]})
+        return _study(config, prep, rd, say, rows, tables, settings, t_start)
+
+
+def _study(config, prep, rd, say, rows, tables, settings, t_start):
+    data, spec = prep.data, prep.spec
     pre_epochs = config.pretrain_epochs or config.epochs
     say(f"[bold]Dyna-Pruner study[/] Tables {', '.join(map(str, tables))} on {data.name} / {config.backbone}: "
         f"{len(rows)} rows, {pre_epochs} shared pre-training epochs + {config.epochs} per row")
 
-    def module_for(model):
-        return AdaptiveModule(model, prep.scaler, config.lr, config.weight_decay, config.tau_lr)
-
     t0 = time.perf_counter()
     backbone = create_backbone(config.backbone, spec, **config.backbone_options)
-    _fit(rc, module_for(backbone), prep, run_dir, "pretrain", pre_epochs)
+    fit_row(backbone, prep, config, rd, "pretrain", pre_epochs)
     pretrained = copy.deepcopy(backbone)
     times = {"pretrain": time.perf_counter() - t0}
 
@@ -197,23 +182,23 @@ def run_study(config: CompressConfig, tables=STUDY_TABLES, settings=SENSITIVITY,
                 l1_prune_gates(model.gates, sw)
             model.calibrate_thresholds(next(iter(prep.loaders["train"]))["x"])
         prep.loaders["train"].generator.manual_seed(config.seed + 1)  # the same batches, in the same order, for every row
-        val = _fit(rc, module_for(model), prep, run_dir, key, config.epochs)
+        val = fit_row(model, prep, config, rd, key, config.epochs)
         models[key] = model.eval()
         info[key] = {"kind": kind, "data_sparsity": sd, "model_sparsity": sw, "val_mae": val, "train_s": time.perf_counter() - t0}
 
     say("[bold]evaluation[/] test MSE / MAE, mask statistics")
     for key, m in models.items():
-        info[key].update(_metrics(evaluate(m, prep.loaders["test"], prep.scaler, spec.horizon)["all"]))
-        info[key].update(_mask_stats(m, prep.loaders["test"]))
+        info[key].update(metrics_of(evaluate(m, prep.loaders["test"], prep.scaler, spec.horizon)["all"]))
+        info[key].update(mask_stats(m, prep.loaders["test"]))
 
     say("[bold]efficiency[/] GFLOPs and batch-1 latency, all rows interleaved (gated path)")
-    samples = _samples(prep.loaders["test"].dataset, config.latency_samples)
+    windows = samples(prep.loaders["test"].dataset, config.latency_samples)
     wrappers = [m for m in models.values() if isinstance(m, DynaPruner)]
     for m in wrappers:
         m.mode = "gated"
     try:
         torch.manual_seed(config.seed)
-        costs = measure({k: (m, None) for k, m in models.items()}, samples, None, config.bench_repeats)
+        costs = measure({k: (m, None) for k, m in models.items()}, windows, None, config.bench_repeats)
     finally:
         for m in wrappers:
             m.mode = "masked"
@@ -227,88 +212,9 @@ def run_study(config: CompressConfig, tables=STUDY_TABLES, settings=SENSITIVITY,
         "default": {"data_sparsity": config.data_sparsity, "model_sparsity": config.model_sparsity},
         "settings": [list(s) for s in settings] if 3 in tables else [],
         "latency": {"path": "batch 1, one window at a time; Dyna-Pruner rows gated (active channels only)",
-                    "samples": len(samples), "repeats": config.bench_repeats, "per": "window"},
+                    "samples": len(windows), "repeats": config.bench_repeats, "per": "window"},
         "rows": info,
         "time_s": {**times, **{k: v["train_s"] for k, v in info.items()}, "total": time.perf_counter() - t_start},
     }
-    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    os.replace(run_dir, final_dir)
-    return final_dir, metrics
-
-
-def _row(m: dict, key: str) -> dict | None:
-    return m["rows"].get(key)
-
-
-def _cells(r: dict | None, dense: dict) -> dict:
-    """MSE, GFLOPs, latency and each divided by the dense row's (None where not run)."""
-    if r is None:
-        return {k: None for k in ("mse", "mse_x_dense", "gflops", "gflops_x_dense", "latency_ms_b1", "latency_x_dense")}
-    return {"mse": r["mse"], "mse_x_dense": r["mse"] / dense["mse"], "gflops": r["gflops"], "gflops_x_dense": r["gflops"] / dense["gflops"],
-            "latency_ms_b1": r["latency_ms_b1"], "latency_x_dense": r["latency_ms_b1"] / dense["latency_ms_b1"]}
-
-
-def study_tables(metrics_list: list[tuple[dict, Path | None]]):
-    """Tables III and IV as DataFrames from study runs (``metrics.json`` dicts of
-    :func:`run_study`, each with its run directory or None).
-
-    Table III: per run, the dense row then one row per ``(s_d, s_w)`` setting; Table IV:
-    per run, the five rows of :data:`ABLATION_ROWS`. Columns: ``dataset``, ``backbone``,
-    ``seed``, row labels, ``mse`` [units²], ``gflops`` [per window], ``latency_ms_b1`` [ms
-    per window] and each divided by the run's dense row (``*_x_dense``). Runs without a
-    table's rows contribute nothing to it.
-
-    Returns:
-        ``(table3, table4)``, ``pandas.DataFrame`` each (possibly empty).
-    """
-    import pandas as pd
-
-    t3, t4 = [], []
-    for m, _ in metrics_list:
-        base = {"dataset": m["data"], "backbone": m["backbone"], "seed": m["seed"]}
-        dense = _row(m, "dense")
-        sd0, sw0 = m["default"]["data_sparsity"], m["default"]["model_sparsity"]
-        if 3 in m["tables"]:
-            t3.append({**base, "row": "dense", "s_d": 0.0, "s_w": 0.0, **_cells(dense, dense)})
-            for sd, sw in m["settings"]:
-                label = "Dyna-Pruner (default)" if (sd, sw) == (sd0, sw0) else "Dyna-Pruner"
-                t3.append({**base, "row": label, "s_d": sd, "s_w": sw, **_cells(_row(m, row_key("dyna", sd, sw)), dense)})
-        if 4 in m["tables"]:
-            keys = ("dense", row_key("dyna", sd0, 0.0), row_key("dyna", 0.0, sw0), row_key("independent", sd0, sw0), row_key("dyna", sd0, sw0))
-            sparsities = ((0.0, 0.0), (sd0, 0.0), (0.0, sw0), (sd0, sw0), (sd0, sw0))
-            for (name, dp, mp, syn), key, (sd, sw) in zip(ABLATION_ROWS, keys, sparsities):
-                t4.append({**base, "row": name, "DP": "✓" if dp else "", "MP": "✓" if mp else "", "synergy": "✓" if syn else "",
-                           "s_d": sd, "s_w": sw, **_cells(_row(m, key), dense)})
-    return pd.DataFrame(t3), pd.DataFrame(t4)
-
-
-TITLES = {
-    3: "Table III: sensitivity to the sparsity targets (test MSE, GFLOPs per window, batch-1 latency per window; x dense = ratio to the dense row)",
-    4: "Table IV: ablation of the collaborative pruning (DP = data mask, MP = channel gating; independent = generator data mask + static L1 channels at ratio s_w)",
-}
-
-
-def write_study_tables(metrics_list: list[tuple[dict, Path | None]], out: Path, header: str, tables=STUDY_TABLES) -> dict[str, Path]:
-    """Write ``dynapruner_table3.{md,csv}`` and / or ``dynapruner_table4.{md,csv}`` under ``out``.
-
-    Raises:
-        ConfigError: a requested table has no rows in ``metrics_list``.
-    """
-    from .bench import _md
-
-    out.mkdir(parents=True, exist_ok=True)
-    frames = dict(zip(STUDY_TABLES, study_tables(metrics_list)))
-    paths = {}
-    for t in sorted(set(tables)):
-        df = frames[t]
-        if df.empty:
-            raise ConfigError(f"--tables {t}: no Dyna-Pruner study run made Table {'III' if t == 3 else 'IV'}")
-        name = f"dynapruner_table{t}"
-        df.to_csv(out / f"{name}.csv", index=False)
-        (out / f"{name}.md").write_text(f"### {TITLES[t]}\n\n{header}\n\n{_md(df)}\n")
-        paths[name] = out / f"{name}.md"
-    return paths
-
-
-__all__ = ["run_study", "plan_rows", "row_key", "study_tables", "write_study_tables", "SENSITIVITY", "STUDY_TABLES",
-           "ABLATION_ROWS", "METHOD"]
+    rd.write_json("metrics.json", metrics)
+    return rd.finish(cleanup=("checkpoints/*-last.ckpt",)), metrics

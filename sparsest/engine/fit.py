@@ -1,0 +1,289 @@
+"""The one way every command trains: a Lightning trainer, ``fit_best`` / ``fit_steps``, resume.
+
+Each training phase of a run has a name (``dense``, ``search``, ``pruned``, ``train``,
+``pretrain``, ...). While it trains, a checkpoint of everything needed to continue is
+written at every epoch end to ``checkpoints/<name>-last.ckpt`` (model, optimiser, loop
+counters, the state of every callback that has one, the random-number generators and the
+data loaders' shuffle generators), atomically. When the phase ends, ``state/<name>.pt``
+records its result (best score, generator states, callback states). A resumed run
+(:meth:`~sparsest.engine.run.RunDirectory.reopen`) replays the same code: finished phases
+are loaded instead of trained, the interrupted one continues from its last checkpoint, so
+it ends with the same weights as an uninterrupted run with the same seed.
+
+No method names live here; methods plug in as callbacks (with ``state_dict`` /
+``load_state_dict`` when they hold state) and through the model's hooks.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import warnings
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+
+from .run import RunDirectory
+
+LOG_NOISE = (
+    ".*does not have many workers.*", ".*GPU available but not used.*", ".*Checkpoint directory.*exists and is not empty.*",
+    ".*LeafSpec.*", ".*smaller than the logging interval.*", ".*no `val_dataloader`.*", ".*ended before the epoch ended.*",
+    ".*is an invalid version and will not be supported.*", ".*`training_step` returned `None`.*",
+    ".*You're resuming from a checkpoint that ended before.*", ".*Found keys that are in the model state dict.*",
+    ".*TPU available but not used.*", ".*HPU available but not used.*", ".*IPU available but not used.*",
+    ".*Experiment logs directory.*exists.*", ".*The number of training batches.*",
+)
+
+
+def quiet_lightning() -> None:
+    """Silence Lightning's banners and the warnings that say nothing to a sparsest user."""
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric", "pytorch_lightning", "lightning.pytorch.utilities.rank_zero",
+                 "lightning.pytorch.accelerators.cuda", "lightning.fabric.utilities.seed"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    for pattern in LOG_NOISE:
+        warnings.filterwarnings("ignore", message=pattern)
+
+
+# --------------------------------------------------------------------------- random state
+
+
+def rng_state(generators=()) -> dict:
+    """Global torch / numpy / Python generators and the given ``torch.Generator`` s, as
+    tensors and plain containers (loadable with ``torch.load(weights_only=True)``)."""
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    return {"torch": torch.get_rng_state(), "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss],
+            "python": list(random.getstate()), "generators": [g.get_state() for g in generators]}
+
+
+def set_rng_state(state: dict, generators=()) -> None:
+    """Restore what :func:`rng_state` returned."""
+    torch.set_rng_state(state["torch"])
+    kind, keys, pos, has_gauss, gauss = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
+    version, internal, gauss_next = state["python"]
+    random.setstate((version, tuple(internal), gauss_next))
+    for g, s in zip(generators, state["generators"]):
+        g.set_state(s)
+
+
+class ResumeState(L.pytorch.callbacks.Checkpoint):
+    """Writes ``<name>-last.ckpt`` atomically at every epoch end, with the generators.
+
+    A :class:`~lightning.pytorch.callbacks.Checkpoint` subclass, so Lightning runs its epoch-end
+    hook after every other callback's (their state is final when it is saved). The stop
+    decision of early stopping is kept too, so a run killed after its last epoch does not
+    train one more on resume.
+    """
+
+    def __init__(self, path: Path, generators=()):
+        self.path = Path(path)
+        self.generators = list(generators)
+        self._stop = False
+
+    @property
+    def state_key(self) -> str:
+        return "ResumeState"
+
+    def state_dict(self) -> dict:
+        return {"rng": rng_state(self.generators), "should_stop": bool(self._stop)}
+
+    def load_state_dict(self, state: dict) -> None:
+        set_rng_state(state["rng"], self.generators)
+        self._stop = bool(state.get("should_stop", False))
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        if self._stop:
+            trainer.should_stop = True
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        self._stop = bool(trainer.should_stop)
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        trainer.save_checkpoint(str(tmp))
+        if trainer.is_global_zero:
+            os.replace(tmp, self.path)
+
+
+class StopAfterSteps(L.Callback):
+    """Stops an epoch-based fit after ``steps`` optimiser steps (so a step-limited phase
+    resumes from an epoch end like any other: Lightning's iteration-based restart replays
+    data differently)."""
+
+    def __init__(self, steps: int):
+        self.steps = steps
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if trainer.global_step >= self.steps:
+            trainer.should_stop = True
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        if trainer.global_step >= self.steps:
+            trainer.should_stop = True
+
+
+class StepProgress(L.Callback):
+    """A progress bar in optimiser steps for a step-limited phase (e.g. a sensor search),
+    with the postfix the model's ``progress()`` returns (if any)."""
+
+    def __init__(self, label: str, total: int, describe=None):
+        self.label, self.total, self.describe, self.bar = label, total, describe, None
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        if trainer.is_global_zero:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=self.total, desc=self.label, unit="step", initial=trainer.global_step, leave=False)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if self.bar is not None:
+            self.bar.n = trainer.global_step
+            if self.describe is not None:
+                self.bar.set_postfix_str(self.describe(), refresh=False)
+            self.bar.refresh()
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+# --------------------------------------------------------------------------- trainer
+
+
+def make_trainer(opts, run: RunDirectory, name: str, max_epochs: int = -1, max_steps: int = -1, callbacks=(), validate=True,
+                 progress: bool = True, **trainer_kwargs) -> L.Trainer:
+    """The Lightning trainer of phase ``name``: ``opts`` (a
+    :class:`~sparsest.engine.options.CommonOptions`) gives accelerator, devices, strategy and
+    ``limit_train_batches``; CSV logs go to ``logs/<name>``.
+
+    Raises:
+        ConfigError: Lightning refuses ``--accelerator`` / ``--devices`` / ``--strategy``.
+    """
+    from ..errors import ConfigError
+
+    try:
+        return L.Trainer(
+            **trainer_kwargs, accelerator=opts.accelerator, devices=opts.devices, strategy=opts.strategy,
+            max_epochs=max_epochs, max_steps=max_steps, callbacks=list(callbacks),
+            logger=L.pytorch.loggers.CSVLogger(str(run.logs), name=name, version=""),
+            enable_checkpointing=True, enable_model_summary=False, enable_progress_bar=progress,
+            limit_train_batches=opts.limit_train_batches, limit_val_batches=1.0 if validate else 0,
+            num_sanity_val_steps=0, log_every_n_steps=10, deterministic=False,
+        )
+    except (ValueError, RuntimeError, TypeError, L.fabric.utilities.exceptions.MisconfigurationException) as e:
+        raise ConfigError(f"--accelerator {opts.accelerator} / --devices {opts.devices} / --strategy {opts.strategy}: "
+                          f"{str(e).strip().splitlines()[0] if str(e).strip() else e.__class__.__name__}") from None
+
+
+def check_trainer_options(opts) -> None:
+    """Build (and discard) a trainer now, so a bad ``--accelerator`` / ``--devices`` /
+    ``--strategy`` is one line before any data is read. Raises ConfigError."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        make_trainer(opts, RunDirectory(Path(d)), "check", max_epochs=1, progress=False)
+
+
+def _phase_file(run: RunDirectory, name: str) -> Path:
+    return run.state / f"{name}.pt"
+
+
+def phase_done(run: RunDirectory, name: str) -> bool:
+    """Whether phase ``name`` of ``run`` has finished (its record exists)."""
+    return _phase_file(run, name).exists()
+
+
+def _stateful(callbacks) -> dict:
+    return {cb.state_key: cb for cb in callbacks if type(cb).state_dict is not L.Callback.state_dict}
+
+
+def _record(run: RunDirectory, name: str, score, callbacks, generators, extra=None) -> None:
+    rec = {"score": score, "rng": rng_state(generators), "callbacks": {k: cb.state_dict() for k, cb in _stateful(callbacks).items()},
+           "extra": extra or {}}
+    tmp = _phase_file(run, name).with_suffix(".tmp")
+    torch.save(rec, tmp)
+    os.replace(tmp, _phase_file(run, name))
+
+
+def _restore(run: RunDirectory, name: str, callbacks, generators) -> dict:
+    rec = torch.load(_phase_file(run, name), map_location="cpu", weights_only=True)
+    set_rng_state(rec["rng"], generators)
+    for key, cb in _stateful(callbacks).items():
+        if key in rec["callbacks"]:
+            cb.load_state_dict(rec["callbacks"][key])
+    return rec
+
+
+def _load_weights(module, path: Path) -> None:
+    best = torch.load(path, map_location="cpu", weights_only=True)
+    module.load_state_dict(best["state_dict"])
+
+
+def _raise_if_interrupted(trainer) -> None:
+    # Lightning catches Ctrl-C, ends fit() "gracefully" and returns as if it had finished
+    if trainer.interrupted:
+        raise KeyboardInterrupt
+
+
+def fit_best(module: L.LightningModule, train_loader, val_loader, run: RunDirectory, name: str, opts, *, max_epochs: int,
+             patience: int | None = None, callbacks=(), generators=(), trainer_kwargs=None, progress: bool = True) -> float:
+    """Train phase ``name`` for at most ``max_epochs`` with early stopping on validation MAE
+    (``patience`` epochs; None or 0 = off), keep the best epoch's weights
+    (``checkpoints/<name>.ckpt``) and load them into ``module``. Resumable (module doc).
+
+    Args:
+        generators: the ``torch.Generator`` s the loaders shuffle with (saved and restored).
+        callbacks: method callbacks; their ``state_dict`` travels with the checkpoints.
+
+    Returns:
+        the best validation MAE (physical units).
+    """
+    callbacks = list(callbacks)
+    run.phase(name)
+    if phase_done(run, name):
+        _load_weights(module, run.checkpoints / f"{name}.ckpt")
+        return float(_restore(run, name, callbacks, generators)["score"])
+    ckpt = L.pytorch.callbacks.ModelCheckpoint(dirpath=str(run.checkpoints), filename=name, monitor="val_mae", mode="min",
+                                               save_top_k=1, enable_version_counter=False)
+    last = run.checkpoints / f"{name}-last.ckpt"
+    extra = [ckpt, ResumeState(last, generators)]
+    if patience:
+        extra.append(L.pytorch.callbacks.EarlyStopping(monitor="val_mae", mode="min", patience=patience))
+    trainer = make_trainer(opts, run, name, max_epochs=max_epochs, callbacks=[*callbacks, *extra], progress=progress,
+                           **(trainer_kwargs or {}))
+    trainer.fit(module, train_loader, val_loader, ckpt_path=str(last) if last.exists() else None)
+    _raise_if_interrupted(trainer)
+    _load_weights(module, Path(ckpt.best_model_path))
+    score = float(ckpt.best_model_score)
+    if trainer.is_global_zero:
+        _record(run, name, score, callbacks, generators)
+    return score
+
+
+def fit_steps(module: L.LightningModule, train_loader, run: RunDirectory, name: str, opts, *, max_steps: int, callbacks=(),
+              generators=(), trainer_kwargs=None, describe=None) -> None:
+    """Train phase ``name`` for exactly ``max_steps`` optimiser steps, no validation (e.g. a
+    sensor search driven by a callback); the final weights go to ``checkpoints/<name>.ckpt``.
+    Resumable from its last epoch end (module doc). A step progress bar replaces Lightning's
+    epoch bar (``describe()`` -> its postfix)."""
+    callbacks = list(callbacks)
+    run.phase(name)
+    if phase_done(run, name):
+        _load_weights(module, run.checkpoints / f"{name}.ckpt")
+        _restore(run, name, callbacks, generators)
+        return
+    last = run.checkpoints / f"{name}-last.ckpt"
+    extra = [StopAfterSteps(max_steps), ResumeState(last, generators), StepProgress(name, max_steps, describe)]
+    trainer = make_trainer(opts, run, name, max_epochs=-1, callbacks=[*callbacks, *extra], validate=False, progress=False,
+                           **(trainer_kwargs or {}))
+    trainer.fit(module, train_loader, ckpt_path=str(last) if last.exists() else None)
+    _raise_if_interrupted(trainer)
+    if trainer.is_global_zero:
+        torch.save({"state_dict": module.state_dict()}, run.checkpoints / f"{name}.ckpt")
+        _record(run, name, None, callbacks, generators)
+
+
+__all__ = ["fit_best", "fit_steps", "make_trainer", "check_trainer_options", "quiet_lightning", "rng_state", "set_rng_state",
+           "ResumeState", "StepProgress", "phase_done"]

@@ -1,0 +1,342 @@
+"""``compress(config)``: Dyna-Pruner end to end, with its baselines, measured side by side.
+
+Dyna-Pruner: Zhang et al., arXiv:2606.15346 (Tables I-II); our reading in
+``../shared/design/METHODS.md`` section 2 and :mod:`sparsest.pruning.adaptive`.
+
+1. Load grid data; chronological split; train-only scaler (as ``sparsest run``).
+2. Pre-train the dense backbone for ``pretrain_epochs``.
+3. From those weights, every row gets the same budget of ``epochs`` more epochs (best
+   validation epoch kept): *dense* (continues dense training), *Dyna-Pruner*
+   (:class:`~sparsest.pruning.adaptive.DynaPruner`, thresholds calibrated to ``s_w`` on the
+   first training batch), *MP* (L1 filter pruning at the FLOPs of Dyna-Pruner, then
+   fine-tuning) and *random* (random data and filter masks at the same sparsities).
+4. Static compact model: filters active for fewer than ``min_usage`` of the training
+   samples are removed for good; saved as weights + a config that rebuilds it
+   (``compact_weights.pt``, ``compact_config.json``; :func:`~sparsest.pruning.adaptive.load_compact`)
+   and as TorchScript (``compact.ts``, :func:`~sparsest.pruning.adaptive.to_torchscript`) when it
+   can be exported (else the reason is in ``metrics.json`` ``compaction.torchscript_error``).
+5. Test MSE / MAE (physical units), GFLOPs per sample, latency at batch 1 (Dyna-Pruner's
+   gated execution) and batch 64 (the compact model), all models interleaved in one
+   measurement (:mod:`sparsest.efficiency`), robustness (Gaussian input noise, mask
+   failure), importance-map PNGs, the compressed model.
+
+Every training row is one resumable phase of the engine (``sparsest compress --resume RUN_DIR``).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+
+from ...backbones import create_backbone
+from ...efficiency import count_flops, count_parameters
+from ...engine.fit import fit_best
+from ...engine.module import ForecastModule, evaluate
+from ...engine.prepare import prepare, stack_batch, start
+from ...engine.run import RunDirectory
+from ...errors import ConfigError
+from ...pruning.adaptive import (DynaPruner, evaluate_perturbed, l1_filter_prune, match_flops_ratio, save_compact, to_torchscript,
+                                 torch_pruning_error)
+from .config import CompressConfig
+from .maps import plot_maps
+from .measure import cost_entries, measure_rows, metrics_of, samples
+
+ROWS = ("dense", "dyna", "mp", "random")
+NOISE_SIGMAS = (0.01, 0.05)
+MASK_FAILURES = (0.05, 0.10)
+
+
+def run_name(config: CompressConfig, data_name: str) -> str:
+    """``<time>_<data>_<backbone>_dynapruner_sd<s_d>_sw<s_w>_seed<k>``."""
+    return (f"{time.strftime('%Y%m%d-%H%M%S')}_{data_name}_{config.backbone}_dynapruner"
+            f"_sd{config.data_sparsity:g}_sw{config.model_sparsity:g}_seed{config.seed}")
+
+
+def start_grid(config: CompressConfig, console=None):
+    """The engine's prologue (:func:`sparsest.engine.prepare.start`) plus: the data must be a
+    grid. Returns ``(say, prep)``.
+
+    Raises:
+        ConfigError: ``--data`` is not grid data; any option error of the prologue.
+    """
+    say, prep = start(config, console)
+    if prep.data.kind != "grid":
+        raise ConfigError(f"--data: Dyna-Pruner needs grid data (frames [T, C, H, W]); {prep.data.name} is {prep.data.kind} data")
+    return say, prep
+
+
+def module_for(model, prep, config: CompressConfig) -> ForecastModule:
+    """The engine's module for one row; a Dyna-Pruner's thresholds get ``tau_lr``."""
+    if isinstance(model, DynaPruner):
+        model.tau_lr = config.tau_lr
+    return ForecastModule(model, prep.scaler, config.lr, config.weight_decay)
+
+
+def fit_row(model, prep, config: CompressConfig, rd: RunDirectory, name: str, epochs: int) -> float:
+    """Train one row ``epochs`` epochs (phase ``name``), keep its best validation epoch."""
+    return fit_best(module_for(model, prep, config), prep.loaders["train"], prep.loaders["val"], rd, name, config,
+                    max_epochs=epochs, generators=[prep.generator])
+
+
+def compress(config: CompressConfig, console=None, resume: RunDirectory | None = None) -> tuple[Path, dict]:
+    """Run Dyna-Pruner and its baselines; return ``(run_dir, metrics)``.
+
+    Written to ``<out>/<time>_<data>_<backbone>_dynapruner_sd<s_d>_sw<s_w>_seed<k>.partial``
+    and renamed without ``.partial`` only when finished, so a failed run never touches an
+    earlier one. Contents: ``config.yaml``, ``metrics.json`` (keys ``mse``, ``mae``,
+    ``gflops``, ``latency_ms_b1``, ``latency_ms_b64`` each with ``dense`` / ``pruned``;
+    rows ``mp`` and ``random``; ``robustness``; ``compaction``), ``importance_maps/*.png``,
+    ``model/`` (``compact_weights.pt`` + ``compact_config.json``: the compact Dyna-Pruner,
+    rebuilt by :func:`~sparsest.pruning.adaptive.load_compact` with ``weights_only=True``;
+    ``compact.ts`` the same model as TorchScript, ``torch.jit.load(path)(x)`` with x
+    ``[B, T, C, H, W]`` scaled (absent if it cannot be exported: ``metrics.json``
+    ``compaction.torchscript_error`` says why; on success ``compaction.torchscript`` says
+    how, script or trace), ``compaction.json``), ``checkpoints/``, ``logs/``.
+
+    Args:
+        resume: an unfinished run directory to continue (:meth:`RunDirectory.reopen`).
+
+    Raises:
+        SparsestError: bad data or options (one-line message naming the file / option).
+    """
+    say, prep = start_grid(config, console)
+    data, spec = prep.data, prep.spec
+    say(f"[bold]data[/] {data.name}: H x W = {spec.height} x {spec.width}, C = {spec.n_channels}, "
+        f"T = {spec.window} -> S = {spec.horizon}, train windows {len(prep.loaders['train'].dataset)}")
+    rd = resume or RunDirectory.create(config.out, run_name(config, data.name), config.to_dict())
+    with rd.guard():
+        return _compress(config, prep, rd, say)
+
+
+def _compress(config: CompressConfig, prep, rd: RunDirectory, say) -> tuple[Path, dict]:
+    data, spec = prep.data, prep.spec
+    run_dir = rd.path
+    t_start = prep.t_start
+    times: dict = {}
+    pre_epochs = config.pretrain_epochs or config.epochs
+
+    # ---- shared dense pre-training
+    t0 = time.perf_counter()
+    backbone = create_backbone(config.backbone, spec, **config.backbone_options)
+    say(f"[bold]dense pre-training[/] {config.backbone}: {pre_epochs} epochs")
+    fit_row(backbone, prep, config, rd, "pretrain", pre_epochs)
+    pretrained = copy.deepcopy(backbone)
+    times["pretrain"] = time.perf_counter() - t0
+
+    models: dict = {}
+    say(f"[bold]dense[/] {config.epochs} more epochs")
+    t0 = time.perf_counter()
+    fit_row(backbone, prep, config, rd, "dense", config.epochs)
+    models["dense"] = backbone.eval()
+    times["dense"] = time.perf_counter() - t0
+
+    def wrapper(policy):
+        return DynaPruner(copy.deepcopy(pretrained), spec, config.data_sparsity, config.model_sparsity, policy=policy, fill=config.fill)
+
+    say(f"[bold]Dyna-Pruner[/] s_d={config.data_sparsity:g}, s_w={config.model_sparsity:g}: {config.epochs} epochs")
+    t0 = time.perf_counter()
+    dyna = wrapper("dyna")
+    dyna.calibrate_thresholds(next(iter(prep.loaders["train"]))["x"])
+    fit_row(dyna, prep, config, rd, "dynapruner", config.epochs)
+    models["dyna"] = dyna.eval()
+    times["dyna"] = time.perf_counter() - t0
+
+    test_ds = prep.loaders["test"].dataset
+    windows = samples(test_ds, config.latency_samples)
+    dyna.mode = "gated"
+    dyna_flops = float(np.mean([count_flops(lambda s=s: dyna(s["x"], s["tod"], s["dow"])) for s in windows]))
+    dyna.mode = "masked"
+    mp_info: dict = {}
+    if config.baselines:
+        x1 = windows[0]["x"]
+        mp_info["torch_pruning_error"] = torch_pruning_error(pretrained, x1)
+        ratio = match_flops_ratio(pretrained, x1, dyna_flops)
+        mp_info.update({"pruning_ratio": ratio, "engine": "own L1 channel slicing (sparsest.pruning.adaptive.baselines)"})
+        say(f"[bold]MP[/] L1 pruning ratio {ratio:.3f} (FLOPs matched to Dyna-Pruner), {config.epochs} epochs"
+            + (f"; Torch-Pruning cannot cut {config.backbone}: {mp_info['torch_pruning_error']}" if mp_info["torch_pruning_error"] else ""))
+        t0 = time.perf_counter()
+        mp = l1_filter_prune(pretrained, ratio)
+        fit_row(mp, prep, config, rd, "mp", config.epochs)
+        models["mp"] = mp.eval()
+        times["mp"] = time.perf_counter() - t0
+        say(f"[bold]random[/] random data and unit masks at the same sparsities, {config.epochs} epochs")
+        t0 = time.perf_counter()
+        rnd = wrapper("random")
+        fit_row(rnd, prep, config, rd, "random", config.epochs)
+        models["random"] = rnd.eval()
+        times["random"] = time.perf_counter() - t0
+
+    # ---- static compaction from training-set usage
+    say(f"[bold]compaction[/] removing units active for < {config.min_usage:.0%} of training samples")
+    usage = dyna.filter_usage(prep.loaders["train"])
+    compact = copy.deepcopy(dyna)
+    compaction = compact.compact(usage, config.min_usage)
+    compact.eval()
+
+    # ---- accuracy
+    say("[bold]evaluation[/] test MSE / MAE")
+    L.seed_everything(config.seed + 1, verbose=False)  # the random row's masks at test time
+    ev = {name: metrics_of(evaluate(m, prep.loaders["test"], prep.scaler, spec.horizon)["all"]) for name, m in models.items()}
+    ev["compact"] = metrics_of(evaluate(compact, prep.loaders["test"], prep.scaler, spec.horizon)["all"])
+
+    # ---- costs, all models interleaved
+    say("[bold]efficiency[/] GFLOPs and latency, interleaved (batch 1 per sample, batch 64)")
+    costs = measure_rows(models, compact, windows, stack_batch(test_ds, 64), config.bench_repeats, config.seed)
+
+    # ---- active fraction per test sample
+    active = []
+    with torch.no_grad():
+        for batch in prep.loaders["test"]:
+            dyna(batch["x"], batch["tod"], batch["dow"])
+            active.append(dyna.last["filter_mask"].detach().mean(1))
+    active = torch.cat(active)
+
+    # ---- robustness
+    say("[bold]robustness[/] Gaussian input noise and mask failure")
+    robust: dict = {}
+    for name in ("dense", "random", "dyna"):
+        if name not in models:
+            continue
+        m = models[name]
+        row = {"clean": ev[name]["mse"]}
+        for sigma in NOISE_SIGMAS:
+            row[f"noise_{sigma:g}"] = evaluate_perturbed(m, prep.loaders["test"], prep.scaler, spec.horizon, noise_sigma=sigma, seed=config.seed)["mse"]
+        for frac in MASK_FAILURES:
+            row[f"mask_failure_{frac:g}"] = (evaluate_perturbed(m, prep.loaders["test"], prep.scaler, spec.horizon, mask_failure=frac, seed=config.seed)["mse"]
+                                             if name != "dense" else None)
+        robust[name] = row
+
+    # ---- outputs
+    maps = plot_maps(dyna, samples(test_ds, config.n_maps), prep.scaler, run_dir / "importance_maps", data.units) if config.n_maps else []
+    model_dir = run_dir / "model"
+    model_dir.mkdir(exist_ok=True)
+    saved = save_compact(compact, model_dir, config.backbone, config.backbone_options, spec)
+    compaction["eager"] = {"weights": f"model/{saved['weights']}", "config": f"model/{saved['config']}",
+                           "load": "sparsest.pruning.adaptive.load_compact(run_dir / 'model')"}
+    scripted, ts_info = to_torchscript(compact, torch.cat([s["x"] for s in windows[:2]]))
+    if scripted is not None:
+        torch.jit.save(scripted, str(model_dir / "compact.ts"))
+        compaction["torchscript"] = {"path": "model/compact.ts", **ts_info}
+    else:
+        compaction["torchscript_error"] = ts_info["error"]
+        if "script_error" in ts_info:
+            compaction["torchscript_script_error"] = ts_info["script_error"]
+    (model_dir / "compaction.json").write_text(json.dumps({**compaction, "gates": compact.gate_names,
+                                                           "usage": usage.tolist()}, indent=1))
+
+    cost = cost_entries(costs)
+    metrics: dict = {
+        "data": data.name, "backbone": config.backbone, "seed": config.seed, "units": data.units,
+        "window": spec.window, "horizon": spec.horizon, "method": "dynapruner",
+        "data_sparsity": config.data_sparsity, "model_sparsity": config.model_sparsity, "fill": config.fill,
+        "epochs": config.epochs, "pretrain_epochs": pre_epochs,
+        "mse": {"dense": ev["dense"]["mse"], "pruned": ev["dyna"]["mse"], "compact": ev["compact"]["mse"]},
+        "mae": {"dense": ev["dense"]["mae"], "pruned": ev["dyna"]["mae"], "compact": ev["compact"]["mae"]},
+        "gflops": {**cost["gflops"], "per": "sample"},
+        "latency_ms_b1": {**cost["latency_ms_b1"], "path": "gated: active units only, sliced weights, one window at a time",
+                          "per": "sample"},
+        "latency_ms_b64": {**cost["latency_ms_b64"], "path": "static compact model (removed units never computed) + per-sample masks",
+                           "per": "batch of 64"},
+        "model_sparsity_measured": {"mean": 1 - float(active.mean()), "min": 1 - float(active.max()), "max": 1 - float(active.min())},
+        "compaction": {k: v for k, v in compaction.items() if k != "per_layer"},
+        "robustness": robust,
+        "params": {"dense": count_parameters(models["dense"]), "dyna": count_parameters(dyna)},
+        "importance_maps": maps,
+    }
+    if "mp" in models:
+        for name in ("mp", "random"):
+            metrics[name] = {"mse": ev[name]["mse"], "mae": ev[name]["mae"], **cost[name]}
+        metrics["mp"].update(mp_info)
+    metrics["mse_increase_pct"] = 100 * (metrics["mse"]["pruned"] / metrics["mse"]["dense"] - 1)
+    metrics["time_s"] = {**times, "total": time.perf_counter() - t_start}
+    metrics["resumed"] = rd.resumed
+    rd.write_json("metrics.json", metrics)
+    return rd.finish(cleanup=("checkpoints/*-last.ckpt",)), metrics
+
+
+def remeasure(run_dir: str | Path, repeats: int | None = None, console=None) -> dict:
+    """Rebuild the models of a finished compress run from its checkpoints and measure
+    GFLOPs and latency again (e.g. on a quieter machine, or after a change to the
+    execution code that leaves the outputs unchanged). Writes
+    ``metrics_remeasured.json`` beside ``metrics.json`` (never changes it) and returns
+    ``metrics.json`` with the cost entries replaced.
+
+    Raises:
+        ConfigError: not a finished compress run directory.
+    """
+    run_dir = Path(run_dir)
+    from ...engine.options import build_options
+
+    try:
+        cfg = build_options(CompressConfig, (str(run_dir / "config.yaml"), RunDirectory(run_dir).read_config()))
+        metrics = json.loads((run_dir / "metrics.json").read_text())
+        compaction = json.loads((run_dir / "model" / "compaction.json").read_text())
+    except (OSError, ValueError, TypeError, ConfigError) as e:
+        raise ConfigError(f"{run_dir}: not a finished compress run ({e})") from None
+    say = console.print if console is not None else (lambda *a, **k: None)
+    prep = prepare(cfg)
+    spec = prep.spec
+
+    def state(name):
+        sd = torch.load(run_dir / "checkpoints" / f"{name}.ckpt", map_location="cpu", weights_only=True)["state_dict"]
+        return {k[len("model."):]: v for k, v in sd.items() if k.startswith("model.")}
+
+    def backbone():
+        return create_backbone(cfg.backbone, spec, **cfg.backbone_options)
+
+    def wrapper(policy):
+        return DynaPruner(backbone(), spec, cfg.data_sparsity, cfg.model_sparsity, policy=policy, fill=cfg.fill)
+
+    models = {"dense": backbone(), "dyna": wrapper("dyna")}
+    models["dense"].load_state_dict(state("dense"))
+    models["dyna"].load_state_dict(state("dynapruner"))
+    if "mp" in metrics:
+        models["mp"] = l1_filter_prune(backbone(), metrics["mp"]["pruning_ratio"])
+        models["mp"].load_state_dict(state("mp"))
+        models["random"] = wrapper("random")
+        models["random"].load_state_dict(state("random"))
+    for m in models.values():
+        m.eval()
+    compact = copy.deepcopy(models["dyna"])
+    compact.compact(torch.tensor(compaction["usage"]), compaction["min_usage"])
+    test_ds = prep.loaders["test"].dataset
+    say(f"[bold]re-measuring[/] {run_dir.name}")
+    costs = measure_rows(models, compact, samples(test_ds, cfg.latency_samples), stack_batch(test_ds, 64),
+                         repeats or cfg.bench_repeats, cfg.seed)
+    new = cost_entries(costs)
+    (run_dir / "metrics_remeasured.json").write_text(json.dumps({**new, "measured_at": time.strftime("%Y-%m-%d %H:%M:%S")}, indent=2))
+    merged = json.loads(json.dumps(metrics))
+    for key, val in new.items():
+        merged.setdefault(key, {}).update(val)
+    merged["remeasured"] = True
+    return merged
+
+
+def summary(metrics: dict, console, run_dir: Path | None = None) -> None:
+    """Rich table of one compress run (accuracy, GFLOPs, latency per row)."""
+    from rich.table import Table
+
+    t = Table(title=f"{metrics['data']} · {metrics['backbone']} · Dyna-Pruner s_d={metrics['data_sparsity']:g} s_w={metrics['model_sparsity']:g}")
+    for col in ("row", f"MSE ({metrics['units']}²)", f"MAE ({metrics['units']})", "GFLOPs/sample", "ms b1", "ms b64"):
+        t.add_column(col, justify="left" if col == "row" else "right")
+    rows = [("dense", metrics["mse"]["dense"], metrics["mae"]["dense"], metrics["gflops"]["dense"],
+             metrics["latency_ms_b1"]["dense"], metrics["latency_ms_b64"]["dense"]),
+            ("Dyna-Pruner", metrics["mse"]["pruned"], metrics["mae"]["pruned"], metrics["gflops"]["pruned"],
+             metrics["latency_ms_b1"]["pruned"], metrics["latency_ms_b64"]["pruned"])]
+    for name in ("mp", "random"):
+        if name in metrics:
+            r = metrics[name]
+            rows.append((name.upper() if name == "mp" else name, r["mse"], r["mae"], r["gflops"], r["latency_ms_b1"], r.get("latency_ms_b64")))
+    for r in rows:
+        t.add_row(r[0], *(f"{v:.4f}" if v is not None else "-" for v in r[1:4]), *(f"{v:.1f}" if v is not None else "-" for v in r[4:]))
+    console.print(t)
+    console.print(f"GFLOPs -{100 * metrics['gflops']['reduction']:.1f}%, batch-1 speedup x{metrics['latency_ms_b1']['speedup']:.2f}, "
+                  f"compact batch-64 speedup x{metrics['latency_ms_b64']['speedup']:.2f}, MSE {metrics['mse_increase_pct']:+.2f}% vs dense")
+    if run_dir is not None:
+        console.print(f"run directory: {run_dir}")

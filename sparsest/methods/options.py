@@ -1,0 +1,31 @@
+"""Option fields more than one command shares but the engine must not know (method names).
+
+:class:`SamplePruningFields`: which windows each epoch trains on (``sparsest run`` and
+``sparsest train``). Defaults come from :class:`sparsest.pruning.samples.options.PruningOptions`
+(one place). Imports without torch.
+"""
+
+from __future__ import annotations
+
+from pydantic import field_validator
+from pydantic.dataclasses import dataclass
+
+from ..engine.options import OPTION_CONFIG, Options, option
+from ..pruning.samples.options import METHODS, PruningOptions
+
+
+@dataclass(config=OPTION_CONFIG)
+class SamplePruningFields(Options):
+    """``sample_pruning`` (the method) and ``prune_ratio`` (fraction of windows skipped)."""
+
+    sample_pruning: str = option(PruningOptions.method, "which training windows each epoch visits: "
+                                 + ", ".join(METHODS) + " (infobatch-budget: InfoBatch held to the budget)")
+    prune_ratio: float = option(PruningOptions.prune_ratio, "R: fraction of training windows skipped per pruned epoch, in [0, 1)",
+                                ge=0, lt=1)
+
+    @field_validator("sample_pruning")
+    @classmethod
+    def _method(cls, v):
+        if v not in METHODS:
+            raise ValueError(f"choose one of {', '.join(METHODS)}")
+        return v

@@ -1,0 +1,73 @@
+"""Options of ``sparsest train`` (one backbone trained with sample pruning); imports without torch.
+
+Source: ST-Prune (arXiv:2602.19113), METHODS.md section 3; InfoBatch (Qin et al., ICLR 2024).
+"""
+
+from __future__ import annotations
+
+from pydantic import field_validator
+from pydantic.dataclasses import dataclass
+
+from ...engine.options import OPTION_CONFIG, CommonOptions, option
+from ...errors import ConfigError
+from ...pruning.samples.options import RESCALE, PruningOptions
+from ..options import SamplePruningFields
+
+
+@dataclass(config=OPTION_CONFIG)
+class TrainConfig(SamplePruningFields, CommonOptions):
+    """Every option of ``sparsest train``; the shared ones are
+    :class:`~sparsest.engine.options.CommonOptions`, the sample-pruning hyper-parameters
+    those of :class:`~sparsest.pruning.samples.options.PruningOptions` (same names, same
+    defaults).
+
+    Attributes (units in brackets):
+        epochs: training epochs (the same for every method; annealing is planned on it).
+        patience: early-stopping patience [epochs]; 0 = off (train all epochs).
+        lr_schedule: cosine (over fractional epochs, correct for pruned epoch lengths) or none.
+    """
+
+    epochs: int = option(30, "training epochs, the same for every method", ge=1)
+    patience: int = option(0, "early-stopping patience [epochs]; 0 = train all epochs", ge=0)
+    lr_schedule: str = option("cosine", "cosine (over fractional epochs, correct for pruned epochs) or none")
+    anneal: float = option(PruningOptions.anneal, "fraction of epochs that may be pruned; full data after, in (0, 1]", gt=0, le=1)
+    beta: float = option(PruningOptions.beta, "ST-Prune: weight of the top-k node-loss term of the score", ge=0)
+    topk_fraction: float = option(PruningOptions.topk_fraction, "ST-Prune: k of the top-k term, fraction of the nodes, in (0, 1]",
+                                  gt=0, le=1)
+    complexity_weight: float = option(PruningOptions.complexity_weight, "ST-Prune: exponent of the window-complexity factor "
+                                      "(0 = off)", ge=0)
+    n_strata: int = option(PruningOptions.n_strata, "ST-Prune: stationarity strata for loss rescaling", ge=1)
+    hard_cap: float = option(PruningOptions.hard_cap, "ST-Prune and infobatch-budget: most hard (above-mean score) windows kept "
+                             "outright, fraction of the epoch's budget, in (0, 1]", gt=0, le=1)
+    rescale: str = option(PruningOptions.rescale, "ST-Prune: loss weights of kept low-score windows: strata (each stratum's share "
+                          "of the low pool, mean 1) or mass (each stratum's whole loss, unbiased)")
+
+    @field_validator("lr_schedule")
+    @classmethod
+    def _schedule(cls, v):
+        if v not in ("cosine", "none"):
+            raise ValueError("choose cosine or none")
+        return v
+
+    @field_validator("rescale")
+    @classmethod
+    def _rescale(cls, v):
+        if v not in RESCALE:
+            raise ValueError(f"choose one of {', '.join(RESCALE)}")
+        return v
+
+    def pruning(self) -> PruningOptions:
+        """The :class:`PruningOptions` of this run (same-named fields; ``sample_pruning`` -> method)."""
+        import dataclasses
+
+        shared = {f.name: getattr(self, f.name) for f in dataclasses.fields(PruningOptions) if hasattr(self, f.name)}
+        return PruningOptions(**{**shared, "method": self.sample_pruning})
+
+    def check(self) -> "TrainConfig":
+        """Registry checks. Raises ConfigError naming the option."""
+        from ...backbones import get_backbone_entry
+
+        self.pruning().check()
+        if not get_backbone_entry(self.backbone).trainable:
+            raise ConfigError(f"--backbone: {self.backbone} is a baseline; pick a trainable backbone")
+        return self
