@@ -11,7 +11,7 @@ numbers issue 4 asks for, printed from the runs' metrics.json; with ``--sensitiv
     python benchmarks/dynapruner_table.py --sensitivity --ablation --from-runs bench_dynapruner/study/runs --out bench_dynapruner/study
 
 ``--sensitivity`` / ``--ablation`` run ``sparsest bench --suite dyna-pruner --tables 3 4``
-(either flag alone: that table only): one :func:`sparsest.compress_study.run_study` per
+(either flag alone: that table only): one :func:`sparsest.methods.dynapruner.study.run_study` per
 backbone, i.e. one dense pre-training of ``--epochs`` epochs shared by every row, then
 ``--epochs`` more epochs each for dense, the five (s_d, s_w) settings of Table III and the
 DP-only, MP-only and independent rows of Table IV (the full method is the (0.7, 0.7) row of
@@ -20,7 +20,7 @@ rows on their gated path), each also as a ratio to dense.
 
 Every row of a backbone gets the same budget: a shared dense pre-training of ``--epochs``
 epochs, then ``--epochs`` more epochs each for dense, Dyna-Pruner, MP and random (see
-``sparsest.compress``). Latency: all models of one backbone are measured in one process,
+``sparsest.methods.dynapruner.run``). Latency: all models of one backbone are measured in one process,
 interleaved (dense, Dyna-Pruner, MP, random, dense, ...), so machine load hits them alike;
 ratios are what to compare. Batch 1: ms per window, Dyna-Pruner runs its gated path (only
 the active channels of each sample are computed); batch 64: Dyna-Pruner runs its static
@@ -97,7 +97,8 @@ def main(argv=None) -> int:
 
         from rich.console import Console
 
-        from sparsest.compress import remeasure, write_bench_tables
+        from sparsest.bench.dynapruner import write_bench_tables
+        from sparsest.methods.dynapruner.run import remeasure
 
         if not args.from_runs:
             ap.error("--remeasure needs --from-runs")

@@ -21,7 +21,9 @@ from pathlib import Path
 
 import torch
 
-from sparsest import RunConfig, run
+from sparsest.engine.options import build_options
+from sparsest.methods.dynst.config import RunConfig
+from sparsest.methods.dynst.run import run
 
 SUITES = {
     "metr": [("metr-la-week", "stid", {})],
@@ -47,7 +49,8 @@ def main() -> None:
     for data, backbone, opts in SUITES[args.suite]:
         for scheme in args.schemes:
             for seed in args.seeds:
-                cfg = RunConfig(data=data, backbone=backbone, scheme=scheme, seed=seed, sparsity=args.sparsity, out=args.out, **opts)
+                cfg = build_options(RunConfig, ("--set", dict(data=data, backbone=backbone, scheme=scheme, seed=seed,
+                                                             sensor_sparsity=args.sparsity, out=args.out, **opts)))
                 t0 = time.perf_counter()
                 run_dir, m = run(cfg)
                 rows.append({"data": data, "backbone": backbone, "scheme": scheme, "seed": seed,

@@ -1,9 +1,9 @@
 """ST-Prune results (issue 5): requirement 1-3 numbers, the budget table and Figure 4.
 
-Runs :func:`sparsest.train.sweep` (full data, then ST-Prune, InfoBatch, random and static at
+Runs :func:`sparsest.bench.stprune.sweep` (full data, then ST-Prune, InfoBatch, random and static at
 per-epoch budgets of 10..90 % of the full data, R = 1 - budget) per data set / backbone /
 seed, appending to ``<out>/results.csv``, then prints the tables of
-:func:`sparsest.train.summarize` and writes ``<out>/figure4.png``. Methods run interleaved
+:func:`sparsest.bench.stprune.summarize` and writes ``<out>/figure4.png``. Methods run interleaved
 (seed outer, budget and method inner) so that machine contention hits all alike.
 
 Usage:
@@ -23,7 +23,8 @@ import time
 
 import torch
 
-from sparsest.train import BUDGETS, SWEEP_METHODS, summarize, sweep
+from sparsest.bench.options import BUDGETS, SWEEP_METHODS
+from sparsest.bench.stprune import summarize, sweep
 
 
 def main() -> None:

@@ -74,7 +74,9 @@ def add_options(p: argparse.ArgumentParser, cls, skip: tuple[str, ...] = ()) -> 
         default = info.get_default(call_default_factory=True)
         shown = " ".join(map(str, default)) if isinstance(default, list) else default
         text = info.description + ("" if "[default:" in info.description else f" [default: {shown}]")
-        flags = [flag(name), *[flag(a) for a in alias.get(name, [])]]
+        flags = [flag(name)]
+        for a in alias.get(name, []):  # old names: their own dest, so errors name the flag the user typed
+            p.add_argument(flag(a), dest=a, default=argparse.SUPPRESS, metavar=name.upper(), help=f"same as {flag(name)}")
         kind = _kind(info.annotation)
         if kind == "bool":
             p.add_argument(*flags, dest=name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
@@ -253,23 +255,29 @@ def _execute(command: str, args, console) -> int:
         from .methods.dynst.run import run
 
         run_dir, m = run(opts, console=console, resume=resume)
-        _run_summary(m, console, run_dir)
+        if m is not None:
+            _run_summary(m, console, run_dir)
     elif command == "train":
         from .methods.stprune.run import train
 
         run_dir, m = train(opts, console=console, resume=resume)
-        _train_summary(m, console, run_dir)
+        if m is not None:
+            _train_summary(m, console, run_dir)
     else:
         from .methods.dynapruner.run import compress, summary
 
         run_dir, m = compress(opts, console=console, resume=resume)
-        summary(m, console, run_dir)
+        if m is not None:
+            summary(m, console, run_dir)
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # --help (0) or a usage error (2, one line already printed)
+        return int(e.code or 0)
     try:
         if args.command == "datasets":
             from .datasets import get_dataset_entry, list_datasets

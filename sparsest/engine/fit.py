@@ -34,7 +34,8 @@ LOG_NOISE = (
     ".*is an invalid version and will not be supported.*", ".*`training_step` returned `None`.*",
     ".*You're resuming from a checkpoint that ended before.*", ".*Found keys that are in the model state dict.*",
     ".*TPU available but not used.*", ".*HPU available but not used.*", ".*IPU available but not used.*",
-    ".*Experiment logs directory.*exists.*", ".*The number of training batches.*",
+    ".*Experiment logs directory.*exists.*", ".*The number of training batches.*", ".*`weights_only` was not set.*",
+    ".*It is recommended to use `self.log.*sync_dist=True.*",
 )
 
 
@@ -163,16 +164,25 @@ def make_trainer(opts, run: RunDirectory, name: str, max_epochs: int = -1, max_s
     """
     from ..errors import ConfigError
 
+    if "spawn" in str(opts.strategy):
+        # spawned workers receive the data through shared memory; file descriptors of large
+        # tensors fail in small /dev/shm sandboxes, files do not
+        torch.multiprocessing.set_sharing_strategy("file_system")
+        os.environ.setdefault("PYTHONWARNINGS", "ignore")  # spawned workers start without our filters
+    # wrapped models leave some parameters out of the loss in some phases (frozen mask scores,
+    # a gate that is off): DDP must look for unused parameters
+    strategy = {"ddp": "ddp_find_unused_parameters_true", "ddp_spawn": "ddp_spawn_find_unused_parameters_true"}.get(
+        opts.strategy, opts.strategy)
     try:
         return L.Trainer(
-            **trainer_kwargs, accelerator=opts.accelerator, devices=opts.devices, strategy=opts.strategy,
+            **trainer_kwargs, accelerator=opts.accelerator, devices=opts.devices, strategy=strategy,
             max_epochs=max_epochs, max_steps=max_steps, callbacks=list(callbacks),
             logger=L.pytorch.loggers.CSVLogger(str(run.logs), name=name, version=""),
             enable_checkpointing=True, enable_model_summary=False, enable_progress_bar=progress,
             limit_train_batches=opts.limit_train_batches, limit_val_batches=1.0 if validate else 0,
             num_sanity_val_steps=0, log_every_n_steps=10, deterministic=False,
         )
-    except (ValueError, RuntimeError, TypeError, L.fabric.utilities.exceptions.MisconfigurationException) as e:
+    except (ValueError, RuntimeError, TypeError, ImportError, L.fabric.utilities.exceptions.MisconfigurationException) as e:
         raise ConfigError(f"--accelerator {opts.accelerator} / --devices {opts.devices} / --strategy {opts.strategy}: "
                           f"{str(e).strip().splitlines()[0] if str(e).strip() else e.__class__.__name__}") from None
 
@@ -221,6 +231,22 @@ def _load_weights(module, path: Path) -> None:
     module.load_state_dict(best["state_dict"])
 
 
+def _spawned(trainer) -> bool:
+    return type(getattr(trainer.strategy, "launcher", None)).__name__ == "_MultiProcessingLauncher"
+
+
+def _sync_from_last(trainer, last: Path, callbacks) -> dict:
+    """After a spawned fit (``ddp_spawn``) the workers' callback states never come back to this
+    process: take them (and the random-number state) from rank 0's last resume checkpoint."""
+    ck = torch.load(last, map_location="cpu", weights_only=True)
+    states = ck.get("callbacks", {})
+    for cb in trainer.callbacks:
+        key = getattr(cb, "state_key", None)
+        if key in states and type(cb).state_dict is not L.Callback.state_dict:
+            cb.load_state_dict(states[key])
+    return states
+
+
 def _raise_if_interrupted(trainer) -> None:
     # Lightning catches Ctrl-C, ends fit() "gracefully" and returns as if it had finished
     if trainer.interrupted:
@@ -255,6 +281,10 @@ def fit_best(module: L.LightningModule, train_loader, val_loader, run: RunDirect
                            **(trainer_kwargs or {}))
     trainer.fit(module, train_loader, val_loader, ckpt_path=str(last) if last.exists() else None)
     _raise_if_interrupted(trainer)
+    if _spawned(trainer):
+        states = _sync_from_last(trainer, last, callbacks)
+        best = next(v for k, v in states.items() if k.startswith("ModelCheckpoint"))
+        ckpt.best_model_path, ckpt.best_model_score = best["best_model_path"], best["best_model_score"]
     _load_weights(module, Path(ckpt.best_model_path))
     score = float(ckpt.best_model_score)
     if trainer.is_global_zero:
@@ -280,6 +310,9 @@ def fit_steps(module: L.LightningModule, train_loader, run: RunDirectory, name: 
                            **(trainer_kwargs or {}))
     trainer.fit(module, train_loader, ckpt_path=str(last) if last.exists() else None)
     _raise_if_interrupted(trainer)
+    if _spawned(trainer):
+        _sync_from_last(trainer, last, callbacks)
+        module.load_state_dict(torch.load(last, map_location="cpu", weights_only=True)["state_dict"])
     if trainer.is_global_zero:
         torch.save({"state_dict": module.state_dict()}, run.checkpoints / f"{name}.ckpt")
         _record(run, name, None, callbacks, generators)

@@ -90,7 +90,7 @@ class ForecastModule(L.LightningModule):
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         mae = masked_mae(self(batch), batch["y"], batch["y_mask"])
-        self.log("val_mae", mae, prog_bar=True, on_epoch=True, batch_size=batch["x"].shape[0])
+        self.log("val_mae", mae, prog_bar=True, on_epoch=True, batch_size=batch["x"].shape[0], sync_dist=True)
 
     def configure_optimizers(self):
         hook = getattr(self.model, "param_groups", None)
@@ -142,7 +142,7 @@ def evaluate(
     model.eval()
     mean, std = (t.float() for t in scaler.tensors())
     subsets = {"all": None, **(location_masks or {})}
-    meters = {k: HorizonMetrics(horizon) for k in subsets}
+    meters = {k: HorizonMetrics(horizon, sync_on_compute=False) for k in subsets}  # rank 0 evaluates the whole test split alone
     for batch in loader:
         y_hat = model(batch["x"], batch["tod"], batch["dow"]) * std + mean
         for name, loc in subsets.items():

@@ -177,6 +177,31 @@ def _label(source: str, key: str) -> str:
     return f"{source}: {key}"
 
 
+_RANGE_ERRORS = {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}
+
+
+def range_text(info) -> str:
+    """``"in [0, 1)"``, ``">= 1"``, ``"> 0"`` ... from a field's constraints."""
+    lo = hi = None
+    for m in info.metadata:
+        for attr, sym in (("ge", "["), ("gt", "(")):
+            if getattr(m, attr, None) is not None:
+                lo = (sym, getattr(m, attr))
+        for attr, sym in (("le", "]"), ("lt", ")")):
+            if getattr(m, attr, None) is not None:
+                hi = (sym, getattr(m, attr))
+    def num(v):
+        return str(v) if isinstance(v, int) else f"{v:g}"
+
+    if lo and hi:
+        return f"in {lo[0]}{num(lo[1])}, {num(hi[1])}{hi[0]}"
+    if lo:
+        return f"{'>=' if lo[0] == '[' else '>'} {num(lo[1])}"
+    if hi:
+        return f"{'<=' if hi[0] == ']' else '<'} {num(hi[1])}"
+    return "in range"
+
+
 def build_options(cls, *layers: tuple[str, dict]):
     """Build and check ``cls`` from layers of values, later layers winning.
 
@@ -197,26 +222,33 @@ def build_options(cls, *layers: tuple[str, dict]):
     values: dict = {}
     origin: dict = {}
     for source, layer in layers:
+        canon: dict = {}
         for raw_key, value in layer.items():
             key = str(raw_key).replace("-", "_")
             key = alias.get(key, key)
+            if key in canon and canon[key] != raw_key:
+                raise ConfigError(f"{_label(source, str(raw_key))}: given twice (also as {canon[key]}); give one")
+            canon[key] = raw_key
             if key not in known:
                 close = difflib.get_close_matches(key, list(known), n=1)
                 hint = f"; did you mean {close[0]}?" if close else f"; known: {', '.join(known)}"
                 raise ConfigError(f"{_label(source, str(raw_key))}: unknown option{hint}")
             values[key] = value
-            origin[key] = source
+            origin[key] = (source, str(raw_key).replace("-", "_"))
     try:
         opts = cls(**values)
     except ValidationError as e:
         err = e.errors()[0]
         key = str(err["loc"][0]) if err["loc"] else "?"
         msg = err["msg"]
+        if err["type"] in _RANGE_ERRORS and key in known:
+            msg = f"must be {range_text(known[key])}"
         msg = msg[0].lower() + msg[1:] if msg else msg
         msg = msg.replace("value error, ", "")
         got = err.get("input")
-        text = f"{_label(origin.get(key, 'cli'), key)}: {msg}"
-        if got is not None and not isinstance(got, (dict, list)) and repr(got) not in msg:
+        source, used = origin.get(key, ("cli", key))
+        text = f"{_label(source, used)}: {msg}"
+        if got is not None and not isinstance(got, (dict, list)) and "got" not in msg:
             text += f", got {got!r}"
         raise ConfigError(text) from None
     return opts.check()

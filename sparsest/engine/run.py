@@ -30,6 +30,13 @@ import yaml
 from ..errors import ConfigError
 
 PARTIAL = ".partial"
+RUN_DIR_ENV = "SPARSEST_RUN_DIR"  # how Lightning's DDP worker processes find rank 0's run directory
+
+
+def _worker_rank() -> bool:
+    """True in a DDP worker process that Lightning started by re-running the command
+    (``--strategy ddp``): it shares rank 0's run directory and writes nothing to it."""
+    return int(os.environ.get("LOCAL_RANK", "0") or 0) > 0 and bool(os.environ.get(RUN_DIR_ENV))
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -81,9 +88,10 @@ class RunDirectory:
     """One run's folder (module doc). Create with :meth:`create`, reopen for a resume with
     :meth:`reopen`, end with :meth:`finish` (or :meth:`fail` / :meth:`interrupt`)."""
 
-    def __init__(self, path: Path, resumed: bool = False):
+    def __init__(self, path: Path, resumed: bool = False, primary: bool = True):
         self.path = Path(path)
         self.resumed = resumed
+        self.primary = primary  # False in a DDP worker: reads, never writes
         self._phase = ""
 
     # ---- creation
@@ -96,6 +104,8 @@ class RunDirectory:
         Raises:
             ConfigError: ``out`` is unusable (:func:`check_out`).
         """
+        if _worker_rank():
+            return cls(Path(os.environ[RUN_DIR_ENV]), primary=False)
         parent = check_out(out)
         i = 1
         while True:
@@ -112,6 +122,7 @@ class RunDirectory:
             (rd.path / sub).mkdir()
         atomic_write_text(rd.path / "config.yaml", yaml.safe_dump(config, sort_keys=False))
         rd.set_status("running")
+        os.environ[RUN_DIR_ENV] = str(rd.path)  # inherited by DDP workers launched later
         return rd
 
     @classmethod
@@ -123,6 +134,8 @@ class RunDirectory:
                 still running in a live process.
         """
         p = Path(path)
+        if _worker_rank():
+            return cls(Path(os.environ[RUN_DIR_ENV]), resumed=True, primary=False)
         if not p.is_dir():
             raise ConfigError(f"--resume {p}: no such run directory")
         if not p.name.endswith(PARTIAL):
@@ -139,6 +152,7 @@ class RunDirectory:
         for sub in ("checkpoints", "logs", "state"):
             (rd.path / sub).mkdir(exist_ok=True)
         rd.set_status("running", resumed=True)
+        os.environ[RUN_DIR_ENV] = str(rd.path)
         return rd
 
     def read_config(self) -> dict:
@@ -167,6 +181,8 @@ class RunDirectory:
     def write_json(self, name: str, obj) -> Path:
         """``obj`` as JSON to ``name`` in the run directory, atomically."""
         p = self.path / name
+        if not self.primary:
+            return p
         p.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(p, json.dumps(obj, indent=2, default=str))
         return p
@@ -180,6 +196,8 @@ class RunDirectory:
 
     def set_status(self, state: str, **info) -> None:
         """Write ``status.json``: ``state`` plus pid, host, time and the current phase."""
+        if not self.primary:
+            return
         old = self.status()
         d = {"state": state, "pid": os.getpid(), "host": socket.gethostname(), "phase": self._phase,
              "started": old.get("started", time.strftime("%Y-%m-%d %H:%M:%S")),
@@ -217,6 +235,8 @@ class RunDirectory:
         """Mark finished and rename without ``.partial`` (to the next free name should another
         run have taken it meanwhile). ``cleanup``: glob patterns of files to delete first
         (e.g. resume-only checkpoints). Returns the final path."""
+        if not self.primary:
+            return self.path.with_name(self.path.name[: -len(PARTIAL)])
         for pattern in cleanup:
             for f in self.path.glob(pattern):
                 if f.is_file():

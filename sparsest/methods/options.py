@@ -23,6 +23,18 @@ class SamplePruningFields(Options):
     prune_ratio: float = option(PruningOptions.prune_ratio, "R: fraction of training windows skipped per pruned epoch, in [0, 1)",
                                 ge=0, lt=1)
 
+    def check_pruning_fields(self) -> None:
+        """``prune_ratio`` without a sample-pruning method would be ignored: refused.
+
+        Raises:
+            ConfigError: naming ``--prune-ratio``.
+        """
+        from ..errors import ConfigError
+
+        if self.sample_pruning == "none" and self.prune_ratio not in (0.0, PruningOptions.prune_ratio):
+            raise ConfigError(f"--prune-ratio {self.prune_ratio:g}: has no effect without --sample-pruning "
+                              f"({', '.join(m for m in METHODS if m != 'none')})")
+
     @field_validator("sample_pruning")
     @classmethod
     def _method(cls, v):

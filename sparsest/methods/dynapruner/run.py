@@ -172,6 +172,9 @@ def _compress(config: CompressConfig, prep, rd: RunDirectory, say) -> tuple[Path
         models["random"] = rnd.eval()
         times["random"] = time.perf_counter() - t0
 
+    if not rd.primary:  # a DDP worker: training done, rank 0 evaluates and writes
+        return rd.path, None
+
     # ---- static compaction from training-set usage
     say(f"[bold]compaction[/] removing units active for < {config.min_usage:.0%} of training samples")
     usage = dyna.filter_usage(prep.loaders["train"])

@@ -58,6 +58,7 @@ class RunConfig(SamplePruningFields, CommonOptions):
         """Registry checks. Raises ConfigError naming the option."""
         from ...backbones import get_backbone_entry
 
+        self.check_pruning_fields()
         if not get_backbone_entry(self.backbone).trainable:
             raise ConfigError(f"--backbone: {self.backbone} is a baseline, always reported; pick a trainable backbone")
         return self

@@ -172,6 +172,8 @@ def _run(config: RunConfig, prep, rd: RunDirectory, say, n_missing: int, write_o
     fit_best(module, prep.loaders["train"], prep.loaders["val"], rd, "pruned", config, max_epochs=ft_epochs,
              patience=config.patience, generators=gens)
     finetune_time = time.perf_counter() - t0
+    if not rd.primary:  # a DDP worker: training done, rank 0 evaluates and writes
+        return rd.path, None
 
     # ---- evaluation
     rd.phase("evaluation")

@@ -67,6 +67,7 @@ class TrainConfig(SamplePruningFields, CommonOptions):
         """Registry checks. Raises ConfigError naming the option."""
         from ...backbones import get_backbone_entry
 
+        self.check_pruning_fields()
         self.pruning().check()
         if not get_backbone_entry(self.backbone).trainable:
             raise ConfigError(f"--backbone: {self.backbone} is a baseline; pick a trainable backbone")

@@ -112,6 +112,8 @@ def train(config: TrainConfig, console=None, resume: RunDirectory | None = None)
                         patience=config.patience, callbacks=callbacks, generators=[prep.generator], trainer_kwargs=TRAINER_KWARGS,
                         progress=console is not None)
         train_time = time.perf_counter() - t0
+        if not rd.primary:  # a DDP worker: training done, rank 0 evaluates and writes
+            return rd.path, None
         rd.phase("evaluation")
         test = evaluate(module.model, prep.loaders["test"], prep.scaler, spec.horizon)["all"]
         metrics = {

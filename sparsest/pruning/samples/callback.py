@@ -16,6 +16,7 @@ Source: ST-Prune (arXiv:2602.19113), METHODS.md section 3; InfoBatch (arXiv:2303
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from dataclasses import dataclass, field
@@ -183,7 +184,7 @@ class EpochFractionLR(L.Callback):
 
     def __init__(self, max_epochs: int, fn=None, min_factor: float = 0.01):
         self.max_epochs = max_epochs
-        self.fn = fn or (lambda p: cosine(p, min_factor))
+        self.fn = fn or functools.partial(cosine, min_factor=min_factor)  # picklable (ddp_spawn)
         self.base: list[float] | None = None
         self.trace: list[tuple[int, int, float]] = []  # (epoch, batch_idx, lr of group 0)
 

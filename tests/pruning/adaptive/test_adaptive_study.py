@@ -10,9 +10,9 @@ import torch
 from sparsest.cli import main
 from sparsest.efficiency import count_flops
 from sparsest.errors import ConfigError
-from sparsest.pruning.adaptive import DynaPruner, l1_prune_gates, to_torchscript
+from sparsest.pruning.adaptive import DynaPruner, l1_prune_gates, load_compact, to_torchscript
 
-from .conftest import requires_shared
+from tests.conftest import requires_shared
 from .test_adaptive import SPEC, TINY, batch, tiny
 
 
@@ -138,7 +138,7 @@ def test_torchscript_failure_is_reported_not_raised():
 # ---------------------------------------------------------------- tables
 
 def test_plan_rows_dedupes_the_full_method_and_checks_values():
-    from sparsest.compress_study import SENSITIVITY, plan_rows
+    from sparsest.methods.dynapruner.study import SENSITIVITY, plan_rows
 
     rows = plan_rows((3, 4), SENSITIVITY, 0.7, 0.7)
     assert rows[0] == ("dense", 0.0, 0.0)
@@ -152,7 +152,7 @@ def test_plan_rows_dedupes_the_full_method_and_checks_values():
 
 def _fake_study(tables=(3, 4), seed=0):
     """metrics.json of a study with made-up numbers (for the table code only)."""
-    from sparsest.compress_study import SENSITIVITY, row_key
+    from sparsest.methods.dynapruner.study import SENSITIVITY, row_key
 
     rows = {"dense": {"mse": 4.0, "gflops": 0.4, "latency_ms_b1": 10.0}}
     for i, (sd, sw) in enumerate(SENSITIVITY):
@@ -166,7 +166,7 @@ def _fake_study(tables=(3, 4), seed=0):
 
 
 def test_study_tables_from_metrics():
-    from sparsest.compress_study import study_tables
+    from sparsest.bench.dynapruner import study_tables
 
     t3, t4 = study_tables([(_fake_study(), None)])
     assert len(t3) == 6 and list(t3["row"])[0] == "dense"
@@ -206,12 +206,12 @@ def test_bench_from_runs_writes_tables_3_and_4(tmp_path, capsys):
 
 @requires_shared
 def test_study_end_to_end_on_era5(tmp_path):
-    from sparsest.compress import CompressConfig
-    from sparsest.compress_study import run_study
+    from sparsest.methods.dynapruner.config import CompressConfig
+    from sparsest.methods.dynapruner.study import run_study
 
     cfg = CompressConfig(data="era5-t2m-uk", backbone="simvp", epochs=1, limit_train_batches=1, batch_size=8, window=4, horizon=3,
                          bench_repeats=1, latency_samples=1, out=str(tmp_path / "runs"),
-                         backbone_options={"hid_s": 8, "hid_t": 16, "n_t": 1})
+                         backbone_options={"hidden_size": 8, "hid_t": 16, "n_t": 1})
     run_dir, _ = run_study(cfg, tables=(3, 4), settings=((0.5, 0.5), (0.7, 0.7)))
     assert run_dir.is_dir() and not run_dir.name.endswith(".partial")
     saved = json.loads((run_dir / "metrics.json").read_text())
@@ -233,19 +233,20 @@ def test_study_end_to_end_on_era5(tmp_path):
 @requires_shared
 def test_compress_without_gating_writes_torchscript(tmp_path):
     """compress() at s_w = 0 (DP only) runs end to end; the compact model is saved as TorchScript too."""
-    from sparsest.compress import CompressConfig, compress
+    from sparsest.methods.dynapruner.config import CompressConfig
+    from sparsest.methods.dynapruner.run import compress
 
     cfg = CompressConfig(data="era5-t2m-uk", backbone="simvp", model_sparsity=0.0, epochs=1, limit_train_batches=1, batch_size=8,
                          window=4, horizon=3, bench_repeats=1, latency_samples=2, n_maps=0, baselines=False, out=str(tmp_path),
-                         backbone_options={"hid_s": 8, "hid_t": 16, "n_t": 1})
+                         backbone_options={"hidden_size": 8, "hid_t": 16, "n_t": 1})
     run_dir, m = compress(cfg)
     assert m["model_sparsity_measured"]["mean"] == 0.0 and m["compaction"]["removed"] == 0
     assert m["compaction"]["torchscript"]["path"] == "model/compact.ts", m["compaction"]
-    from sparsest.compress import _samples
-    from sparsest.experiment import prepare
+    from sparsest.methods.dynapruner.measure import samples as _samples
+    from sparsest.engine.prepare import prepare
 
-    compact = torch.load(run_dir / "model" / "compact.pt", weights_only=False).eval()
+    compact = load_compact(run_dir / "model")  # weights + config, weights_only=True.eval()
     ts = torch.jit.load(str(run_dir / "model" / "compact.ts"))
-    x = torch.cat([s["x"] for s in _samples(prepare(cfg.run_config()).loaders["test"].dataset, 2)])
+    x = torch.cat([s["x"] for s in _samples(prepare(cfg).loaders["test"].dataset, 2)])
     with torch.no_grad():
         assert torch.allclose(ts(x), compact(x, None, None), atol=1e-5, rtol=1e-4)

@@ -1,4 +1,4 @@
-"""Dyna-Pruner (sparsest.pruning.adaptive, sparsest.compress): STE gradients, gated ==
+"""Dyna-Pruner (sparsest.pruning.adaptive, sparsest.methods.dynapruner): STE gradients, gated ==
 masked execution, thresholds that move to the target sparsity, baselines, CLI."""
 
 import json
@@ -14,18 +14,19 @@ from sparsest.pruning.adaptive import (
     flip_important,
     gates_of,
     l1_filter_prune,
+    load_compact,
     match_flops_ratio,
     threshold_ste,
     topk_ste,
 )
 
-from .conftest import requires_shared
+from tests.conftest import requires_shared
 
 SPEC = DataSpec(kind="grid", window=4, horizon=3, n_channels=1, n_nodes=9 * 11, height=9, width=11)
 TINY = {
-    "simvp": {"hid_s": 8, "hid_t": 16, "n_t": 1},
-    "tau": {"hid_s": 8, "hid_t": 16, "n_t": 1},
-    "convlstm": {"hidden": 8, "n_layers": 1},
+    "simvp": {"hidden_size": 8, "hid_t": 16, "n_t": 1},
+    "tau": {"hidden_size": 8, "hid_t": 16, "n_t": 1},
+    "convlstm": {"hidden_size": 8, "n_layers": 1},
 }
 
 
@@ -154,7 +155,7 @@ def test_learned_threshold_moves_toward_target_sparsity(tau0):
 
 def test_l1_prune_and_flops_matching():
     torch.manual_seed(0)
-    bb = create_backbone("simvp", SPEC, hid_s=16, hid_t=32, n_t=1).eval()
+    bb = create_backbone("simvp", SPEC, hidden_size=16, hid_t=32, n_t=1).eval()
     x = batch(1)
     dense = count_flops(lambda: bb(x))
     pruned = l1_filter_prune(bb, 0.5).eval()
@@ -208,11 +209,12 @@ def test_compress_graph_data_is_rejected(tmp_path, capsys):
 
 @requires_shared
 def test_compress_end_to_end_on_era5(tmp_path):
-    from sparsest.compress import CompressConfig, compress
+    from sparsest.methods.dynapruner.config import CompressConfig
+    from sparsest.methods.dynapruner.run import compress
 
     cfg = CompressConfig(data="era5-t2m-uk", backbone="simvp", epochs=1, limit_train_batches=1, batch_size=8, window=4, horizon=3,
                          bench_repeats=1, latency_samples=1, n_maps=1, out=str(tmp_path),
-                         backbone_options={"hid_s": 8, "hid_t": 16, "n_t": 1})
+                         backbone_options={"hidden_size": 8, "hid_t": 16, "n_t": 1})
     run_dir, m = compress(cfg)
     assert run_dir.is_dir() and not run_dir.name.endswith(".partial")
     saved = json.loads((run_dir / "metrics.json").read_text())
@@ -224,23 +226,23 @@ def test_compress_end_to_end_on_era5(tmp_path):
     assert set(saved["robustness"]) == {"dense", "random", "dyna"}
     assert saved["robustness"]["dyna"]["mask_failure_0.1"] is not None
     assert len(list((run_dir / "importance_maps").glob("*.png"))) == 1
-    compact = torch.load(run_dir / "model" / "compact.pt", weights_only=False)
+    compact = load_compact(run_dir / "model")  # weights + config, weights_only=True
     assert compact.gates[0].keep is not None
     # the compact model also as TorchScript, same outputs (test_adaptive_study checks the export in detail)
     assert saved["compaction"]["torchscript"]["path"] == "model/compact.ts", saved["compaction"]
     ts = torch.jit.load(str(run_dir / "model" / "compact.ts"))
-    from sparsest.experiment import prepare
+    from sparsest.engine.prepare import prepare
 
-    x = torch.stack([torch.as_tensor(prepare(cfg.run_config()).loaders["test"].dataset[i]["x"]) for i in (0, 5)])
+    x = torch.stack([torch.as_tensor(prepare(cfg).loaders["test"].dataset[i]["x"]) for i in (0, 5)])
     with torch.no_grad():
         assert torch.allclose(ts(x), compact.eval()(x), atol=1e-5, rtol=1e-4)
-    assert (run_dir / "model" / "dynapruner_state.pt").exists()
+    assert (run_dir / "model" / "compact_weights.pt").exists() and not (run_dir / "model" / "compact.pt").exists()
     # the bench suite rebuilds Tables I-II from the run; remeasure rebuilds the models from checkpoints
     out = tmp_path / "bench"
     assert main(["bench", "--suite", "dyna-pruner", "--from-runs", str(tmp_path), "--out", str(out)]) == 0
     table1 = (out / "dynapruner_table1.md").read_text()
     assert "Dyna-Pruner" in table1 and "MP" in table1 and (out / "dynapruner_table2.csv").exists()
-    from sparsest.compress import remeasure
+    from sparsest.methods.dynapruner.run import remeasure
 
     again = remeasure(run_dir, repeats=1)
     assert again["gflops"]["pruned"] == pytest.approx(saved["gflops"]["pruned"], rel=1e-6)  # same models, same masks

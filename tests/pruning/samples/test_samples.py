@@ -19,7 +19,7 @@ from sparsest.pruning.samples import (
 )
 from sparsest.pruning.samples.policy import allocate, epoch_generator, select_infobatch, select_st_prune
 
-from .conftest import requires_shared
+from tests.conftest import requires_shared
 
 
 def test_complexity_score_sees_local_anomaly():
@@ -340,7 +340,7 @@ def test_summarize_pairs_merged_sweeps_with_their_own_full_run(tmp_path):
     """Time ratios of a merged table use the full-data run of the same sweep (same machine load)."""
     import pandas as pd
 
-    from sparsest.train import summarize
+    from sparsest.bench.stprune import summarize
 
     def row(sweep, method, budget, epoch_s, mae):
         return {"sweep": sweep, "dataset": "d", "backbone": "b", "seed": 0, "method": method, "budget": budget,

@@ -1,6 +1,7 @@
 import pandas as pd
 
-from sparsest.bench import BenchConfig, plan_runs
+from sparsest.bench.dynst import plan_runs
+from sparsest.bench.options import DynstBenchOptions as BenchConfig
 from sparsest.cli import main
 
 
