@@ -5,9 +5,9 @@ and train on fewer windows (ST-Prune), on standard backbones, on real data. The 
 load on first use, so ``import sparsest`` (and the command line's help) does not import torch.
 """
 
-from importlib import import_module
+from ._lazy import lazy_attributes
 
-from .errors import ConfigError, DataError, SparsestError
+from .errors import ConfigError, DataError, SparsestError  # noqa: F401  (re-exported)
 
 __version__ = "0.1.0"
 
@@ -19,11 +19,7 @@ _WHERE = {
     "StandardScaler": "data.windows", "WindowDataset": "data.windows",
 }
 
-
-def __getattr__(name):
-    if name in _WHERE:
-        return getattr(import_module(f".{_WHERE[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _WHERE)
 
 
 __all__ = sorted([*_WHERE, "SparsestError", "DataError", "ConfigError"])

@@ -14,7 +14,10 @@ from .options import SUITE_OPTIONS
 
 def run_suite(options, console) -> int:
     """Run the suite that ``options`` (an instance of one of :data:`SUITE_OPTIONS`) belongs to."""
+    from ..engine.run import check_out
     from .options import DynaPrunerBenchOptions, DynstBenchOptions, StPruneBenchOptions
+
+    check_out(options.out)  # a file or an unwritable folder: one line before anything trains
 
     if isinstance(options, DynstBenchOptions):
         from .dynst import suite

@@ -247,8 +247,15 @@ def _sync_from_last(trainer, last: Path, callbacks) -> dict:
     return states
 
 
-def _raise_if_interrupted(trainer) -> None:
-    # Lightning catches Ctrl-C, ends fit() "gracefully" and returns as if it had finished
+def _fit(trainer, *args, **kwargs) -> None:
+    """``trainer.fit`` that lets Ctrl-C through as KeyboardInterrupt: Lightning catches it and
+    either returns as if fit had finished or exits with status 1."""
+    try:
+        trainer.fit(*args, **kwargs)
+    except SystemExit:
+        if trainer.interrupted:
+            raise KeyboardInterrupt from None
+        raise
     if trainer.interrupted:
         raise KeyboardInterrupt
 
@@ -279,8 +286,7 @@ def fit_best(module: L.LightningModule, train_loader, val_loader, run: RunDirect
         extra.append(L.pytorch.callbacks.EarlyStopping(monitor="val_mae", mode="min", patience=patience))
     trainer = make_trainer(opts, run, name, max_epochs=max_epochs, callbacks=[*callbacks, *extra], progress=progress,
                            **(trainer_kwargs or {}))
-    trainer.fit(module, train_loader, val_loader, ckpt_path=str(last) if last.exists() else None)
-    _raise_if_interrupted(trainer)
+    _fit(trainer, module, train_loader, val_loader, ckpt_path=str(last) if last.exists() else None)
     if _spawned(trainer):
         states = _sync_from_last(trainer, last, callbacks)
         best = next(v for k, v in states.items() if k.startswith("ModelCheckpoint"))
@@ -308,8 +314,7 @@ def fit_steps(module: L.LightningModule, train_loader, run: RunDirectory, name: 
     extra = [StopAfterSteps(max_steps), ResumeState(last, generators), StepProgress(name, max_steps, describe)]
     trainer = make_trainer(opts, run, name, max_epochs=-1, callbacks=[*callbacks, *extra], validate=False, progress=False,
                            **(trainer_kwargs or {}))
-    trainer.fit(module, train_loader, ckpt_path=str(last) if last.exists() else None)
-    _raise_if_interrupted(trainer)
+    _fit(trainer, module, train_loader, ckpt_path=str(last) if last.exists() else None)
     if _spawned(trainer):
         _sync_from_last(trainer, last, callbacks)
         module.load_state_dict(torch.load(last, map_location="cpu", weights_only=True)["state_dict"])

@@ -115,6 +115,15 @@ class CommonOptions(Options):
     limit_train_batches: int | float = option(1.0, "training batches per epoch: a fraction in (0, 1] or a count >= 1 "
                                               "(quick runs)")
 
+    def check_backbone(self):
+        """The registry entry of ``backbone``, with ``backbone_options`` checked against what
+        it takes. Raises ConfigError naming the backbone or the option."""
+        from ..backbones import check_backbone_options, get_backbone_entry
+
+        entry = get_backbone_entry(self.backbone)
+        check_backbone_options(self.backbone, self.backbone_options)
+        return entry
+
     @field_validator("limit_train_batches")
     @classmethod
     def _check_limit(cls, v):

@@ -7,7 +7,8 @@
 
 from __future__ import annotations
 
-from pydantic import field_validator
+from typing import Literal
+
 from pydantic.dataclasses import dataclass
 
 from ..engine.options import OPTION_CONFIG, Options, option
@@ -18,7 +19,7 @@ from ..pruning.samples.options import METHODS, PruningOptions
 class SamplePruningFields(Options):
     """``sample_pruning`` (the method) and ``prune_ratio`` (fraction of windows skipped)."""
 
-    sample_pruning: str = option(PruningOptions.method, "which training windows each epoch visits: "
+    sample_pruning: Literal[METHODS] = option(PruningOptions.method, "which training windows each epoch visits: "
                                  + ", ".join(METHODS) + " (infobatch-budget: InfoBatch held to the budget)")
     prune_ratio: float = option(PruningOptions.prune_ratio, "R: fraction of training windows skipped per pruned epoch, in [0, 1)",
                                 ge=0, lt=1)
@@ -35,9 +36,3 @@ class SamplePruningFields(Options):
             raise ConfigError(f"--prune-ratio {self.prune_ratio:g}: has no effect without --sample-pruning "
                               f"({', '.join(m for m in METHODS if m != 'none')})")
 
-    @field_validator("sample_pruning")
-    @classmethod
-    def _method(cls, v):
-        if v not in METHODS:
-            raise ValueError(f"choose one of {', '.join(METHODS)}")
-        return v

@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
@@ -98,3 +97,18 @@ def test_resume_takes_no_other_options(tmp_path):
     assert r.returncode == 2 and "--resume: takes no other options" in r.stderr
     r = cli("run", "--resume", str(tmp_path / "nope"))
     assert r.returncode == 2 and "no such run directory" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_ctrl_c_says_so_and_the_run_resumes(tmp_path):
+    out = tmp_path / "runs"
+    p = subprocess.Popen([sys.executable, "-m", "sparsest", "train", "--epochs", "30", "--limit-train-batches", "3",
+                          "--out", str(out)], env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    t0 = time.time()
+    while not list(out.glob("*.partial/checkpoints/train-last.ckpt")) and time.time() - t0 < 120:
+        time.sleep(0.02)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 130 and "Traceback" not in err
+    assert err.strip().splitlines()[-1].startswith("sparsest: interrupted")
+    (run,) = list(out.glob("*.partial"))
+    assert json.loads((run / "status.json").read_text())["state"] == "interrupted"

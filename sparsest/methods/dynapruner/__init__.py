@@ -1,14 +1,10 @@
 """``sparsest compress``: Dyna-Pruner with its baselines (:mod:`.run`) and its Tables III-IV study (:mod:`.study`)."""
 
-from importlib import import_module
+from ..._lazy import lazy_attributes
 
 _WHERE = {"CompressConfig": "config", "compress": "run", "remeasure": "run", "run_study": "study"}
 
-
-def __getattr__(name):
-    if name in _WHERE:
-        return getattr(import_module(f".{_WHERE[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _WHERE)
 
 
 __all__ = sorted(_WHERE)

@@ -6,9 +6,8 @@ section 2 and :mod:`sparsest.pruning.adaptive`.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal
 
-from pydantic import field_validator
 from pydantic.dataclasses import dataclass
 
 from ...engine.options import OPTION_CONFIG, CommonOptions, option
@@ -53,27 +52,19 @@ class CompressConfig(CommonOptions):
     tau_lr: float = option(0.01, "learning rate of the learnable thresholds", gt=0)
     min_usage: float = option(0.05, "static compact model: remove channels active for fewer than this fraction of training "
                               "samples, in [0, 1)", ge=0, lt=1)
-    fill: str = option("last", "what pruned pixels show the backbone: last (their last value) or zero (paper's X*M)")
+    fill: Literal["last", "zero"] = option("last", "what pruned pixels show the backbone: last (their last value) or zero (paper's X*M)")
     baselines: bool = option(True, "also train the MP (L1 at matched FLOPs) and random rows")
     bench_repeats: int = option(10, "timed repeats per model in the latency measurement (median)", ge=1)
     latency_samples: int = option(8, "test windows timed one at a time at batch 1", ge=1)
     n_maps: int = option(3, "importance-map PNGs to write", ge=0)
 
-    @field_validator("fill")
-    @classmethod
-    def _fill(cls, v):
-        if v not in ("last", "zero"):
-            raise ValueError("choose last or zero")
-        return v
 
     def check(self) -> "CompressConfig":
         """Cross-field and registry checks. Raises ConfigError naming the option."""
-        from ...backbones import get_backbone_entry
-
         if self.data_sparsity == 0 and self.model_sparsity == 0:
             raise ConfigError("--data-sparsity / --model-sparsity: both 0 prunes nothing (that is the dense row); "
                               "set at least one > 0")
-        entry = get_backbone_entry(self.backbone)
+        entry = self.check_backbone()
         if entry.kind not in ("grid", "any") or not entry.trainable:
             raise ConfigError(f"--backbone: Dyna-Pruner gates the convolutions of a trainable grid backbone; "
                               f"{self.backbone} is not one")

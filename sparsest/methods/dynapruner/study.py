@@ -146,7 +146,7 @@ def run_study(config: CompressConfig, tables=STUDY_TABLES, settings=SENSITIVITY,
     rows = plan_rows(tables, settings, config.data_sparsity, config.model_sparsity)
     tables = sorted({int(t) for t in tables})
     say, prep = start_grid(config, console)
-    data, spec = prep.data, prep.spec
+    data = prep.data
     t_start = prep.t_start
     stem = (f"{time.strftime('%Y%m%d-%H%M%S')}_{data.name}_{config.backbone}_{METHOD}_t{''.join(map(str, tables))}"
             f"_seed{config.seed}")

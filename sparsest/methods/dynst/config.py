@@ -5,7 +5,8 @@ Source: Wu et al., DynST, KDD 2025 (arXiv:2403.02914), Alg. 1.
 
 from __future__ import annotations
 
-from pydantic import field_validator
+from typing import Literal
+
 from pydantic.dataclasses import dataclass
 
 from ...engine.options import OPTION_CONFIG, CommonOptions, option
@@ -33,7 +34,7 @@ class RunConfig(SamplePruningFields, CommonOptions):
     """
 
     sensor_sparsity: float = option(0.3, "fraction of sensors switched off, in [0, 1)", aliases=("sparsity",), ge=0, lt=1)
-    scheme: str = option("dynst", "sensor-search scheme: dynst (iterative pruning + drop/regrow), iterative (no regrow), "
+    scheme: Literal[SCHEMES] = option("dynst", "sensor-search scheme: dynst (iterative pruning + drop/regrow), iterative (no regrow), "
                          "one-shot, dst (fixed sparsity with drop/regrow), random (random keep-set, same fine-tuning)")
     finetune_epochs: int | None = option(None, "max epochs of the fine-tuning after the search [default: --epochs]", ge=1)
     rounds: int = option(10, "pruning rounds; each prunes sparsity/rounds of the sensors", ge=1)
@@ -47,19 +48,11 @@ class RunConfig(SamplePruningFields, CommonOptions):
     dense_checkpoint: str | None = option(None, "reuse the dense model of an earlier run (its checkpoints/dense.ckpt) "
                                           "instead of training one")
 
-    @field_validator("scheme")
-    @classmethod
-    def _scheme(cls, v):
-        if v not in SCHEMES:
-            raise ValueError(f"choose one of {', '.join(SCHEMES)}")
-        return v
 
     def check(self) -> "RunConfig":
         """Registry checks. Raises ConfigError naming the option."""
-        from ...backbones import get_backbone_entry
-
         self.check_pruning_fields()
-        if not get_backbone_entry(self.backbone).trainable:
+        if not self.check_backbone().trainable:
             raise ConfigError(f"--backbone: {self.backbone} is a baseline, always reported; pick a trainable backbone")
         return self
 

@@ -92,21 +92,14 @@ def run(config: RunConfig, console=None, resume: RunDirectory | None = None) -> 
     from ...report import write_outputs  # matplotlib only when writing
 
     say, prep = start(config, console)
-    data, spec = prep.data, prep.spec
+    data = prep.data
     n_missing = int(torch.isnan(torch.as_tensor(data.values)).sum())
     say(prep.summary())
     rd = resume or RunDirectory.create(config.out, run_name(config, data.name), config.to_dict())
     if resume is not None:
         say(f"[bold]resume[/] {rd.path}")
-    try:
-        final_dir, metrics = _run(config, prep, rd, say, n_missing, write_outputs)
-    except KeyboardInterrupt:
-        rd.interrupt()
-        raise
-    except BaseException as e:  # noqa: BLE001 - recorded, then re-raised
-        rd.fail(str(e).splitlines()[0] if str(e) else e.__class__.__name__)
-        raise
-    return final_dir, metrics
+    with rd.guard():
+        return _run(config, prep, rd, say, n_missing, write_outputs)
 
 
 def _run(config: RunConfig, prep, rd: RunDirectory, say, n_missing: int, write_outputs) -> tuple[Path, dict]:

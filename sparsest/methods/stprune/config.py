@@ -5,7 +5,8 @@ Source: ST-Prune (arXiv:2602.19113), METHODS.md section 3; InfoBatch (Qin et al.
 
 from __future__ import annotations
 
-from pydantic import field_validator
+from typing import Literal
+
 from pydantic.dataclasses import dataclass
 
 from ...engine.options import OPTION_CONFIG, CommonOptions, option
@@ -29,7 +30,7 @@ class TrainConfig(SamplePruningFields, CommonOptions):
 
     epochs: int = option(30, "training epochs, the same for every method", ge=1)
     patience: int = option(0, "early-stopping patience [epochs]; 0 = train all epochs", ge=0)
-    lr_schedule: str = option("cosine", "cosine (over fractional epochs, correct for pruned epochs) or none")
+    lr_schedule: Literal["cosine", "none"] = option("cosine", "cosine (over fractional epochs, correct for pruned epochs) or none")
     anneal: float = option(PruningOptions.anneal, "fraction of epochs that may be pruned; full data after, in (0, 1]", gt=0, le=1)
     beta: float = option(PruningOptions.beta, "ST-Prune: weight of the top-k node-loss term of the score", ge=0)
     topk_fraction: float = option(PruningOptions.topk_fraction, "ST-Prune: k of the top-k term, fraction of the nodes, in (0, 1]",
@@ -39,22 +40,10 @@ class TrainConfig(SamplePruningFields, CommonOptions):
     n_strata: int = option(PruningOptions.n_strata, "ST-Prune: stationarity strata for loss rescaling", ge=1)
     hard_cap: float = option(PruningOptions.hard_cap, "ST-Prune and infobatch-budget: most hard (above-mean score) windows kept "
                              "outright, fraction of the epoch's budget, in (0, 1]", gt=0, le=1)
-    rescale: str = option(PruningOptions.rescale, "ST-Prune: loss weights of kept low-score windows: strata (each stratum's share "
+    rescale: Literal[RESCALE] = option(PruningOptions.rescale, "ST-Prune: loss weights of kept low-score windows: strata (each stratum's share "
                           "of the low pool, mean 1) or mass (each stratum's whole loss, unbiased)")
 
-    @field_validator("lr_schedule")
-    @classmethod
-    def _schedule(cls, v):
-        if v not in ("cosine", "none"):
-            raise ValueError("choose cosine or none")
-        return v
 
-    @field_validator("rescale")
-    @classmethod
-    def _rescale(cls, v):
-        if v not in RESCALE:
-            raise ValueError(f"choose one of {', '.join(RESCALE)}")
-        return v
 
     def pruning(self) -> PruningOptions:
         """The :class:`PruningOptions` of this run (same-named fields; ``sample_pruning`` -> method)."""
@@ -65,10 +54,8 @@ class TrainConfig(SamplePruningFields, CommonOptions):
 
     def check(self) -> "TrainConfig":
         """Registry checks. Raises ConfigError naming the option."""
-        from ...backbones import get_backbone_entry
-
         self.check_pruning_fields()
         self.pruning().check()
-        if not get_backbone_entry(self.backbone).trainable:
+        if not self.check_backbone().trainable:
             raise ConfigError(f"--backbone: {self.backbone} is a baseline; pick a trainable backbone")
         return self

@@ -97,7 +97,7 @@ def train(config: TrainConfig, console=None, resume: RunDirectory | None = None)
     say, prep = start(config, console)
     data, spec = prep.data, prep.spec
     rd = resume or RunDirectory.create(config.out, run_name(config, data.name), config.to_dict())
-    try:
+    with rd.guard():
         model = create_backbone(config.backbone, spec, **config.backbone_options)
         module = ForecastModule(model, prep.scaler, config.lr, config.weight_decay)
         sp = build_sample_pruning(prep.loaders["train"].dataset, config.batch_size, config.pruning(), config.epochs, config.seed)
@@ -130,9 +130,3 @@ def train(config: TrainConfig, console=None, resume: RunDirectory | None = None)
         }
         rd.write_json("metrics.json", metrics)
         return rd.finish(cleanup=("checkpoints/*-last.ckpt",)), metrics
-    except KeyboardInterrupt:
-        rd.interrupt()
-        raise
-    except BaseException as e:  # noqa: BLE001 - recorded, then re-raised
-        rd.fail(str(e).splitlines()[0] if str(e) else e.__class__.__name__)
-        raise

@@ -6,7 +6,7 @@ backbone's training (:mod:`.callback`). Entry point: :func:`build_sample_pruning
 The names below load on first use, so the options (:mod:`.options`) import without torch.
 """
 
-from importlib import import_module
+from ..._lazy import lazy_attributes
 
 _WHERE = {
     "TRAINER_KWARGS": "callback", "EpochFractionLR": "callback", "SamplePruning": "callback", "build_sample_pruning": "callback",
@@ -16,11 +16,7 @@ _WHERE = {
     "window_complexity": "scores", "window_stationarity": "scores",
 }
 
-
-def __getattr__(name):
-    if name in _WHERE:
-        return getattr(import_module(f".{_WHERE[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _WHERE)
 
 
 __all__ = sorted(_WHERE)

@@ -25,7 +25,6 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader
 
-from ...errors import ConfigError
 from .options import PruningOptions
 from .policy import SelectionPolicy
 from .sampler import IndexedDataset, PrunedSampler
