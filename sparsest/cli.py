@@ -61,7 +61,7 @@ def _kind(annotation) -> str:
     return "scalar"
 
 
-def add_options(p: argparse.ArgumentParser, cls, skip: tuple[str, ...] = ()) -> None:
+def add_options(p: argparse.ArgumentParser, cls, skip: tuple[str, ...] = (), note: str = "") -> None:
     """One ``--flag`` per field of ``cls`` (and its aliases), help text and default from the
     field; values stay raw strings here and are converted by the options class."""
     alias = {}
@@ -73,7 +73,7 @@ def add_options(p: argparse.ArgumentParser, cls, skip: tuple[str, ...] = ()) -> 
             continue
         default = info.get_default(call_default_factory=True)
         shown = " ".join(map(str, default)) if isinstance(default, list) else default
-        text = info.description + ("" if "[default:" in info.description else f" [default: {shown}]")
+        text = info.description + ("" if "[default:" in info.description else f" [default: {shown}]") + note
         flags = [flag(name)]
         for a in alias.get(name, []):  # old names: their own dest, so errors name the flag the user typed
             p.add_argument(flag(a), dest=a, default=argparse.SUPPRESS, metavar=name.upper(), help=f"same as {flag(name)}")
@@ -113,10 +113,11 @@ def add_bench(sub) -> argparse.ArgumentParser:
                        "write the suite's tables and figures (measured side by side) under --out.")
     p.add_argument("--suite", choices=sorted(SUITE_OPTIONS), default=None, help="which method's tables [default: dynst]")
     _common(p, False, "an option of every run of the suite's command (run / train / compress), e.g. --set batch_size=16")
-    seen = set()
-    for cls in SUITE_OPTIONS.values():
-        add_options(p, cls, skip=tuple(seen))
-        seen |= set(fields_of(cls))
+    from .bench.options import BenchOptions
+
+    add_options(p, BenchOptions)
+    for suite, cls in SUITE_OPTIONS.items():
+        add_options(p, cls, skip=tuple(fields_of(BenchOptions)), note=f" (--suite {suite} only)")
     return p
 
 

@@ -217,4 +217,8 @@ def read_adjacency(
     for expected in (n_nodes, None if sensor_ids is None else len(sensor_ids)):
         if expected is not None and expected != n:
             raise _error(p, f"adjacency is {n} x {n} but the signals have {expected} sensors")
+    if (adj < 0).any():
+        i, j = map(int, np.argwhere(adj < 0)[0])
+        raise _error(p, f"{int((adj < 0).sum())} edge weight(s) are negative (first {adj[i, j]:g} at row {i}, column {j}); "
+                        "weights are >= 0, 0 = no edge")
     return adj

@@ -58,6 +58,10 @@ def read_locations(path: PathLike, sensor_ids: list[str] | None) -> tuple[np.nda
     lat_col = _column(p, df, _LAT_NAMES)
     lon_col = _column(p, df, _LON_NAMES)
     coords = _numeric_table(p, df[[lat_col, lon_col]], [lat_col, lon_col], first_line=2)
+    for k, (col, limit) in enumerate(((lat_col, 90.0), (lon_col, 180.0))):
+        out = np.flatnonzero(np.abs(coords[:, k]) > limit)
+        if out.size:
+            raise _error(p, f"column {col!r}: {coords[out[0], k]:g} on line {out[0] + 2} is outside [-{limit:g}, {limit:g}] degrees")
     if sensor_ids is not None:
         ids = _sensor_ids(p, df[id_col].fillna(""), len(df), f"column {id_col!r}")
         coords = coords[_positions(p, ids, sensor_ids, f"column {id_col!r}")]
