@@ -197,10 +197,7 @@ def bench_options(args: argparse.Namespace):
         run_opts = {**file_values.get("run_options", {}), **parse_set(args.set_items, run_cls)}
         given["run_options"] = run_opts
     layers.append(("cli", given))
-    opts = build_options(cls, *layers)
-    if opts.run_options:
-        build_options(run_cls, ("--set", dict(opts.run_options)))  # checked before anything trains
-    return opts
+    return build_options(cls, *layers)  # each suite checks its run options before anything trains
 
 
 # ----------------------------------------------------------------------------- summaries
@@ -245,7 +242,7 @@ def _execute(command: str, args, console) -> int:
     cls = _options_classes()[command]
     resume = None
     if args.resume:
-        given = [k for k in _cli_values(args, cls)] + (["config"] if args.config else []) + (["set"] if args.set_items else [])
+        given = list(_cli_values(args, cls)) + (["config"] if args.config else []) + (["set"] if args.set_items else [])
         if given:
             raise ConfigError(f"--resume: takes no other options (the run's config.yaml holds them), got {flag(given[0])}")
         resume = RunDirectory.reopen(args.resume)

@@ -44,9 +44,6 @@ def _kind(dataset: str) -> str | None:
 
 def plan_runs(cfg: DynstBenchOptions) -> list[dict]:
     """The list of runs: dicts of RunConfig fields plus a ``role`` tag."""
-    for s in cfg.schemes:
-        if s not in SCHEMES:
-            raise ConfigError(f"--schemes: unknown scheme {s!r}; choose from {', '.join(SCHEMES)}")
     jobs = []
     for data in cfg.datasets:
         kind = _kind(data)
@@ -72,7 +69,7 @@ def run_bench(cfg: DynstBenchOptions, console=None) -> dict[str, Path]:
     out.mkdir(parents=True, exist_ok=True)
     if cfg.quick:
         cfg = dataclasses.replace(cfg, sparsities=cfg.sparsities if cfg.sparsities != DEFAULT_SPARSITIES else [0.3, 0.5],
-                                  schemes=cfg.schemes if cfg.schemes != SCHEMES else QUICK_SCHEMES,
+                                  schemes=cfg.schemes if cfg.schemes != list(SCHEMES) else QUICK_SCHEMES,
                                   run_options={**QUICK_RUN, **cfg.run_options})
     jobs = plan_runs(cfg)
     say(f"sparsest bench: {len(jobs)} runs -> {out}")

@@ -13,9 +13,9 @@ from pydantic import field_validator
 from pydantic.dataclasses import dataclass
 
 from ..engine.options import OPTION_CONFIG, Options, option
+from ..pruning.sensors.options import SCHEMES
 
 DEFAULT_SPARSITIES = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]
-SCHEMES = ["dynst", "iterative", "one-shot", "dst", "random"]
 BUDGETS = [0.1, 0.3, 0.5, 0.7, 0.9]
 SWEEP_METHODS = ["st-prune", "infobatch", "infobatch-budget", "random", "static"]
 

@@ -126,7 +126,7 @@ class StopAfterSteps(L.Callback):
 
 class StepProgress(L.Callback):
     """A progress bar in optimiser steps for a step-limited phase (e.g. a sensor search),
-    with the postfix the model's ``progress()`` returns (if any)."""
+    with the postfix ``describe()`` returns (if given)."""
 
     def __init__(self, label: str, total: int, describe=None):
         self.label, self.total, self.describe, self.bar = label, total, describe, None
@@ -209,9 +209,15 @@ def _stateful(callbacks) -> dict:
     return {cb.state_key: cb for cb in callbacks if type(cb).state_dict is not L.Callback.state_dict}
 
 
-def _record(run: RunDirectory, name: str, score, callbacks, generators, extra=None) -> None:
-    rec = {"score": score, "rng": rng_state(generators), "callbacks": {k: cb.state_dict() for k, cb in _stateful(callbacks).items()},
-           "extra": extra or {}}
+def _load_callback_states(callbacks, states: dict) -> None:
+    """``load_state_dict`` of every stateful callback that has an entry in ``states``."""
+    for key, cb in _stateful(callbacks).items():
+        if key in states:
+            cb.load_state_dict(states[key])
+
+
+def _record(run: RunDirectory, name: str, score, callbacks, generators) -> None:
+    rec = {"score": score, "rng": rng_state(generators), "callbacks": {k: cb.state_dict() for k, cb in _stateful(callbacks).items()}}
     tmp = _phase_file(run, name).with_suffix(".tmp")
     torch.save(rec, tmp)
     os.replace(tmp, _phase_file(run, name))
@@ -220,9 +226,7 @@ def _record(run: RunDirectory, name: str, score, callbacks, generators, extra=No
 def _restore(run: RunDirectory, name: str, callbacks, generators) -> dict:
     rec = torch.load(_phase_file(run, name), map_location="cpu", weights_only=True)
     set_rng_state(rec["rng"], generators)
-    for key, cb in _stateful(callbacks).items():
-        if key in rec["callbacks"]:
-            cb.load_state_dict(rec["callbacks"][key])
+    _load_callback_states(callbacks, rec["callbacks"])
     return rec
 
 
@@ -235,16 +239,13 @@ def _spawned(trainer) -> bool:
     return type(getattr(trainer.strategy, "launcher", None)).__name__ == "_MultiProcessingLauncher"
 
 
-def _sync_from_last(trainer, last: Path, callbacks) -> dict:
+def _sync_from_last(trainer, last: Path) -> dict:
     """After a spawned fit (``ddp_spawn``) the workers' callback states never come back to this
-    process: take them (and the random-number state) from rank 0's last resume checkpoint."""
+    process: take them (and the random-number state) from rank 0's last resume checkpoint,
+    which is returned."""
     ck = torch.load(last, map_location="cpu", weights_only=True)
-    states = ck.get("callbacks", {})
-    for cb in trainer.callbacks:
-        key = getattr(cb, "state_key", None)
-        if key in states and type(cb).state_dict is not L.Callback.state_dict:
-            cb.load_state_dict(states[key])
-    return states
+    _load_callback_states(trainer.callbacks, ck.get("callbacks", {}))
+    return ck
 
 
 def _fit(trainer, *args, **kwargs) -> None:
@@ -288,8 +289,8 @@ def fit_best(module: L.LightningModule, train_loader, val_loader, run: RunDirect
                            **(trainer_kwargs or {}))
     _fit(trainer, module, train_loader, val_loader, ckpt_path=str(last) if last.exists() else None)
     if _spawned(trainer):
-        states = _sync_from_last(trainer, last, callbacks)
-        best = next(v for k, v in states.items() if k.startswith("ModelCheckpoint"))
+        states = _sync_from_last(trainer, last)["callbacks"]
+        best = states[ckpt.state_key]
         ckpt.best_model_path, ckpt.best_model_score = best["best_model_path"], best["best_model_score"]
     _load_weights(module, Path(ckpt.best_model_path))
     score = float(ckpt.best_model_score)
@@ -316,8 +317,7 @@ def fit_steps(module: L.LightningModule, train_loader, run: RunDirectory, name: 
                            **(trainer_kwargs or {}))
     _fit(trainer, module, train_loader, ckpt_path=str(last) if last.exists() else None)
     if _spawned(trainer):
-        _sync_from_last(trainer, last, callbacks)
-        module.load_state_dict(torch.load(last, map_location="cpu", weights_only=True)["state_dict"])
+        module.load_state_dict(_sync_from_last(trainer, last)["state_dict"])
     if trainer.is_global_zero:
         torch.save({"state_dict": module.state_dict()}, run.checkpoints / f"{name}.ckpt")
         _record(run, name, None, callbacks, generators)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import math
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -168,11 +167,6 @@ def aliases_of(cls) -> dict[str, str]:
         for a in (info.json_schema_extra or {}).get("aliases", []):
             out[a] = name
     return out
-
-
-def default_of(cls, name: str):
-    """The default value of field ``name`` of ``cls``."""
-    return fields_of(cls)[name].get_default(call_default_factory=True)
 
 
 # --------------------------------------------------------------------------- building
@@ -345,10 +339,5 @@ def load_yaml(path: str | Path) -> dict:
     return cfg
 
 
-def finite(x: float) -> bool:
-    """True for a finite real number."""
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
-
-
 __all__ = ["CommonOptions", "Options", "build_options", "parse_set", "load_yaml", "option", "flag", "fields_of",
-           "aliases_of", "default_of", "OPTION_CONFIG"]
+           "aliases_of", "OPTION_CONFIG"]

@@ -32,6 +32,7 @@ class Prepared:
         generator: the ``torch.Generator`` the training loader shuffles with (the engine saves
             and restores it, so a resumed run sees the same batches).
         t_start: ``time.perf_counter()`` when the prologue began [s].
+        n_missing: missing readings (NaN) in the data, masked out of loss and metrics.
     """
 
     data: SpatioTemporalData
@@ -42,11 +43,12 @@ class Prepared:
     tod: np.ndarray
     generator: torch.Generator = field(default=None)
     t_start: float = 0.0
+    n_missing: int = 0
 
     def summary(self) -> str:
         """One line: what was loaded, and how many readings are missing (masked)."""
         d, s = self.data, self.spec
-        n_missing = int(np.isnan(d.values).sum())
+        n_missing = self.n_missing
         shape = f"N={d.n_nodes}" if d.kind == "graph" else f"H x W={s.height} x {s.width}"
         return (f"[bold]data[/] {d.name}: {d.kind}, T={d.n_steps}, {shape}, C={d.n_channels}, missing readings {n_missing} "
                 f"({100 * n_missing / d.values.size:.2f}%, masked)")
@@ -93,7 +95,7 @@ def prepare(opts) -> Prepared:
         height=h, width=w, steps_per_day=data.steps_per_day, adjacency=data.adjacency,
         patch_size=opts.patch_size,
     )
-    return Prepared(data, spec, scaler, loaders, split, tod, generator=g)
+    return Prepared(data, spec, scaler, loaders, split, tod, generator=g, n_missing=int(np.isnan(data.values).sum()))
 
 
 def start(opts, console=None):

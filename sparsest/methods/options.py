@@ -24,6 +24,14 @@ class SamplePruningFields(Options):
     prune_ratio: float = option(PruningOptions.prune_ratio, "R: fraction of training windows skipped per pruned epoch, in [0, 1)",
                                 ge=0, lt=1)
 
+    def pruning(self) -> PruningOptions:
+        """The :class:`PruningOptions` of this run: every same-named field of the command's
+        options (``sample_pruning`` -> ``method``); the others keep their defaults."""
+        import dataclasses
+
+        shared = {f.name: getattr(self, f.name) for f in dataclasses.fields(PruningOptions) if hasattr(self, f.name)}
+        return PruningOptions(**{**shared, "method": self.sample_pruning})
+
     def check_pruning_fields(self) -> None:
         """``prune_ratio`` without a sample-pruning method would be ignored: refused.
 

@@ -11,9 +11,8 @@ from pydantic.dataclasses import dataclass
 
 from ...engine.options import OPTION_CONFIG, CommonOptions, option
 from ...errors import ConfigError
+from ...pruning.sensors.options import SCHEMES
 from ..options import SamplePruningFields
-
-SCHEMES = ("dynst", "iterative", "one-shot", "dst", "random")
 
 
 @dataclass(config=OPTION_CONFIG)
@@ -55,9 +54,3 @@ class RunConfig(SamplePruningFields, CommonOptions):
         if not self.check_backbone().trainable:
             raise ConfigError(f"--backbone: {self.backbone} is a baseline, always reported; pick a trainable backbone")
         return self
-
-    def sample_options(self):
-        """The :class:`~sparsest.pruning.samples.PruningOptions` of ``sample_pruning``."""
-        from ...pruning.samples.options import PruningOptions
-
-        return PruningOptions(self.sample_pruning, self.prune_ratio)

@@ -65,7 +65,7 @@ def _train_loader(config: RunConfig, prep, epochs: int | None, prune: bool = Tru
         return prep.loaders["train"], [], {}
     from ...pruning.samples import TRAINER_KWARGS, build_sample_pruning
 
-    sp = build_sample_pruning(prep.loaders["train"].dataset, config.batch_size, config.sample_options(), epochs, config.seed)
+    sp = build_sample_pruning(prep.loaders["train"].dataset, config.batch_size, config.pruning(), epochs, config.seed)
     return sp.loader, [sp.callback], dict(TRAINER_KWARGS)
 
 
@@ -89,24 +89,21 @@ def run(config: RunConfig, console=None, resume: RunDirectory | None = None) -> 
     Raises:
         SparsestError: bad data or options (one-line message naming the file / option).
     """
-    from ...report import write_outputs  # matplotlib only when writing
-
     say, prep = start(config, console)
     data = prep.data
-    n_missing = int(torch.isnan(torch.as_tensor(data.values)).sum())
     say(prep.summary())
     rd = resume or RunDirectory.create(config.out, run_name(config, data.name), config.to_dict())
     if resume is not None:
         say(f"[bold]resume[/] {rd.path}")
     with rd.guard():
-        return _run(config, prep, rd, say, n_missing, write_outputs)
+        return _run(config, prep, rd, say)
 
 
-def _run(config: RunConfig, prep, rd: RunDirectory, say, n_missing: int, write_outputs) -> tuple[Path, dict]:
+def _run(config: RunConfig, prep, rd: RunDirectory, say) -> tuple[Path, dict]:
     data, spec = prep.data, prep.spec
     gens = [prep.generator]
     metrics: dict = {"data": data.name, "backbone": config.backbone, "scheme": config.scheme, "seed": config.seed,
-                     "units": data.units, "window": spec.window, "horizon": spec.horizon, "missing_readings": n_missing}
+                     "units": data.units, "window": spec.window, "horizon": spec.horizon, "missing_readings": prep.n_missing}
     say("[bold]baselines[/] persistence, historical average")
     metrics["baselines"] = baselines(prep)
 
@@ -198,9 +195,10 @@ def _run(config: RunConfig, prep, rd: RunDirectory, say, n_missing: int, write_o
                    "ratio": main_cost["flops_ratio"]},
         "costs": costs,
     })
-    write_outputs(rd.path, config, data, layout, pruned, metrics)
     from ...deploy import export_pruned
-    from ...report import sensor_ids
+    from ...report import sensor_ids, write_outputs  # matplotlib only when writing
+
+    write_outputs(rd.path, config, data, layout, pruned, metrics)
 
     deploy = rd.path / "deploy"
     if deploy.exists():  # a resumed run that was killed while exporting

@@ -45,13 +45,6 @@ class TrainConfig(SamplePruningFields, CommonOptions):
 
 
 
-    def pruning(self) -> PruningOptions:
-        """The :class:`PruningOptions` of this run (same-named fields; ``sample_pruning`` -> method)."""
-        import dataclasses
-
-        shared = {f.name: getattr(self, f.name) for f in dataclasses.fields(PruningOptions) if hasattr(self, f.name)}
-        return PruningOptions(**{**shared, "method": self.sample_pruning})
-
     def check(self) -> "TrainConfig":
         """Registry checks. Raises ConfigError naming the option."""
         self.check_pruning_fields()

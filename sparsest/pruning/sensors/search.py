@@ -29,10 +29,15 @@ import lightning as L
 import torch
 
 from ...errors import ConfigError
-from ..masks import drop_regrow, n_to_prune, prune_smallest, pruning_schedule, random_keep
+from ..masks import (
+    drop_regrow,
+    n_to_prune,
+    prune_smallest,
+    pruning_schedule,
+    random_keep,
+)
+from .options import SCHEMES
 from .wrapper import SensorMaskedForecaster
-
-SCHEMES = ("dynst", "iterative", "one-shot", "dst", "random")
 
 
 @dataclass
