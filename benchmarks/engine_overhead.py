@@ -7,7 +7,8 @@ masked-MAE loss (:class:`sparsest.engine.module.ForecastModule`'s ``training_ste
 
 - engine: :func:`sparsest.engine.fit.make_trainer` (Lightning) with the engine's per-epoch
   resume checkpoint (:class:`~sparsest.engine.fit.ResumeState`), no validation, no progress bar;
-- plain: ``for batch in loader: loss = module.training_step(batch); backward; step``.
+- plain: ``for batch in loader: loss = module.training_step(batch); backward; clip (as the
+  engine, ``--grad-clip``); step``.
 
 Pairs are interleaved in one process (order alternating), after one warm-up pair; the
 script prints every pair and the median ratio engine / plain (target <= 1.05).
@@ -88,6 +89,8 @@ def main() -> None:
             loss = module.training_step(batch, i)["loss"]
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            if opts.grad_clip > 0:  # what the engine's trainer does (--grad-clip)
+                torch.nn.utils.clip_grad_norm_(module.parameters(), opts.grad_clip)
             opt.step()
         return time.perf_counter() - t0
 

@@ -38,15 +38,23 @@ def main() -> None:
     ap.add_argument("--methods", nargs="+", default=list(SWEEP_METHODS))
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default="bench_out/stprune")
+    ap.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
+                    help="more options of every run (sparsest train's), YAML values, e.g. time_slice=-20000: patience=3 "
+                         "'backbone_options={hidden_size: 16}'")
     ap.add_argument("--summarize-only", action="store_true")
     ap.add_argument("--csv", nargs="+", help="with --summarize-only: results.csv files of separate sweeps to merge into <out>")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
     if not args.summarize_only:
+        import yaml
+
         base = {"epochs": args.epochs, "batch_size": args.batch_size}
+        for kv in args.set:
+            key, _, value = kv.partition("=")
+            base[key.strip()] = value if key.strip() == "time_slice" else yaml.safe_load(value)
         sweep(args.data, args.backbone, args.seeds, args.out, base, tuple(args.budgets), tuple(args.methods))
-    note = (f"Machine: {platform.machine()}, {os.cpu_count()} cores (shared with other jobs), {args.threads} torch thread(s), "
+    note = (f"Machine: {platform.machine()}, {os.cpu_count()} cores, {args.threads} torch thread(s), "
             f"torch {torch.__version__}; {time.strftime('%Y-%m-%d')}; methods interleaved per seed.")
     csv = f"{args.out}/results.csv"
     if args.csv:

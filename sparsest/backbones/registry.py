@@ -194,8 +194,10 @@ _KIND_NAMES = {bool: "a bool", int: "an int", float: "a number", str: "a string"
 
 
 def _kind_ok(value, hint) -> bool | None:
-    """Whether ``value`` fits ``hint`` (bool, int, float, str or unions of them and None);
-    ``None`` when the hint is anything else (not checked)."""
+    """Whether ``value`` fits ``hint`` (bool, int, float, str, a ``Literal`` of choices, or
+    unions of them and None); ``None`` when the hint is anything else (not checked)."""
+    if typing.get_origin(hint) is typing.Literal:
+        return any(isinstance(value, type(a)) and value == a for a in typing.get_args(hint))
     args = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
     args = tuple(a for a in args if a is not type(None))
     if not args or any(a not in _KIND_NAMES for a in args):
@@ -228,11 +230,27 @@ def check_backbone_options(name: str, options: dict) -> None:
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise ConfigError(f"--backbone-options: {name} has no option {key!r}{hint}; {takes}")
         ann = known[key].annotation
+        if typing.get_origin(ann) is typing.Literal and _kind_ok(value, ann) is False:
+            raise ConfigError(f"--backbone-options: {name} option {key!r} takes one of "
+                              f"{', '.join(map(repr, typing.get_args(ann)))}, got {value!r}")
         if _kind_ok(value, ann) is False:
             want = " or ".join(_KIND_NAMES[a] for a in (typing.get_args(ann) or (ann,)) if a in _KIND_NAMES)
             raise ConfigError(
                 f"--backbone-options: {name} option {key!r} takes {want}, got {value!r} ({type(value).__name__})"
             )
+
+
+def preset_options(name: str, presets: dict[str, dict], preset: str, **given) -> dict:
+    """The size options of backbone ``name``: preset ``preset``'s values (``presets[preset]``)
+    overridden by the ``given`` ones that are not ``None``.
+
+    Raises:
+        ConfigError: unknown preset (the message lists the known ones).
+    """
+    if not isinstance(preset, str) or preset not in presets:
+        raise ConfigError(f"--backbone-options: {name} option 'preset' takes one of "
+                          f"{', '.join(map(repr, presets))}, got {preset!r}")
+    return {**presets[preset], **{k: v for k, v in given.items() if v is not None}}
 
 
 def create_backbone(name: str, spec: DataSpec, **kwargs) -> nn.Module:

@@ -37,6 +37,12 @@ class SpatioTemporalData:
         steps_per_day: samples per day (288 for 5-minute data, 24 hourly, 1 daily); sets
             the time-of-day feature and the historical-average period.
         channels: ``C`` channel names.
+        segments: ``[G, 2]`` int64 ``[start, stop)`` row ranges of the unbroken runs of the
+            series (consecutive in time, no gap inside), sorted and disjoint; rows outside
+            every segment hold no data. Windows are built inside segments only, never across
+            a gap. ``None`` = the whole series is one unbroken run.
+        notes: lines a run summary prints about how the data were prepared (e.g. sensors
+            dropped as almost never observed, how sensors without coordinates were placed).
     """
 
     values: np.ndarray
@@ -51,6 +57,8 @@ class SpatioTemporalData:
     timestamps: np.ndarray | None = None
     steps_per_day: int = 1
     channels: list[str] = field(default_factory=list)
+    segments: np.ndarray | None = None
+    notes: list[str] = field(default_factory=list)
 
     # ------------------------------------------------------------------ shape helpers
     @property
@@ -140,6 +148,16 @@ class SpatioTemporalData:
                 )
         if self.timestamps is not None and len(self.timestamps) != v.shape[0]:
             raise DataError(f"{src}: {len(self.timestamps)} timestamps for {v.shape[0]} time steps")
+        if self.segments is not None:
+            seg = np.asarray(self.segments)
+            if seg.ndim != 2 or seg.shape[1] != 2 or len(seg) == 0:
+                raise DataError(f"{src}: segments must be a [G, 2] table of [start, stop) rows, got shape {tuple(seg.shape)}")
+            seg = seg.astype(np.int64)
+            if (seg[:, 0] < 0).any() or (seg[:, 1] > v.shape[0]).any() or (seg[:, 1] <= seg[:, 0]).any():
+                raise DataError(f"{src}: segments must be non-empty row ranges inside [0, {v.shape[0]})")
+            if (seg[1:, 0] < seg[:-1, 1]).any():
+                raise DataError(f"{src}: segments must be sorted and must not overlap")
+            self.segments = seg
         if self.steps_per_day < 1:
             raise DataError(f"{src}: steps_per_day must be >= 1, got {self.steps_per_day}")
         if not self.channels:

@@ -13,7 +13,7 @@ H x W grid. Graph items: ``x`` ``[T, N, C]``, ``y`` ``[S, N, C]``. Grid items:
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -25,11 +25,27 @@ from .core import SpatioTemporalData
 
 @dataclass(frozen=True)
 class Split:
-    """Chronological train / validation / test ranges ``[start, stop)`` in time steps."""
+    """Chronological train / validation / test ranges ``[start, stop)`` in rows.
+
+    ``pieces`` holds, per split name, the unbroken runs (``[start, stop)`` row ranges) that
+    windows may be cut from: the one range itself for a series without gaps, else the
+    parts of the data's segments that fall inside the range.
+    """
 
     train: tuple[int, int]
     val: tuple[int, int]
     test: tuple[int, int]
+    pieces: dict = field(default=None, compare=False)
+
+    def runs(self, name: str) -> list[tuple[int, int]]:
+        """The unbroken runs of split ``name`` (``"train"``, ``"val"`` or ``"test"``)."""
+        if self.pieces is None:
+            return [getattr(self, name)]
+        return list(self.pieces[name])
+
+    def n_steps(self, name: str) -> int:
+        """Rows of split ``name`` that lie inside its runs."""
+        return sum(b - a for a, b in self.runs(name))
 
 
 def chronological_split(
@@ -38,38 +54,64 @@ def chronological_split(
     horizon: int,
     fractions: tuple[float, float, float] = (0.7, 0.1, 0.2),
     source: str = "data",
+    segments: np.ndarray | None = None,
 ) -> Split:
     """Split ``n_steps`` time steps into consecutive train, validation and test ranges.
 
     Windows never cross a boundary, so no target of the training set lies in validation or
     test (the DCRNN protocol splits overlapping windows instead and leaks a few steps).
+    With ``segments`` (unbroken runs of a series with gaps) the fractions are taken of the
+    *valid* time, the rows inside segments, and every split keeps the parts of the segments
+    inside it as its runs (windows are cut inside runs only, never across a gap).
 
     Args:
-        n_steps: T of the whole series.
+        n_steps: T of the whole series (rows).
         window: input steps per sample.
         horizon: forecast steps per sample.
-        fractions: train, validation, test fractions of the time axis (sum to 1).
+        fractions: train, validation, test fractions of the (valid) time axis (sum to 1).
         source: name used in error messages.
+        segments: ``[G, 2]`` sorted, disjoint ``[start, stop)`` row ranges, or ``None``.
 
     Raises:
-        DataError: if a split is shorter than one window of ``window + horizon`` steps.
+        DataError: if a split holds no run of at least one window of ``window + horizon``
+            steps.
     """
     if window < 1 or horizon < 1:
         raise DataError(f"{source}: window and horizon must be >= 1 (got {window}, {horizon})")
     if abs(sum(fractions) - 1.0) > 1e-6 or min(fractions) <= 0:
         raise DataError(f"{source}: split fractions must be positive and sum to 1, got {fractions}")
     need = window + horizon
-    n_train = int(round(n_steps * fractions[0]))
-    n_val = int(round(n_steps * fractions[1]))
-    bounds = [(0, n_train), (n_train, n_train + n_val), (n_train + n_val, n_steps)]
-    for name, (a, b) in zip(("train", "validation", "test"), bounds):
-        if b - a < need:
+    seg = np.array([[0, n_steps]], dtype=np.int64) if segments is None else np.asarray(segments, dtype=np.int64)
+    lengths = seg[:, 1] - seg[:, 0]
+    total = int(lengths.sum())
+    n_train = int(round(total * fractions[0]))
+    n_val = int(round(total * fractions[1]))
+    cum = np.concatenate([[0], np.cumsum(lengths)])
+
+    def row_at(k: int) -> int:
+        """The row of the k-th valid step (k in [0, total]); ``total`` maps past the end."""
+        if k >= total:
+            return int(seg[-1, 1])
+        g = int(np.searchsorted(cum, k, side="right")) - 1
+        return int(seg[g, 0] + (k - cum[g]))
+
+    cuts = [row_at(0), row_at(n_train), row_at(n_train + n_val), int(seg[-1, 1])]
+    bounds = [(cuts[0], cuts[1]), (cuts[1], cuts[2]), (cuts[2], cuts[3])]
+    pieces = {}
+    for name, (a, b) in zip(("train", "val", "test"), bounds):
+        runs = [(max(a, int(s0)), min(b, int(s1))) for s0, s1 in seg if min(b, s1) > max(a, s0)]
+        pieces[name] = tuple(runs)
+        longest = max((r1 - r0 for r0, r1 in runs), default=0)
+        if longest < need:
+            label = {"val": "validation"}.get(name, name)
+            what = (f"a {label} split of {b - a} steps" if segments is None
+                    else f"a {label} split whose longest unbroken run is {longest} steps")
             raise DataError(
-                f"{source}: {n_steps} time steps give a {name} split of {b - a} steps, fewer "
+                f"{source}: {total} time steps give {what}, fewer "
                 f"than one window of {window} + {horizon} = {need} steps; use a shorter "
                 f"--window/--horizon or a longer series"
             )
-    return Split(*bounds)
+    return Split(*bounds, pieces=pieces if segments is not None else None)
 
 
 class StandardScaler:
@@ -145,7 +187,10 @@ class WindowDataset(Dataset):
     """Samples ``(x, y)`` of ``window`` input and ``horizon`` target steps, as index views.
 
     The series is held once as a tensor sharing memory with ``data.values``; item ``i`` is
-    the slice starting at ``start + i * stride``. Inputs are z-scored with a scaler fitted on
+    the slice starting at row ``starts[i]``: every ``stride``-th row of each unbroken run
+    (``runs``, default the whole ``time_range``) from which a whole window of
+    ``window + horizon`` steps fits inside that run, so no window crosses a gap. Only the
+    ``[n]`` start rows are stored, never the windows. Inputs are z-scored with a scaler fitted on
     training data and missing readings set to 0 (the training mean); targets stay in
     physical units with missing readings set to 0 and flagged False in ``y_mask``.
 
@@ -165,6 +210,7 @@ class WindowDataset(Dataset):
         stride: int = 1,
         tod: np.ndarray | None = None,
         dow: np.ndarray | None = None,
+        runs: list[tuple[int, int]] | None = None,
     ):
         with warnings.catch_warnings():  # read-only arrays (np.load of a read-only file) are fine: never written
             warnings.simplefilter("ignore", UserWarning)
@@ -177,13 +223,19 @@ class WindowDataset(Dataset):
             tod, dow = time_features(data)
         self.tod = torch.from_numpy(tod)
         self.dow = torch.from_numpy(dow)
-        n = (self.stop - self.start - window - horizon) // stride + 1
-        if n < 1:
+        need = window + horizon
+        runs = [tuple(time_range)] if runs is None else [tuple(r) for r in runs]
+        for a, b in runs:
+            if a < self.start or b > self.stop:
+                raise DataError(f"{data.source}: run [{a}, {b}) lies outside the range {time_range}")
+        starts = [torch.arange(a, b - need + 1, stride, dtype=torch.int64) for a, b in runs if b - a >= need]
+        self.starts = torch.cat(starts) if starts else torch.zeros(0, dtype=torch.int64)  # [n] start rows
+        if self.starts.numel() < 1:
             raise DataError(
                 f"{data.source}: range {time_range} holds fewer than one window of "
-                f"{window} + {horizon} steps"
+                f"{window} + {horizon} steps" + (" inside an unbroken run" if len(runs) > 1 else "")
             )
-        self._len = n
+        self._len = int(self.starts.numel())
 
     def __len__(self) -> int:
         return self._len
@@ -191,7 +243,7 @@ class WindowDataset(Dataset):
     def __getitem__(self, i: int) -> dict:
         if not 0 <= i < self._len:
             raise IndexError(i)
-        t0 = self.start + i * self.stride
+        t0 = int(self.starts[i])
         t1 = t0 + self.window
         x = self.values[t0:t1]  # view [T, ...]
         y = self.values[t1 : t1 + self.horizon]  # view [S, ...]
@@ -209,3 +261,36 @@ class WindowDataset(Dataset):
             "dow": self.dow[sl],
             "t0": t0,
         }
+
+    def __getitems__(self, indices) -> "WindowBatch":
+        """A whole batch in one gather (the DataLoader calls this instead of ``B`` single
+        items): the same keys as an item, stacked on a leading ``B`` axis, ``t0`` ``[B]``.
+        Use :func:`collate_windows` as the loader's ``collate_fn``."""
+        i = torch.as_tensor(indices, dtype=torch.int64)
+        if i.numel() and (int(i.min()) < 0 or int(i.max()) >= self._len):
+            raise IndexError(int(i.max()) if int(i.max()) >= self._len else int(i.min()))
+        t0 = self.starts[i]  # [B]
+        rows = t0[:, None] + torch.arange(self.window + self.horizon)  # [B, T + S]
+        v = self.values[rows]  # [B, T + S, ...] (the batch's only copy)
+        mask = ~torch.isnan(v)
+        x, y = v[:, : self.window], v[:, self.window :]
+        xm, ym = mask[:, : self.window], mask[:, self.window :]
+        zero = torch.zeros((), dtype=v.dtype)
+        return WindowBatch(
+            x=torch.where(xm, (x - self.mean) / self.std, zero), x_mask=xm,
+            y=torch.where(ym, y, zero), y_mask=ym, tod=self.tod[rows], dow=self.dow[rows], t0=t0,
+        )
+
+
+class WindowBatch(dict):
+    """A batch stacked by a dataset's ``__getitems__`` (see :func:`collate_windows`)."""
+
+
+def collate_windows(items):
+    """``collate_fn`` for window datasets: a :class:`WindowBatch` (from ``__getitems__``)
+    passes through as a dict; a list of items is stacked by PyTorch's ``default_collate``."""
+    from torch.utils.data import default_collate
+
+    if isinstance(items, WindowBatch):
+        return dict(items)
+    return default_collate(items)

@@ -77,8 +77,20 @@ def load_dataset(
     data_dir: str | Path | None = None,
     adjacency: str | Path | None = None,
     locations: str | Path | None = None,
+    segments: str | Path | None = None,
+    knn: int | None = None,
 ) -> tuple[SpatioTemporalData, DatasetEntry | None]:
     """Load a registered data set by name, or a signals file by path; validated.
+
+    A series with gaps (``segments``: from the data set, from gaps in a file's time column,
+    or from a segment table) comes back with only the rows inside its unbroken runs, back to
+    back (:func:`~sparsest.data.segments.keep_segments`).
+
+    Args:
+        segments: a segment table CSV (own data only), see
+            :func:`~sparsest.data.segments.read_segment_table`.
+        knn: neighbours of the distance graph built from ``locations`` when no
+            ``adjacency`` is given (own data only; default 8).
 
     Returns:
         ``(data, entry)``; ``entry`` is ``None`` for a file path.
@@ -95,13 +107,21 @@ def load_dataset(
                 f"--data {name_or_path}: data directory not found; pass --data-dir or set "
                 f"SPARSEST_DATA_DIR to the folder holding {name_or_path}/ (see the README)"
             )
-        return entry.loader(d).validate(), entry
+        return _compact(entry.loader(d).validate()), entry
     path = Path(name_or_path)
     if path.suffix or path.exists() or os.sep in name_or_path:
         from .custom import load_custom
 
-        return load_custom(path, adjacency=adjacency, locations=locations).validate(), None
+        return _compact(load_custom(path, adjacency=adjacency, locations=locations, segments=segments, knn=knn).validate()), None
     raise ConfigError(f"--data: {name_or_path!r} is neither a known data set ({', '.join(list_datasets())}) nor a file")
+
+
+def _compact(data: SpatioTemporalData) -> SpatioTemporalData:
+    if data.segments is None:
+        return data
+    from ..data.segments import keep_segments
+
+    return keep_segments(data)
 
 
 def infer_steps_per_day(timestamps: np.ndarray | None, default: int = 1) -> int:

@@ -1,4 +1,5 @@
-"""The named data sets: ``ghcnd-us`` (built in), ``metr-la-week``, ``era5-t2m-uk``.
+"""The named data sets: ``ghcnd-us`` (built in), ``metr-la-week``, ``era5-t2m-uk``,
+``divvy-chicago``.
 
 Provenance (see also ``../shared/data/README.md``):
 
@@ -12,6 +13,10 @@ Provenance (see also ``../shared/data/README.md``):
 - ``era5-t2m-uk``: ERA5 2 m temperature (Hersbach et al., QJRMS 2020), hourly, March
   2019, 33 x 49 grid at 0.25 degrees over the UK, in kelvin. "Contains modified Copernicus
   Climate Change Service information 2019."
+- ``divvy-chicago``: bikes available at Divvy bike-share stations, Chicago, 5-minute,
+  2013-07..2015-03, rebuilt from the public station-status feed archived by C. Brown
+  (GitHub chbrown/divvy-history, MIT). Cite "Divvy (Lyft Bikes and Scooters) station feed,
+  via chbrown/divvy-history"; Divvy's data licence applies.
 """
 
 from __future__ import annotations
@@ -86,4 +91,58 @@ def era5_t2m_uk(data_dir: Path) -> SpatioTemporalData:
     return SpatioTemporalData(
         values=values, kind="grid", name="era5-t2m-uk", source=str(path), units="K",
         latitude=lat, longitude=lon, timestamps=ts, steps_per_day=24, channels=channels or ["t2m"],
+    )
+
+
+DIVVY_MIN_RUN = 288  # steps: unbroken runs shorter than a day are dropped
+DIVVY_MIN_OBSERVED = 0.05  # stations observed in fewer than 5% of the kept rows are dropped
+DIVVY_KNN = 8  # neighbours per station in the distance graph
+
+
+@register_dataset("divvy-chicago", "graph", "Divvy bike share, Chicago, 2013-2015, 300 stations, 5-min bikes available, 16 unbroken runs (long series)", window=12, horizon=12)
+def divvy_chicago(data_dir: Path) -> SpatioTemporalData:
+    """Bikes available per station, 12 -> 12 five-minute steps (one hour ahead).
+
+    Only the 16 unbroken runs of at least one day (74,695 valid rows) are kept, back to back,
+    as ``segments``: windows never cross a gap. ``-1`` (no reading) is missing (NaN, masked,
+    never a zero). Stations observed in fewer than 5% of those rows are dropped (said in
+    ``notes``). The graph is :func:`~sparsest.data.graph.knn_graph` of the station
+    coordinates (k = 8); stations without coordinates in ``stations.csv`` stay in as isolated
+    nodes (self-loop only), and the notes say how many.
+    """
+    import pandas as pd
+
+    from ..data.graph import knn_graph
+
+    d = data_dir / "divvy-chicago"
+    path = _require(d / "divvy_5min.npz")
+    with np.load(path, allow_pickle=False) as z:
+        seg, ts, ids = z["segments"].astype(np.int64), z["time"], z["station_id"]
+        bikes = z["bikes"]
+    lengths = seg[:, 1] - seg[:, 0]
+    long = seg[lengths >= DIVVY_MIN_RUN]
+    rows = np.concatenate([np.arange(a, b) for a, b in long])
+    values = bikes[rows].astype(np.float32)
+    values[values < 0] = np.nan  # -1 = no reading
+    observed = (~np.isnan(values)).mean(axis=0)
+    keep = observed >= DIVVY_MIN_OBSERVED
+    notes = [f"{int((lengths < DIVVY_MIN_RUN).sum())} unbroken runs shorter than a day dropped "
+             f"({int(lengths[lengths < DIVVY_MIN_RUN].sum())} rows); {len(long)} runs, {len(rows)} rows kept"]
+    if (~keep).any():
+        notes.append(f"{int((~keep).sum())} of {len(ids)} stations dropped: observed in fewer than "
+                     f"{100 * DIVVY_MIN_OBSERVED:g}% of the kept rows (ids {', '.join(str(i) for i in ids[~keep])})")
+    values, ids = values[:, keep], ids[keep]
+    meta = pd.read_csv(_require(d / "stations.csv")).set_index("station_id")
+    meta = meta.reindex(ids)
+    lat, lon = meta["latitude"].to_numpy(float), meta["longitude"].to_numpy(float)
+    n_loc = int((~np.isfinite(lat) | ~np.isfinite(lon)).sum())
+    if n_loc:
+        notes.append(f"{n_loc} stations without coordinates kept as isolated nodes (self-loop only) in the "
+                     f"{DIVVY_KNN}-nearest-neighbour distance graph")
+    edges = np.concatenate([[0], np.cumsum(long[:, 1] - long[:, 0])])
+    return SpatioTemporalData(
+        values=values[..., None], kind="graph", name="divvy-chicago", source=str(path), units="bikes",
+        sensor_ids=[str(i) for i in ids], latitude=lat, longitude=lon, adjacency=knn_graph(lat, lon, DIVVY_KNN, str(path)),
+        timestamps=ts[rows].astype("datetime64[ns]"), steps_per_day=288, channels=["bikes"],
+        segments=np.stack([edges[:-1], edges[1:]], axis=1), notes=notes,
     )

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from ..data.core import SpatioTemporalData
 from ..data.readers import (
     read_adjacency,
@@ -21,14 +23,23 @@ from ..data.readers import (
     read_taxibj_h5,
     sniff_kind,
 )
-from ..errors import DataError
+from ..data.graph import DEFAULT_KNN, knn_graph
+from ..data.segments import read_segment_table, segments_from_timestamps
+from ..errors import ConfigError, DataError
 from . import infer_steps_per_day
 
 PEMS_STEPS_PER_DAY = 288  # PEMS0X .npz files carry no timestamps; they are 5-minute data
 
 
-def load_custom(path: Path, adjacency: str | Path | None = None, locations: str | Path | None = None) -> SpatioTemporalData:
+def load_custom(path: Path, adjacency: str | Path | None = None, locations: str | Path | None = None,
+                segments: str | Path | None = None, knn: int | None = None) -> SpatioTemporalData:
     """Read a user's data file into :class:`SpatioTemporalData` (not yet validated).
+
+    Gaps: a time column whose step is longer than the regular one somewhere splits the
+    series into unbroken runs (``segments``), and so does a segment table (``segments``, a
+    CSV ``start,end``); windows never cross them. A graph from coordinates: ``locations``
+    without ``adjacency`` gives the ``knn``-nearest-neighbour Gaussian-kernel graph
+    (:func:`~sparsest.data.graph.knn_graph`, k = 8 by default).
 
     Raises:
         DataError: missing file, unknown format, wrong shape (message names the file).
@@ -58,15 +69,45 @@ def load_custom(path: Path, adjacency: str | Path | None = None, locations: str 
     else:
         values, ids, ts = read_signals(path)
     n = values.shape[1]
+    if knn is not None and (adjacency or not locations):
+        raise ConfigError("--knn: builds the graph from --locations when no --adjacency is given; "
+                          + ("you gave --adjacency" if adjacency else "give --locations"))
     adj = read_adjacency(Path(adjacency), sensor_ids=ids, n_nodes=n) if adjacency else None
     lat = lon = None
+    notes = []
     if locations:
         lat, lon = read_locations(Path(locations), ids)
+        if adj is None:
+            k = DEFAULT_KNN if knn is None else knn
+            adj = knn_graph(lat, lon, k, str(locations))
+            notes.append(f"graph: {k}-nearest-neighbour Gaussian kernel of the haversine distance from {Path(locations).name}")
+            n_loc = int((~np.isfinite(lat) | ~np.isfinite(lon)).sum())
+            if n_loc:
+                notes.append(f"{n_loc} sensors without coordinates are isolated nodes (self-loop only) in that graph")
+    seg = None
+    if segments:
+        seg = read_segment_table(segments, values.shape[0], ts)
+        notes.append(f"{len(seg)} unbroken runs from {Path(segments).name}")
+    elif ts is not None:
+        seg = segments_from_timestamps(ts)
+        if seg is not None:
+            notes.append(f"{len(seg)} unbroken runs: the time column has {len(seg) - 1} gap(s); windows never cross them")
+    spd = spd or infer_steps_per_day(ts, 1)
+    if seg is not None and ts is not None and not segments:
+        spd = _regular_steps_per_day(ts, spd)
     return SpatioTemporalData(
         values=values, kind="graph", name=name, source=str(path), sensor_ids=ids or [str(i) for i in range(n)],
         latitude=lat, longitude=lon, adjacency=adj, timestamps=ts,
-        steps_per_day=spd or infer_steps_per_day(ts, 1),
+        steps_per_day=spd, segments=seg, notes=notes,
     )
+
+
+def _regular_steps_per_day(ts, default: int) -> int:
+    """Samples per day from the most common time step (gaps must not skew it)."""
+    d = np.diff(ts.astype("datetime64[s]").astype(np.int64))
+    vals, counts = np.unique(d, return_counts=True)
+    step = int(vals[np.argmax(counts)])
+    return max(1, int(round(86_400 / step))) if step > 0 else default
 
 
 def _is_pems(path: Path) -> bool:

@@ -156,8 +156,10 @@ class StepProgress(L.Callback):
 def make_trainer(opts, run: RunDirectory, name: str, max_epochs: int = -1, max_steps: int = -1, callbacks=(), validate=True,
                  progress: bool = True, **trainer_kwargs) -> L.Trainer:
     """The Lightning trainer of phase ``name``: ``opts`` (a
-    :class:`~sparsest.engine.options.CommonOptions`) gives accelerator, devices, strategy and
-    ``limit_train_batches``; CSV logs go to ``logs/<name>``.
+    :class:`~sparsest.engine.options.CommonOptions`) gives accelerator, devices, strategy,
+    ``limit_train_batches`` and ``grad_clip`` (gradient-norm clipping, Lightning's
+    ``gradient_clip_val`` with ``gradient_clip_algorithm="norm"``; none when 0); CSV logs go
+    to ``logs/<name>``.
 
     Raises:
         ConfigError: Lightning refuses ``--accelerator`` / ``--devices`` / ``--strategy``.
@@ -173,6 +175,8 @@ def make_trainer(opts, run: RunDirectory, name: str, max_epochs: int = -1, max_s
     # a gate that is off): DDP must look for unused parameters
     strategy = {"ddp": "ddp_find_unused_parameters_true", "ddp_spawn": "ddp_spawn_find_unused_parameters_true"}.get(
         opts.strategy, opts.strategy)
+    if opts.grad_clip > 0:  # Lightning clips before every optimiser step (automatic optimisation)
+        trainer_kwargs = {"gradient_clip_val": float(opts.grad_clip), "gradient_clip_algorithm": "norm", **trainer_kwargs}
     try:
         return L.Trainer(
             **trainer_kwargs, accelerator=opts.accelerator, devices=opts.devices, strategy=strategy,

@@ -58,12 +58,19 @@ class ForecastModule(L.LightningModule):
     def training_step(self, batch: dict, batch_idx: int) -> dict:
         """Masked MAE in scaled units (+ the model's penalty).
 
-        An optional ``batch["weight"]`` ``[B]`` scales each sample's share of the loss
-        (default 1: ``sum_b w_b * sum(err_b) / n_observed``, the plain masked MAE when all
-        weights are 1). When ``self.record_sample_loss`` is True (set by a callback), the
-        output also holds ``sample_node_loss``: the detached per-sample, per-node (per-pixel)
-        masked MAE ``[B, N]`` (grids: ``[B, H * W]``; 0 where a node has no observed target),
-        so callbacks can score samples without another forward.
+        Without ``batch["weight"]`` (e.g. plain ``sparsest run``): the masked MAE over every
+        observed target entry of the batch. With ``batch["weight"]`` ``[B]`` (the sample-pruning
+        loader, every method ``none`` included): each window's weight multiplies that window's
+        own masked MAE, ``loss = sum_b w_b * mean_obs(err_b) / B_real``, where B_real counts
+        the real windows (not ``batch["pad"]`` padding, whose weight is 0 anyway) with at least
+        one observed target entry; a window without one contributes nothing. So a window's
+        share of the loss does not depend on how many of its entries are observed. With all
+        weights 1 and every window fully observed both give the same loss.
+
+        When ``self.record_sample_loss`` is True (set by a callback), the output also holds
+        ``sample_node_loss``: the detached per-sample, per-node (per-pixel) masked MAE
+        ``[B, N]`` (grids: ``[B, H * W]``; NaN where a node has no observed target entry), so
+        callbacks can score samples without another forward.
 
         Returns:
             ``{"loss": scalar, ["sample_node_loss": [B, N]]}``.
@@ -75,8 +82,7 @@ class ForecastModule(L.LightningModule):
         if weight is None:
             loss = masked_mae_from_error(err, m)
         else:
-            w = weight.to(err.dtype).reshape(-1, *([1] * (err.dim() - 1)))  # [B, 1, ...]
-            loss = (err * m * w).sum() / m.sum().clamp_min(1.0)
+            loss = weighted_window_mae(err, m, weight, batch.get("pad"))
         penalty = getattr(self.model, "penalty", None)
         if callable(penalty):
             loss = loss + penalty()
@@ -106,14 +112,37 @@ def masked_mae_from_error(err: torch.Tensor, mask: torch.Tensor) -> torch.Tensor
     return (err * mask).sum() / mask.sum().clamp_min(1.0)
 
 
+def weighted_window_mae(err: torch.Tensor, mask: torch.Tensor, weight: torch.Tensor,
+                        pad: torch.Tensor | None = None) -> torch.Tensor:
+    """Per-window weighted masked MAE: ``sum_b w_b * mean_obs(err_b) / B_real``.
+
+    ``mean_obs(err_b)`` is window b's mean absolute error over its observed entries; B_real
+    counts the windows that are not padding (``pad``) and have at least one observed entry.
+    Padding windows and windows without an observed entry contribute nothing (0 when the
+    batch has none left, still attached to the graph).
+
+    Shapes: ``err``, ``mask`` ``[B, S, ...]`` (float mask), ``weight`` ``[B]``, ``pad`` ``[B]``
+    bool or None -> scalar. Units: those of ``err``.
+    """
+    b = err.shape[0]
+    obs = mask.reshape(b, -1).sum(dim=1)  # [B] observed entries per window
+    per_window = (err * mask).reshape(b, -1).sum(dim=1) / obs.clamp_min(1.0)  # [B]
+    real = obs > 0
+    if pad is not None:
+        real = real & ~pad.to(device=err.device, dtype=torch.bool).reshape(b)
+    w = weight.to(device=err.device, dtype=err.dtype).reshape(b) * real.to(err.dtype)
+    return (w * per_window).sum() / real.sum().clamp_min(1).to(err.dtype)
+
+
 def node_losses(err: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Per-sample, per-location masked mean of ``err``: graph ``[B, S, N, C]`` -> ``[B, N]``,
-    grid ``[B, S, C, H, W]`` -> ``[B, H * W]``; 0 where a location has no observed entry."""
+    grid ``[B, S, C, H, W]`` -> ``[B, H * W]``; NaN where a location has no observed entry
+    (so scores can leave it out instead of counting it as a perfect forecast)."""
     if err.dim() == 4:  # graph [B, S, N, C]
         num, den = (err * mask).sum(dim=(1, 3)), mask.sum(dim=(1, 3))
     else:  # grid [B, S, C, H, W]
         num, den = (err * mask).sum(dim=(1, 2)).flatten(1), mask.sum(dim=(1, 2)).flatten(1)
-    return num / den.clamp_min(1.0)
+    return (num / den.clamp_min(1.0)).masked_fill(den == 0, float("nan"))
 
 
 @torch.no_grad()

@@ -94,7 +94,16 @@ class CommonOptions(Options):
                                   "[default: $SPARSEST_DATA_DIR, else ../shared/data beside the repository]")
     adjacency: str | None = option(None, "your adjacency (your own graph data only): dense CSV/NPY N x N, edge-list CSV "
                                    "(from,to | source,target | src,dst + weight|cost|distance), or DCRNN adj_mx.pkl")
-    locations: str | None = option(None, "your sensor locations (your own graph data only): CSV with sensor_id, latitude, longitude")
+    locations: str | None = option(None, "your sensor locations (your own graph data only): CSV with sensor_id, latitude, longitude; "
+                                   "without --adjacency the graph is built from them (--knn)")
+    knn: int | None = option(None, "neighbours per sensor of the graph built from --locations when no --adjacency is given "
+                             "(Gaussian kernel of the haversine distance, as DCRNN) [default: 8]", ge=1)
+    segments: str | None = option(None, "your segment table (your own data only): CSV start,end of the unbroken runs (row numbers "
+                                  "[start, end) or timestamps, end inclusive); windows never cross a gap. Without it, gaps in the "
+                                  "time column split the series")
+    time_slice: str | None = option(None, "use only a slice of the (valid) time steps, START:STOP as a Python slice, e.g. "
+                                    "'--time-slice=-20000:' for the last 20000 (quick runs on a long series); the 70/10/20 "
+                                    "split is made inside it [default: all]")
     window: int | None = option(None, "input length T [time steps] [default: per data set, 12 for METR-LA]", ge=1)
     horizon: int | None = option(None, "forecast length S [time steps] [default: per data set, 12 for METR-LA]", ge=1)
     patch_size: int = option(4, "patch side p [pixels]; on grids each p x p patch is one sensor", ge=1)
@@ -104,6 +113,8 @@ class CommonOptions(Options):
     batch_size: int = option(32, "windows per batch", ge=1)
     lr: float = option(2e-3, "learning rate of the network (AdamW)", gt=0)
     weight_decay: float = option(1e-4, "AdamW weight decay of the network (0 = none)", ge=0)
+    grad_clip: float = option(5.0, "clip the gradient norm of every optimiser step to this (as BasicTS and the Graph "
+                              "WaveNet code; 0 = no clipping)", ge=0)
     epochs: int = option(40, "max training epochs", ge=1)
     patience: int = option(8, "early-stopping patience [epochs without validation-MAE gain]", ge=0)
     seed: int = option(0, "random seed (weights, batches, random choices)", ge=0, le=2**32 - 1)

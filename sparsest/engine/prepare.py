@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader
 
 from ..backbones import DataSpec, create_backbone
 from ..data.core import SpatioTemporalData
-from ..data.windows import StandardScaler, WindowDataset, chronological_split, time_features
+from ..data.windows import StandardScaler, WindowDataset, chronological_split, collate_windows, time_features
 from ..datasets import load_dataset
 from ..errors import ConfigError
 from .fit import check_trainer_options, quiet_lightning
@@ -50,8 +50,10 @@ class Prepared:
         d, s = self.data, self.spec
         n_missing = self.n_missing
         shape = f"N={d.n_nodes}" if d.kind == "graph" else f"H x W={s.height} x {s.width}"
-        return (f"[bold]data[/] {d.name}: {d.kind}, T={d.n_steps}, {shape}, C={d.n_channels}, missing readings {n_missing} "
+        runs = f" in {len(d.segments)} unbroken runs" if d.segments is not None else ""
+        line = (f"[bold]data[/] {d.name}: {d.kind}, T={d.n_steps}{runs}, {shape}, C={d.n_channels}, missing readings {n_missing} "
                 f"({100 * n_missing / d.values.size:.2f}%, masked)")
+        return "\n".join([line, *(f"  {note}" for note in d.notes)])
 
 
 def prepare(opts) -> Prepared:
@@ -66,20 +68,22 @@ def prepare(opts) -> Prepared:
     from ..datasets import get_dataset_entry
 
     if get_dataset_entry(opts.data) is not None:
-        for name in ("adjacency", "locations"):
+        for name in ("adjacency", "locations", "segments", "knn"):
             if getattr(opts, name):
                 raise ConfigError(f"--{name}: only for your own data (--data FILE); {opts.data} brings its own")
-    data, entry = load_dataset(opts.data, opts.data_dir, opts.adjacency, opts.locations)
+    data, entry = load_dataset(opts.data, opts.data_dir, opts.adjacency, opts.locations, segments=opts.segments, knn=opts.knn)
     if data.kind == "grid":
-        for name in ("adjacency", "locations"):
+        for name in ("adjacency", "locations", "knn"):
             if getattr(opts, name):
                 raise ConfigError(f"--{name}: {data.name} is grid data (frames [T, C, H, W]); it has no sensor graph")
+    if opts.time_slice is not None:
+        data = time_slice(data, opts.time_slice)
     window = opts.window or (entry.window if entry else 12)
     horizon = opts.horizon or (entry.horizon if entry else 12)
-    split = chronological_split(data.n_steps, window, horizon, source=data.source)
+    split = chronological_split(data.n_steps, window, horizon, source=data.source, segments=data.segments)
     scaler = StandardScaler.fit(data, split.train)
     tod, dow = time_features(data)
-    train_days = (split.train[1] - split.train[0]) / data.steps_per_day
+    train_days = split.n_steps("train") / data.steps_per_day
     if train_days < 14:
         # a weekday seen at most once in training cannot be learnt, and weekdays that only
         # occur in validation / test would hit untrained embeddings: drop the feature
@@ -87,8 +91,9 @@ def prepare(opts) -> Prepared:
     g = torch.Generator().manual_seed(opts.seed)
     loaders = {}
     for name in ("train", "val", "test"):
-        ds = WindowDataset(data, getattr(split, name), window, horizon, scaler, tod=tod, dow=dow)
-        loaders[name] = DataLoader(ds, batch_size=opts.batch_size, shuffle=name == "train", generator=g if name == "train" else None)
+        ds = WindowDataset(data, getattr(split, name), window, horizon, scaler, tod=tod, dow=dow, runs=split.runs(name))
+        loaders[name] = DataLoader(ds, batch_size=opts.batch_size, shuffle=name == "train", generator=g if name == "train" else None,
+                                   collate_fn=collate_windows)
     h, w = data.grid_shape if data.kind == "grid" else (0, 0)
     spec = DataSpec(
         kind=data.kind, window=window, horizon=horizon, n_channels=data.n_channels, n_nodes=data.n_nodes,
@@ -96,6 +101,61 @@ def prepare(opts) -> Prepared:
         patch_size=opts.patch_size,
     )
     return Prepared(data, spec, scaler, loaders, split, tod, generator=g, n_missing=int(np.isnan(data.values).sum()))
+
+
+def parse_time_slice(text: str, n_steps: int) -> tuple[int, int]:
+    """``"START:STOP"`` (Python slice syntax, negatives count from the end) -> ``(start, stop)``
+    rows of a series of ``n_steps``.
+
+    Raises:
+        ConfigError: not ``START:STOP`` with whole numbers, or an empty slice.
+    """
+    parts = str(text).split(":")
+    try:
+        if len(parts) != 2:
+            raise ValueError
+        a, b = (int(p) if p.strip() else None for p in parts)
+    except ValueError:
+        raise ConfigError(f"--time-slice: expected START:STOP with whole numbers (e.g. -20000: or 0:5000), got {text!r}") from None
+    start, stop, _ = slice(a, b).indices(n_steps)
+    if stop - start < 1:
+        raise ConfigError(f"--time-slice: {text!r} selects no time step of the {n_steps}")
+    return start, stop
+
+
+def time_slice(data: SpatioTemporalData, text: str) -> SpatioTemporalData:
+    """The rows ``START:STOP`` of ``data`` (segments clipped to them); graph sensors without
+    a reading in them are dropped (named in ``notes``).
+
+    Raises:
+        ConfigError: a bad slice, or no sensor with a reading in it.
+    """
+    from dataclasses import replace
+
+    a, b = parse_time_slice(text, data.n_steps)
+    if (a, b) == (0, data.n_steps):
+        return data
+    seg = None
+    if data.segments is not None:
+        keep = (data.segments[:, 1] > a) & (data.segments[:, 0] < b)
+        seg = np.clip(data.segments[keep], a, b) - a
+    ts = data.timestamps[a:b] if data.timestamps is not None else None
+    notes = [*data.notes, f"time steps {a}:{b} of {data.n_steps} used (--time-slice)"]
+    values = data.values[a:b]
+    out = replace(data, values=values, timestamps=ts, segments=seg, notes=notes)
+    if data.kind == "graph":
+        seen = ~np.isnan(values).all(axis=(0, 2))  # [N]
+        if not seen.any():
+            raise ConfigError(f"--time-slice: no sensor has a reading in time steps {a}:{b}")
+        if not seen.all():
+            ids = data.sensor_ids or [str(i) for i in range(data.n_nodes)]
+            adj = data.adjacency[seen][:, seen] if data.adjacency is not None else None
+            lat = data.latitude[seen] if data.latitude is not None else None
+            lon = data.longitude[seen] if data.longitude is not None else None
+            notes.append(f"{int((~seen).sum())} sensors without a reading in those steps dropped")
+            out = replace(out, values=values[:, seen], sensor_ids=[i for i, s in zip(ids, seen) if s], adjacency=adj,
+                          latitude=lat, longitude=lon, notes=notes)
+    return out.validate()
 
 
 def start(opts, console=None):

@@ -17,11 +17,14 @@ from ..pruning.samples.options import METHODS, PruningOptions
 
 @dataclass(config=OPTION_CONFIG)
 class SamplePruningFields(Options):
-    """``sample_pruning`` (the method) and ``prune_ratio`` (fraction of windows skipped)."""
+    """``sample_pruning`` (the method) and ``prune_ratio`` (fraction of all windows skipped;
+    for ``infobatch``, fraction of the below-mean windows dropped)."""
 
     sample_pruning: Literal[METHODS] = option(PruningOptions.method, "which training windows each epoch visits: "
-                                 + ", ".join(METHODS) + " (infobatch-budget: InfoBatch held to the budget)")
-    prune_ratio: float = option(PruningOptions.prune_ratio, "R: fraction of training windows skipped per pruned epoch, in [0, 1)",
+                                 + ", ".join(METHODS) + " (infobatch: as published, keeps every above-mean window; "
+                                 "infobatch-budget: ours, InfoBatch held to the budget of all windows)")
+    prune_ratio: float = option(PruningOptions.prune_ratio, "in [0, 1): R, fraction of all training windows skipped per pruned "
+                                "epoch; for infobatch: r, fraction of the below-mean windows dropped (it visits more)",
                                 ge=0, lt=1)
 
     def pruning(self) -> PruningOptions:

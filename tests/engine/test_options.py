@@ -148,3 +148,24 @@ def test_config_yaml_round_trips(tmp_path):
         opts = cls()
         again = build_options(cls, ("config.yaml", opts.to_dict()))
         assert again.to_dict() == opts.to_dict()
+
+
+@pytest.mark.parametrize("value, needle", [("-1", ">= 0"), ("abc", "valid number"), ("nan", "finite")])
+@pytest.mark.parametrize("command", ["run", "train", "compress"])
+def test_grad_clip_checked_for_every_command(capsys, command, value, needle):
+    one_line_error(capsys, [command, "--grad-clip", value], "--grad-clip", needle)
+
+
+def test_grad_clip_reaches_the_trainer(tmp_path):
+    from sparsest.engine.fit import make_trainer
+    from sparsest.engine.run import RunDirectory
+
+    run = RunDirectory(tmp_path)
+    for cls in COMMANDS.values():
+        assert cls().grad_clip == 5.0  # BasicTS' default
+        trainer = make_trainer(build_options(cls, ("cli", {"grad_clip": "2.5"})), run, "t", max_epochs=1, progress=False)
+        assert trainer.gradient_clip_val == 2.5 and trainer.gradient_clip_algorithm == "norm"
+        off = make_trainer(build_options(cls, ("--set", {"grad_clip": 0})), run, "t", max_epochs=1, progress=False)
+        assert off.gradient_clip_val is None  # 0 = no clipping
+    with pytest.raises(ConfigError, match="--set grad_clip: must be >= 0"):
+        build_options(TrainConfig, ("--set", {"grad_clip": -1}))

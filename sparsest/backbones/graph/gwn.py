@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 import torch
 from torch import nn
@@ -9,7 +11,17 @@ from torch.nn import functional as F
 
 from ...errors import ConfigError
 from ..layers import KeptSubgraphForecaster
-from ..registry import DataSpec, register_backbone
+from ..registry import DataSpec, preset_options, register_backbone
+
+#: option values of each ``preset`` (explicit options override them)
+PRESETS = {
+    # the authors' code (github.com/nnzhan/Graph-WaveNet, train.py defaults): nhid 32
+    # residual / dilation channels, skip 8 * 32, end 16 * 32, 4 blocks x 2 layers, kernel 2
+    "reference": {"hidden_size": 32, "skip_size": 256, "end_size": 512, "n_blocks": 4, "n_layers": 2, "kernel_size": 2},
+    # quick CPU runs: 2 blocks x 2 layers with kernel 3 (the same receptive field, 13 steps,
+    # with 3 graph convolutions instead of 7), 16 channels
+    "small": {"hidden_size": 16, "skip_size": 64, "end_size": 128, "n_blocks": 2, "n_layers": 2, "kernel_size": 3},
+}
 
 
 def _row_normalise(a: torch.Tensor) -> torch.Tensor:
@@ -80,9 +92,22 @@ class GraphWaveNet(KeptSubgraphForecaster):
     step of the skip sum is used, as there; the last layer has no graph convolution, whose
     output the reference code computes and discards). Convolutions along time and 1x1 convolutions
     are written as linear layers on a node-first, channel-last layout (same maths, faster
-    on CPU). The defaults are small for CPU training: 2 blocks x 2 layers with kernel 3
-    (dilations 1, 2; receptive field 13, like the paper's 4 x 2 layers with kernel 2, at
-    half the diffusion cost) and 16 channels.
+    on CPU).
+
+    Time of day: as in the reference code (``in_dim=2``), the input of every node gets a
+    second channel, the time-of-day fraction ``tod / steps_per_day`` in [0, 1) of each input
+    step (none when ``steps_per_day`` is 1; zeros when ``tod`` is not given). Day of week is
+    not used.
+
+    Presets (``preset``; any size option given explicitly overrides its value):
+
+    - ``"reference"`` (default): the authors' code (github.com/nnzhan/Graph-WaveNet,
+      ``train.py`` defaults): 32 residual / dilation channels, 256 skip, 512 end channels,
+      4 blocks x 2 layers with kernel 2 (dilations 1, 2; receptive field 13), diffusion
+      order 2, adaptive adjacency from 10-dim node embeddings, dropout 0.3.
+    - ``"small"``: for quick CPU runs: 16 / 64 / 128 channels, 2 blocks x 2 layers with
+      kernel 3 (dilations 1, 2; the same receptive field, 13, with 3 graph convolutions
+      instead of 7); order, embeddings and dropout as the reference.
 
     When ``adjacency`` is ``None`` only the adaptive adjacency is used (together with the
     identity term ``X W_0`` that every diffusion convolution has).
@@ -100,20 +125,23 @@ class GraphWaveNet(KeptSubgraphForecaster):
         horizon: S.
         input_size: C input channels.
         output_size: C output channels (default ``input_size``).
-        hidden_size: residual and dilation channels (paper: 32).
-        skip_size: skip channels (paper: 256).
-        end_size: channels of the first output 1x1 convolution (paper: 512).
-        n_blocks: blocks of dilated layers (paper: 4).
-        n_layers: layers per block, dilation doubling within a block (paper: 2).
-        kernel_size: temporal kernel size (paper: 2).
+        preset: ``"reference"`` or ``"small"``: the defaults of the size options below.
+        hidden_size: residual and dilation channels (reference: 32, small: 16).
+        skip_size: skip channels (reference: 256, small: 64).
+        end_size: channels of the first output 1x1 convolution (reference: 512, small: 128).
+        n_blocks: blocks of dilated layers (reference: 4, small: 2).
+        n_layers: layers per block, dilation doubling within a block (both: 2).
+        kernel_size: temporal kernel size (reference: 2, small: 3).
         order: diffusion steps per support (paper: 2).
         adjacency: ``[N, N]`` non-negative edge weights or ``None``.
         adaptive: use the self-adaptive adjacency.
         embedding_size: width of the node embeddings ``E_1``, ``E_2`` (paper: 10).
         dropout: dropout after each graph convolution (paper: 0.3).
+        steps_per_day: time-of-day slots per day (1: no time-of-day input channel).
 
     Shapes:
-        x: ``[B, T, N, C]``; tod, dow: ignored; returns ``[B, S, N, C_out]``.
+        x: ``[B, T, N, C]``; tod: ``[B, T + S]`` slots in [0, steps_per_day) (input steps
+        0..T-1 are used); dow: ignored; returns ``[B, S, N, C_out]``.
         forward_subset: ``x_kept`` ``[B, T, K, C]``, ``kept_idx`` ``[K]`` sorted ->
         ``[B, S, N, C_out]`` with zero rows for switched-off sensors.
     """
@@ -125,23 +153,32 @@ class GraphWaveNet(KeptSubgraphForecaster):
         horizon: int,
         input_size: int = 1,
         output_size: int | None = None,
-        hidden_size: int = 16,
-        skip_size: int = 64,
-        end_size: int = 128,
-        n_blocks: int = 2,
-        n_layers: int = 2,
-        kernel_size: int = 3,
+        preset: Literal["reference", "small"] = "reference",
+        hidden_size: int | None = None,
+        skip_size: int | None = None,
+        end_size: int | None = None,
+        n_blocks: int | None = None,
+        n_layers: int | None = None,
+        kernel_size: int | None = None,
         order: int = 2,
         adjacency: np.ndarray | torch.Tensor | None = None,
         adaptive: bool = True,
         embedding_size: int = 10,
         dropout: float = 0.3,
+        steps_per_day: int = 1,
     ):
         super().__init__()
+        sizes = preset_options("gwn", PRESETS, preset, hidden_size=hidden_size, skip_size=skip_size, end_size=end_size,
+                               n_blocks=n_blocks, n_layers=n_layers, kernel_size=kernel_size)
+        hidden_size, skip_size, end_size = sizes["hidden_size"], sizes["skip_size"], sizes["end_size"]
+        n_blocks, n_layers, kernel_size = sizes["n_blocks"], sizes["n_layers"], sizes["kernel_size"]
         if adjacency is None and not adaptive:
             raise ConfigError("gwn: no adjacency given and adaptive=False leaves no graph to convolve on")
         self.n_nodes, self.window, self.horizon = n_nodes, window, horizon
         self.output_size = output_size or input_size
+        self.preset = preset
+        self.steps_per_day = steps_per_day
+        self.use_tod = steps_per_day > 1
         if adjacency is not None:
             a = torch.as_tensor(np.asarray(adjacency), dtype=torch.float32)
             if a.shape != (n_nodes, n_nodes):
@@ -155,7 +192,7 @@ class GraphWaveNet(KeptSubgraphForecaster):
             self.node_emb2 = nn.Parameter(torch.randn(n_nodes, embedding_size))
         n_supports = 2 * int(adjacency is not None) + int(adaptive)
 
-        self.start = nn.Linear(input_size, hidden_size)
+        self.start = nn.Linear(input_size + int(self.use_tod), hidden_size)
         self.tconvs, self.skip_convs = nn.ModuleList(), nn.ModuleList()
         self.gconvs, self.norms = nn.ModuleList(), nn.ModuleList()
         self.dilations: list[int] = []
@@ -186,6 +223,29 @@ class GraphWaveNet(KeptSubgraphForecaster):
             supports.append(F.softmax(F.relu(e1 @ e2.t()), dim=1))
         return supports
 
+    def _with_tod(self, x: torch.Tensor, tod: torch.Tensor | None) -> torch.Tensor:
+        """``[B, T, K, C]`` -> ``[B, T, K, C + 1]``: the time-of-day fraction of each input
+        step as an extra channel of every node (unchanged when time of day is not used)."""
+        if not self.use_tod:
+            return x
+        B, T, K, _ = x.shape
+        if tod is None:
+            frac = x.new_zeros(B, T)
+        else:
+            frac = tod[:, :T].to(x.dtype) / self.steps_per_day
+        return torch.cat([x, frac[:, :, None, None].expand(B, T, K, 1)], dim=-1)
+
+    def forward(self, x: torch.Tensor, tod: torch.Tensor | None = None, dow: torch.Tensor | None = None):
+        return super().forward(self._with_tod(x, tod), tod, dow)
+
+    def forward_subset(self, x_kept: torch.Tensor, kept_idx: torch.Tensor, tod=None, dow=None) -> torch.Tensor:
+        """Forecast from the kept sensors only, on their induced subgraph (class doc).
+
+        Shapes: ``x_kept`` ``[B, T, K, C]``, ``kept_idx`` ``[K]`` sorted, ``tod`` ``[B, T + S]``
+        -> ``[B, S, N, C]`` with zero rows for switched-off sensors.
+        """
+        return super().forward_subset(self._with_tod(x_kept, tod), kept_idx, tod, dow)
+
     def _run(self, x: torch.Tensor, supports: list[torch.Tensor]) -> torch.Tensor:
         B, T, K, _ = x.shape
         h = x.permute(2, 0, 1, 3)  # [K, B, T, C]: node-first, channel-last
@@ -210,4 +270,4 @@ class GraphWaveNet(KeptSubgraphForecaster):
     "gwn", kind="graph", summary="Graph WaveNet (Wu et al., IJCAI 2019): dilated gated TCN + diffusion GCN, adaptive adjacency"
 )
 def gwn(spec: DataSpec, **kwargs) -> GraphWaveNet:
-    return GraphWaveNet(**spec.graph_args("adjacency"), **kwargs)
+    return GraphWaveNet(**spec.graph_args("adjacency", "steps_per_day"), **kwargs)

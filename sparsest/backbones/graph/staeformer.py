@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 from torch import nn
 
 from ..layers import SelfAttention
-from ..registry import DataSpec, register_backbone
+from ..registry import DataSpec, preset_options, register_backbone
+
+#: option values of each ``preset`` (explicit options override them)
+PRESETS = {
+    # the authors' code (github.com/XDZhelheim/STAEformer, model/STAEformer.py, METR-LA):
+    # 24-dim input projection and time-of-day / day-of-week embeddings, 80-dim adaptive
+    # embedding (width 152), FFN 256, 4 heads, 3 temporal + 3 spatial layers
+    "reference": {"hidden_size": 24, "adaptive_size": 80, "n_heads": 4, "feed_forward_size": 256, "n_temporal_layers": 3,
+                  "n_spatial_layers": 3},
+    # quick CPU runs: width 3 * 8 + 24 = 48, 2 heads, FFN 64, 1 + 1 layers
+    "small": {"hidden_size": 8, "adaptive_size": 24, "n_heads": 2, "feed_forward_size": 64, "n_temporal_layers": 1,
+              "n_spatial_layers": 1},
+}
 
 
 class _AttentionBlock(nn.Module):
@@ -51,9 +65,16 @@ class STAEformer(nn.Module):
     the wrapper's ``KeptToAllPropagation`` can still refine them). :meth:`forward` runs the
     same path with all nodes kept (the mask token then receives a zero gradient).
 
-    The defaults are small for CPU training: model width ``D = 3 * 8 + 24 = 48`` (paper:
-    152), one temporal and one spatial layer, 2 heads (at a fixed width, fewer heads are
-    markedly faster on CPU for attention over N = 207 nodes).
+    Presets (``preset``; any size option given explicitly overrides its value):
+
+    - ``"reference"`` (default): the authors' code (github.com/XDZhelheim/STAEformer,
+      ``model/STAEformer.py`` defaults for METR-LA): 24-dim input projection, time-of-day
+      and day-of-week embeddings, 80-dim adaptive embedding (model width
+      ``D = 3 * 24 + 80 = 152``), feed-forward width 256, 4 heads, 3 temporal + 3 spatial
+      layers, dropout 0.1, mixed output projection.
+    - ``"small"``: for quick CPU runs: width ``D = 3 * 8 + 24 = 48``, feed-forward width 64,
+      2 heads (at a fixed width, fewer heads are markedly faster on CPU for attention over
+      N = 207 nodes), 1 temporal + 1 spatial layer; dropout as the reference.
 
     Args:
         n_nodes: N.
@@ -61,13 +82,14 @@ class STAEformer(nn.Module):
         horizon: S.
         input_size: C input channels.
         output_size: C output channels (default ``input_size``).
+        preset: ``"reference"`` or ``"small"``: the defaults of the size options below.
         hidden_size: width of the input projection and of each of the time-of-day and
-            day-of-week embeddings (paper: 24).
-        adaptive_size: width ``D_a`` of the adaptive embedding (paper: 80).
-        n_heads: attention heads (paper: 4).
-        feed_forward_size: hidden width of each layer's FFN (paper: 256).
-        n_temporal_layers: temporal transformer layers (paper: 3).
-        n_spatial_layers: spatial transformer layers (paper: 3).
+            day-of-week embeddings (reference: 24, small: 8).
+        adaptive_size: width ``D_a`` of the adaptive embedding (reference: 80, small: 24).
+        n_heads: attention heads (reference: 4, small: 2).
+        feed_forward_size: hidden width of each layer's FFN (reference: 256, small: 64).
+        n_temporal_layers: temporal transformer layers (reference: 3, small: 1).
+        n_spatial_layers: spatial transformer layers (reference: 3, small: 1).
         steps_per_day: time-of-day vocabulary size (1 disables the embedding).
         dropout: dropout after each attention and feed-forward sub-layer (paper: 0.1).
 
@@ -87,16 +109,24 @@ class STAEformer(nn.Module):
         horizon: int,
         input_size: int = 1,
         output_size: int | None = None,
-        hidden_size: int = 8,
-        adaptive_size: int = 24,
-        n_heads: int = 2,
-        feed_forward_size: int = 64,
-        n_temporal_layers: int = 1,
-        n_spatial_layers: int = 1,
+        preset: Literal["reference", "small"] = "reference",
+        hidden_size: int | None = None,
+        adaptive_size: int | None = None,
+        n_heads: int | None = None,
+        feed_forward_size: int | None = None,
+        n_temporal_layers: int | None = None,
+        n_spatial_layers: int | None = None,
         steps_per_day: int = 288,
         dropout: float = 0.1,
     ):
         super().__init__()
+        sizes = preset_options("staeformer", PRESETS, preset, hidden_size=hidden_size, adaptive_size=adaptive_size,
+                               n_heads=n_heads, feed_forward_size=feed_forward_size, n_temporal_layers=n_temporal_layers,
+                               n_spatial_layers=n_spatial_layers)
+        hidden_size, adaptive_size, n_heads = sizes["hidden_size"], sizes["adaptive_size"], sizes["n_heads"]
+        feed_forward_size = sizes["feed_forward_size"]
+        n_temporal_layers, n_spatial_layers = sizes["n_temporal_layers"], sizes["n_spatial_layers"]
+        self.preset = preset
         self.n_nodes, self.window, self.horizon = n_nodes, window, horizon
         self.output_size = output_size or input_size
         self.input_proj = nn.Linear(input_size, hidden_size)

@@ -38,7 +38,7 @@ class CompressConfig(CommonOptions):
         n_maps: importance-map PNGs written.
     """
 
-    UNUSED: ClassVar[tuple[str, ...]] = ("patience", "adjacency", "locations")
+    UNUSED: ClassVar[tuple[str, ...]] = ("patience", "adjacency", "locations", "knn", "segments")
 
     data: str = option("era5-t2m-uk", "grid data set name (see `sparsest datasets`) or grid file (.npz/.nc [T, (C,) H, W])")
     backbone: str = option("simvp", "grid backbone: simvp, tau, convlstm (see `sparsest backbones`)")

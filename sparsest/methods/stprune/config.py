@@ -23,6 +23,8 @@ class TrainConfig(SamplePruningFields, CommonOptions):
     defaults).
 
     Attributes (units in brackets):
+        sample_pruning, prune_ratio: see :class:`~sparsest.methods.options.SamplePruningFields`
+            (``infobatch``: prune_ratio is the fraction of the below-mean windows dropped).
         epochs: training epochs (the same for every method; annealing is planned on it).
         patience: early-stopping patience [epochs]; 0 = off (train all epochs).
         lr_schedule: cosine (over fractional epochs, correct for pruned epoch lengths) or none.
@@ -31,15 +33,16 @@ class TrainConfig(SamplePruningFields, CommonOptions):
     epochs: int = option(30, "training epochs, the same for every method", ge=1)
     patience: int = option(0, "early-stopping patience [epochs]; 0 = train all epochs", ge=0)
     lr_schedule: Literal["cosine", "none"] = option("cosine", "cosine (over fractional epochs, correct for pruned epochs) or none")
-    anneal: float = option(PruningOptions.anneal, "fraction of epochs that may be pruned; full data after, in (0, 1]", gt=0, le=1)
+    anneal: float = option(PruningOptions.anneal, "fraction of epochs that may be pruned, in (0, 1]: full data from epoch "
+                           "floor(anneal * epochs) on (InfoBatch's delta)", gt=0, le=1)
     beta: float = option(PruningOptions.beta, "ST-Prune: weight of the top-k node-loss term of the score", ge=0)
     topk_fraction: float = option(PruningOptions.topk_fraction, "ST-Prune: k of the top-k term, fraction of the nodes, in (0, 1]",
                                   gt=0, le=1)
     complexity_weight: float = option(PruningOptions.complexity_weight, "ST-Prune: exponent of the window-complexity factor "
                                       "(0 = off)", ge=0)
     n_strata: int = option(PruningOptions.n_strata, "ST-Prune: stationarity strata for loss rescaling", ge=1)
-    hard_cap: float = option(PruningOptions.hard_cap, "ST-Prune and infobatch-budget: most hard (above-mean score) windows kept "
-                             "outright, fraction of the epoch's budget, in (0, 1]", gt=0, le=1)
+    hard_cap: float = option(PruningOptions.hard_cap, "ST-Prune and infobatch-budget (not infobatch): most hard (above-mean "
+                             "score) windows kept outright, fraction of the epoch's budget, in (0, 1]", gt=0, le=1)
     rescale: Literal[RESCALE] = option(PruningOptions.rescale, "ST-Prune: loss weights of kept low-score windows: strata (each stratum's share "
                           "of the low pool, mean 1) or mass (each stratum's whole loss, unbiased)")
 

@@ -22,7 +22,7 @@ import torch
 from ...backbones import create_backbone
 from ...engine.fit import fit_best
 from ...engine.module import ForecastModule, evaluate
-from ...engine.prepare import start
+from ...engine.prepare import baselines, start
 from ...engine.run import RunDirectory
 from ...pruning.samples import TRAINER_KWARGS, EpochFractionLR, build_sample_pruning
 from .config import TrainConfig
@@ -86,7 +86,8 @@ def train(config: TrainConfig, console=None, resume: RunDirectory | None = None)
     (mae, rmse, mape, physical units; MAPE in %), ``best_val_mae``, ``val_mae`` (per epoch),
     ``train_time_s`` (wall time of fit; of the last process if resumed), ``epoch_time_s``
     (training part of each epoch), ``cum_time_s``, ``samples_seen``, ``kept_per_epoch``,
-    ``overhead`` (scoring / selection, seconds and %).
+    ``overhead`` (scoring / selection, seconds and %), ``baselines`` (full-data runs only:
+    test metrics of persistence and the historical average), ``data_notes``.
 
     Args:
         resume: an unfinished run directory to continue (:meth:`RunDirectory.reopen`).
@@ -116,6 +117,7 @@ def train(config: TrainConfig, console=None, resume: RunDirectory | None = None)
             return rd.path, None
         rd.phase("evaluation")
         test = evaluate(module.model, prep.loaders["test"], prep.scaler, spec.horizon)["all"]
+        base = baselines(prep) if config.sample_pruning == "none" else {}
         metrics = {
             "data": data.name, "backbone": config.backbone, "sample_pruning": config.sample_pruning,
             "prune_ratio": config.prune_ratio if config.sample_pruning != "none" else 0.0, "seed": config.seed,
@@ -126,6 +128,8 @@ def train(config: TrainConfig, console=None, resume: RunDirectory | None = None)
             "samples_seen": sp.callback.samples_seen,
             "kept_per_epoch": [h["kept"] for h in sp.callback.history[: len(clock.epoch_time_s)]],
             "overhead": sp.callback.overhead(module), "resumed": rd.resumed,
+            "baselines": {k: {m: v[m] for m in ("mae", "rmse", "mape")} for k, v in base.items()},
+            "data_notes": list(data.notes), "n_sensors": data.n_nodes,
             "machine": f"{platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} threads, torch {torch.__version__}",
         }
         rd.write_json("metrics.json", metrics)

@@ -25,6 +25,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader
 
+from ...data.windows import collate_windows
 from .options import PruningOptions
 from .policy import SelectionPolicy
 from .sampler import IndexedDataset, PrunedSampler
@@ -44,7 +45,11 @@ class SamplePruning(L.Callback):
         complexity: ``[n]`` intrinsic complexity per window (ST-Prune), or None.
         strata: ``[n]`` long stationarity stratum per window, or None (one stratum).
 
-    State after fitting: ``scores`` ``[n]`` (+inf = never visited), ``history`` (per epoch:
+    Scores use the observed nodes only; a visit without any observed target node leaves the
+    window's previous score unchanged (+inf if it never had one), so no NaN enters the score
+    table or the DDP all-reduce (which sums ``new * seen``).
+
+    State after fitting: ``scores`` ``[n]`` (+inf = never scored), ``history`` (per epoch:
     kept count, ratio), ``samples_seen`` (real windows trained on, all ranks),
     ``overhead_s`` (recording + synchronisation + selection + sampler time on this rank),
     ``step_time_s`` (training-step time between batch start and end hooks, this rank).
@@ -105,7 +110,8 @@ class SamplePruning(L.Callback):
         self.history.append({"epoch": epoch, "kept": sel.n_kept, "ratio": self.policy.ratio(epoch)})
 
     def score(self, node_loss: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-        """Score of each visited window from its per-node losses ``[B, N]`` -> ``[B]`` (float64)."""
+        """Score of each visited window from its per-node losses ``[B, N]`` (NaN = node not
+        observed) -> ``[B]`` (float64), over the observed nodes; NaN for a window with none."""
         nl = node_loss.detach().double()
         if self.policy.method == "st-prune":
             s = complexity_score(nl, self.options.beta, self.options.topk_fraction)
@@ -129,8 +135,9 @@ class SamplePruning(L.Callback):
         if self.policy.needs_scores and isinstance(outputs, dict) and "sample_node_loss" in outputs:
             idx = batch["index"].cpu()[real]
             s = self.score(outputs["sample_node_loss"].cpu()[real], idx)
-            self._new[idx] = s
-            self._seen[idx] = 1.0
+            ok = ~torch.isnan(s)  # no observed node this visit: keep the previous score
+            self._new[idx[ok]] = s[ok]
+            self._seen[idx[ok]] = 1.0
         self.overhead_s += time.perf_counter() - t0
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
@@ -259,5 +266,5 @@ def build_sample_pruning(dataset, batch_size: int, options: PruningOptions, epoc
     sampler = PrunedSampler(n, seed=seed)
     cb = SamplePruning(policy, view, sampler, options, complexity, strata)
     cb.setup_s = setup_s
-    loader = DataLoader(view, batch_size=batch_size, sampler=sampler, num_workers=num_workers)
+    loader = DataLoader(view, batch_size=batch_size, sampler=sampler, num_workers=num_workers, collate_fn=collate_windows)
     return SamplePruningSetup(loader, cb, view, sampler, policy)

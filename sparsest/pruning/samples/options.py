@@ -9,6 +9,9 @@ from dataclasses import dataclass
 
 from ...errors import ConfigError
 
+#: ``infobatch`` = InfoBatch as published (r = ``prune_ratio`` of the below-mean windows dropped);
+#: ``infobatch-budget`` = ours, InfoBatch held to the budget ``(1 - R) n`` of all windows
+#: (see :mod:`sparsest.pruning.samples.policy`)
 METHODS = ("none", "st-prune", "infobatch", "infobatch-budget", "random", "static")
 RESCALE = ("strata", "mass")  # ST-Prune loss rescaling of kept low-score windows (select_st_prune)
 
@@ -18,9 +21,14 @@ class PruningOptions:
     """Hyper-parameters of sample pruning (defaults: our reading of ST-Prune / InfoBatch).
 
     Attributes:
-        method: one of ``none, st-prune, infobatch, infobatch-budget, random, static``.
-        prune_ratio: R, fraction of training windows skipped per pruned epoch, in [0, 1).
-        anneal: fraction of epochs that may be pruned; full data after (0.875).
+        method: one of ``none, st-prune, infobatch, infobatch-budget, random, static``
+            (``infobatch``: as published; ``infobatch-budget``: ours, held to the budget).
+        prune_ratio: in [0, 1). R, the fraction of all training windows skipped per pruned
+            epoch (``st-prune``, ``infobatch-budget``, ``random``, ``static``); for
+            ``infobatch`` InfoBatch's r, the fraction of the *below-mean* windows dropped (it
+            keeps every above-mean window, so it visits more than ``(1 - r) n``).
+        anneal: fraction of epochs that may be pruned (InfoBatch's delta, 0.875): full data
+            from epoch ``floor(anneal * epochs)`` on (the authors' boundary).
         beta: weight of the top-k node-loss term of the ST-Prune score.
         topk_fraction: k of that term as a fraction of the nodes.
         complexity_weight: exponent gamma of the intrinsic-complexity factor

@@ -2,24 +2,31 @@
 
 Every policy maps ``(epoch, scores, strata)`` to a :class:`Selection` (kept indices and a
 per-sample loss weight) deterministically from ``(seed, epoch)``, so every DDP rank that
-holds the same score table derives the same kept set. ``prune_ratio`` R is the same for all
-methods: the fraction of the n training windows skipped in a pruned epoch (keep
-``round((1 - R) n)``); the score-based methods reach it as follows.
+holds the same score table derives the same kept set. ``prune_ratio`` is one option for all
+methods, but it does not mean the same for all (n = training windows):
+
+- for ``random``, ``infobatch-budget``, ``st-prune`` and ``static`` it is R, the fraction of
+  *all* n windows skipped in a pruned epoch: they keep exactly ``round((1 - R) n)``;
+- for ``infobatch`` it is InfoBatch's r, the fraction of the *below-mean* windows dropped:
+  it keeps every window at or above the mean plus ``(1 - r)`` of the rest, so it visits more
+  than ``(1 - r) n`` windows, and its measured epoch time shows it.
+
+Methods:
 
 - ``none``: every window, weight 1.
-- ``random``: a uniformly random ``(1 - R) n`` windows each epoch, weight 1.
-- ``infobatch`` (Qin et al., ICLR 2024, arXiv:2303.04947): score = last loss; windows
-  scoring at or above the mean are kept; each below-mean window is kept with probability
-  ``1 - r`` and its loss scaled by ``1 / (1 - r)``. r is set each epoch so that the expected
-  kept count is ``(1 - R) n`` (r = 1 when fewer than R n windows are below the mean: then
-  InfoBatch keeps more than asked, and its measured epoch time shows it).
-- ``infobatch-budget`` (ours): InfoBatch held to the budget, for equal-budget comparisons.
-  Where InfoBatch can meet the budget it is InfoBatch, draw for draw. Where it cannot
-  (more than ``(1 - R) n`` windows at or above the mean), it caps the deterministically kept
-  windows as ST-Prune does: the highest ``hard_cap (1 - R) n`` are kept, and the rest of the
-  budget is drawn uniformly from all other windows, each with weight ``1 / p`` (p = the
-  fraction of that pool kept, InfoBatch's rescaling). With the same cap as ST-Prune, the
-  difference between the two is ST-Prune's score and its stratified draw and rescaling.
+- ``random``: a uniformly random ``round((1 - R) n)`` windows each epoch, weight 1.
+- ``infobatch`` (Qin et al., ICLR 2024, arXiv:2303.04947; as the authors' code
+  ``infobatch/infobatch.py`` does it): score = the window's training loss at its last visit;
+  threshold = mean of all scores; windows at or above it are kept; of the ``n_below`` windows
+  below it exactly ``round(r n_below)`` are dropped, drawn uniformly without replacement; the
+  kept below-mean windows weigh ``1 / (1 - r)``, all others 1 (:func:`select_infobatch`).
+- ``infobatch-budget`` (ours, not in the paper): InfoBatch held to the budget
+  ``round((1 - R) n)`` of all windows, for equal-budget comparisons. r is chosen each epoch so
+  that exactly the budget is kept (above-mean windows + ``round((1 - R) n) - n_above`` drawn
+  below-mean ones, weight ``1 / (1 - r)``); where the above-mean windows alone exceed the
+  budget it caps them as ST-Prune does (the highest ``hard_cap (1 - R) n`` kept outright, the
+  rest of the budget drawn uniformly from all other windows, weight ``1 / p``, p = the kept
+  fraction of that pool) (:func:`select_infobatch_budget`).
 - ``st-prune`` (Chen et al., 2026, arXiv:2602.19113; our reading, METHODS.md section 3):
   complexity-informed score; windows above the mean score are kept, at most
   ``hard_cap (1 - R) n`` of them (the highest); the rest of the budget is drawn from the
@@ -28,12 +35,18 @@ methods: the fraction of the n training windows skipped in a pruned epoch (keep
   ``|low_s| / kept_s`` (``rescale="strata"``: normalised to mean 1 over the low pool, so
   every stratum keeps its share of the low pool's loss; ``"mass"``: unnormalised, so every
   stratum keeps its whole loss mass).
-- ``static``: after the warm-up epoch(s), score once and keep the ``(1 - R) n``
+- ``static``: after the warm-up epoch(s), score once and keep the ``round((1 - R) n)``
   highest-scoring windows for all later epochs, weight 1 (no annealing).
 
+Scores are the last visit's per-node losses averaged over the nodes the window observes
+(:mod:`.scores`); a loss weight multiplies the window's mean loss over its observed entries
+(:meth:`sparsest.engine.module.ForecastModule.training_step`), so it does not depend on how
+many entries the window observes.
+
 Schedule (:func:`prune_ratio_at`): the first ``warmup_epochs`` see all data (every score
-is still unknown = +inf), then R, and the dynamic methods train on the full data again for
-the last ``1 - anneal`` of the epochs (InfoBatch's annealing, delta = 0.875).
+is still unknown = +inf), then the method's ratio, and the dynamic methods train on the full
+data (weights 1) again once ``epoch + 1 > anneal * epochs`` (InfoBatch's annealing, delta =
+0.875, with the authors' epoch boundary; see :func:`prune_ratio_at`).
 """
 
 from __future__ import annotations
@@ -69,11 +82,25 @@ def epoch_generator(seed: int, epoch: int) -> torch.Generator:
 
 
 def prune_ratio_at(epoch: int, epochs: int | None, prune_ratio: float, anneal: float = 0.875, warmup_epochs: int = 1) -> float:
-    """The keep-ratio schedule: the prune ratio R of ``epoch`` (0-based).
+    """The keep-ratio schedule: the prune ratio of ``epoch`` (0-based).
 
-    0 for the first ``warmup_epochs``; ``prune_ratio`` after; 0 again from epoch
-    ``ceil(anneal * epochs)`` on (annealing to the full data). ``epochs=None`` (unknown
-    length, e.g. a step-limited phase) or ``anneal >= 1`` never anneals.
+    0 for the first ``warmup_epochs``; ``prune_ratio`` after; 0 again (full data, weights 1)
+    in every epoch with ``epoch + 1 > anneal * epochs``, i.e. from epoch
+    ``floor(anneal * epochs)`` on. ``epochs=None`` (unknown length, e.g. a step-limited
+    phase) or ``anneal >= 1`` never anneals.
+
+    The boundary is InfoBatch's, as the authors' code computes it (NUS-HPC-AI-Lab/InfoBatch,
+    ``infobatch/infobatch.py``, ``IBSampler``): ``stop_prune = num_epochs * delta``; the
+    sampler's ``reset()`` runs once in ``__init__`` and once at the start of every epoch, so
+    0-based epoch e resets with ``iterations = e + 1`` and trains on the full data when
+    ``iterations > stop_prune`` (the earlier ``infobatch.py`` at the repository root counts
+    ``seed`` the same way). With delta = 0.875: E = 8 -> stop_prune 7, epochs 0-6 may be
+    pruned, epoch 7 is the first full-data one; E = 10 -> stop_prune 8.75, epochs 0-7 may be
+    pruned, epoch 8 is the first full-data one. "Full data from epoch ``ceil(delta E)``"
+    (this project's rule before) is the same when ``delta E`` is a whole number and one epoch
+    later otherwise (E = 10: 9 instead of 8). The comparison is in floating point, as theirs.
+    Their code also resets the loss weights to 1 only in epoch ``stop_prune + 1`` (so only
+    for a whole-number ``delta E``); here every full-data epoch has weights 1.
 
     Raises:
         ValueError: ``prune_ratio`` outside [0, 1) or ``anneal`` outside (0, 1].
@@ -84,7 +111,7 @@ def prune_ratio_at(epoch: int, epochs: int | None, prune_ratio: float, anneal: f
         raise ValueError(f"anneal must be in (0, 1], got {anneal}")
     if epoch < warmup_epochs:
         return 0.0
-    if epochs is not None and anneal < 1 and epoch >= math.ceil(anneal * epochs):
+    if epochs is not None and anneal < 1 and epoch + 1 > anneal * epochs:
         return 0.0
     return float(prune_ratio)
 
@@ -100,51 +127,108 @@ def select_random(n: int, keep: int, gen: torch.Generator) -> Selection:
     return Selection(idx.sort().values, torch.ones(n))
 
 
-def select_infobatch(scores: torch.Tensor, keep: int, gen: torch.Generator, hard_cap: float | None = None) -> Selection:
-    """InfoBatch: keep every window at or above the mean score, each below-mean one with
-    probability ``1 - r`` and weight ``1 / (1 - r)``; r chosen so ``keep`` are expected kept.
+def below_mean(scores: torch.Tensor) -> torch.Tensor | None:
+    """InfoBatch's "well-learned" windows: those scoring strictly below the mean score.
 
-    Unvisited windows (score +inf) are always kept and left out of the mean.
+    The mean is over every scored window. Unvisited windows (+inf) are left out of the mean
+    and are never below it (always kept): with the warm-up epoch(s) on full data every window
+    with an observed target has a score after epoch 0, so only windows that never had one stay
+    unvisited. (The authors' code starts every score at 3 and takes the mean over all of
+    them; its first epoch prunes nothing, as our warm-up.)
 
-    ``hard_cap`` (ours; None = InfoBatch as published): when the above-mean windows alone
-    exceed ``keep`` (InfoBatch would train on more than the budget), keep only the highest
-    ``max(unvisited, floor(hard_cap * keep))`` of them and draw the rest of the budget
-    uniformly (exactly, not Bernoulli) from every other window, weight ``1 / p`` with p the
-    kept fraction of that pool. Where the budget can be met, the result is the same as
-    without it.
+    Shapes: ``scores`` ``[n]`` -> bool ``[n]``, or None when no window has a score yet.
+    """
+    finite = torch.isfinite(scores)
+    if not finite.any():
+        return None
+    return finite & (scores < scores[finite].mean())
 
-    Shapes: ``scores`` ``[n]`` -> Selection over n.
-    Source: Qin et al., InfoBatch, ICLR 2024 (arXiv:2303.04947), Alg. 1.
+
+def _keep_drawn(n: int, low: torch.Tensor, n_keep_low: int, weight: float, gen: torch.Generator) -> Selection:
+    """Every window outside ``low`` plus ``n_keep_low`` of ``low`` drawn uniformly without
+    replacement (one permutation of ``low`` from ``gen``, its first ``n_keep_low``), those at
+    ``weight``, all others at 1."""
+    low_idx = torch.nonzero(low).flatten()
+    chosen = low_idx[torch.randperm(low_idx.numel(), generator=gen)[:n_keep_low]]
+    kept = ~low
+    kept[chosen] = True
+    weights = torch.ones(n)
+    weights[chosen] = weight
+    return Selection(torch.nonzero(kept).flatten(), weights)
+
+
+def select_infobatch(scores: torch.Tensor, prune_ratio: float, gen: torch.Generator) -> Selection:
+    """InfoBatch as published: drop ``round(r n_below)`` of the below-mean windows.
+
+    Keeps every window at or above the mean score (and every unvisited one, +inf, see
+    :func:`below_mean`) and ``n_below - round(r n_below)`` of the ``n_below`` windows below
+    it, drawn uniformly without replacement; a kept below-mean window weighs ``1 / (1 - r)``,
+    every other window 1. r = ``prune_ratio`` is the fraction of the *below-mean* windows
+    dropped, not of all windows: InfoBatch keeps ``n - round(r n_below)`` windows, more than
+    ``(1 - r) n`` (see :func:`select_infobatch_budget` for the budget-matched variant).
+
+    Differences from the authors' code (NUS-HPC-AI-Lab/InfoBatch, ``infobatch/infobatch.py``,
+    ``InfoBatch.prune``), which keeps ``int(keep_ratio * n_below)`` below-mean samples with
+    ``keep_ratio = min(1, max(0.1, 1 - r))`` and weighs them ``1 / keep_ratio``: (1) they
+    floor the kept count, here the dropped count is rounded (Python's ``round``, half to even),
+    so the kept count differs by at most one window; (2) their keep ratio is clamped at 0.1,
+    so for r > 0.9 they behave as r = 0.9; here r is used as given (any r in [0, 1)); (3) the
+    draw comes from ``gen`` (deterministic from (seed, epoch), the same on every DDP rank)
+    instead of NumPy's global generator.
+
+    Shapes: ``scores`` ``[n]`` (+inf = unvisited) -> Selection over n.
+    Source: Qin et al., InfoBatch, ICLR 2024 (arXiv:2303.04947), Alg. 1 and the authors' code.
+
+    Raises:
+        ValueError: ``prune_ratio`` outside [0, 1).
+    """
+    if not 0 <= prune_ratio < 1:
+        raise ValueError(f"prune_ratio must be in [0, 1), got {prune_ratio}")
+    n = scores.numel()
+    low = below_mean(scores)
+    if low is None:
+        return _full(n)
+    n_low = int(low.sum())
+    n_drop = int(round(prune_ratio * n_low))
+    return _keep_drawn(n, low, n_low - n_drop, 1.0 / (1.0 - prune_ratio), gen)
+
+
+def select_infobatch_budget(scores: torch.Tensor, keep: int, gen: torch.Generator, hard_cap: float = 0.5) -> Selection:
+    """``infobatch-budget`` (ours): InfoBatch held to exactly ``keep`` windows.
+
+    Where the windows at or above the mean (``n_above``, unvisited included) fit in the budget,
+    it is InfoBatch with r chosen for this epoch: all of them are kept and
+    ``keep - n_above`` of the ``n_below`` below-mean windows are drawn uniformly without
+    replacement at weight ``n_below / (keep - n_above) = 1 / (1 - r)`` (the same draw as
+    :func:`select_infobatch` with ``r = 1 - (keep - n_above) / n_below``). Where they do not
+    (InfoBatch would train on more than the budget), only the highest
+    ``max(unvisited, floor(hard_cap * keep))`` of them are kept outright and the rest of the
+    budget is drawn uniformly from every other window, weight ``1 / p`` with p the kept
+    fraction of that pool (ST-Prune's cap). Either way exactly ``keep`` windows are kept
+    (when at least that many exist).
+
+    Shapes: ``scores`` ``[n]`` (+inf = unvisited) -> Selection over n.
+    Source: InfoBatch (arXiv:2303.04947) with the budget and cap of this project's ST-Prune.
 
     Raises:
         ValueError: ``hard_cap`` outside (0, 1].
     """
-    if hard_cap is not None and not 0 < hard_cap <= 1:
+    if not 0 < hard_cap <= 1:
         raise ValueError(f"hard_cap must be in (0, 1], got {hard_cap}")
     n = scores.numel()
-    finite = torch.isfinite(scores)
-    if not finite.any():
-        return _full(n)
-    thr = scores[finite].mean()
-    low = finite & (scores < thr)
-    n_low = int(low.sum())
     keep = min(max(int(keep), 0), n)
-    if hard_cap is not None and keep < n and n - n_low > keep:
-        return _infobatch_capped(scores, keep, gen, hard_cap)
-    if n_low == 0:
+    low = below_mean(scores)
+    if low is None or keep >= n:
         return _full(n)
-    r = min(1.0, max(0.0, (n - keep) / n_low))
-    p_keep = 1.0 - r
-    drawn = torch.rand(n, generator=gen) < p_keep
-    kept = ~low | drawn
-    weights = torch.ones(n)
-    if p_keep > 0:
-        weights[low] = 1.0 / p_keep
-    return Selection(torch.nonzero(kept).flatten(), weights)
+    n_low = int(low.sum())
+    take = keep - (n - n_low)
+    if take < 0:
+        return _infobatch_capped(scores, keep, gen, hard_cap)
+    return _keep_drawn(n, low, take, n_low / take if take > 0 else 1.0, gen)
 
 
 def _infobatch_capped(scores: torch.Tensor, keep: int, gen: torch.Generator, hard_cap: float) -> Selection:
-    """The over-budget branch of :func:`select_infobatch` with ``hard_cap``."""
+    """The over-budget branch of :func:`select_infobatch_budget`."""
     n = scores.numel()
     n_cap = min(keep, max(int((~torch.isfinite(scores)).sum()), int(math.floor(hard_cap * keep))))
     order = torch.argsort(scores, descending=True, stable=True)  # +inf first
@@ -278,10 +362,12 @@ class SelectionPolicy:
     Attributes:
         method: one of :data:`METHODS`.
         n: number of training windows.
-        prune_ratio: R, fraction of windows skipped in a pruned epoch, in [0, 1).
+        prune_ratio: in [0, 1); R, the fraction of all windows skipped in a pruned epoch, except
+            for ``infobatch``: r, the fraction of the below-mean windows dropped.
         epochs: planned epochs (for annealing); ``None`` = unknown, no annealing.
         seed: random seed of the draws.
-        anneal: fraction of the epochs that may be pruned (InfoBatch delta, 0.875).
+        anneal: fraction of the epochs that may be pruned (InfoBatch delta, 0.875; boundary in
+            :func:`prune_ratio_at`).
         warmup_epochs: full-data epochs at the start (scores are unknown before one visit).
         hard_cap: ST-Prune's (and ``infobatch-budget``'s) cap on deterministically kept hard
             windows (fraction of the budget).
@@ -311,7 +397,7 @@ class SelectionPolicy:
         return self.method in ("st-prune", "infobatch", "infobatch-budget", "static")
 
     def ratio(self, epoch: int) -> float:
-        """R of ``epoch`` under this method's schedule."""
+        """The prune ratio of ``epoch`` under this method's schedule (R, or r for ``infobatch``)."""
         if self.method == "none":
             return 0.0
         if self.method == "static":  # no annealing: pruned for good after the warm-up
@@ -330,10 +416,10 @@ class SelectionPolicy:
         gen = epoch_generator(self.seed, epoch)
         if self.method == "random":
             return select_random(self.n, keep, gen)
-        if self.method == "infobatch":
-            return select_infobatch(scores, keep, gen)
+        if self.method == "infobatch":  # r of the below-mean windows, not a budget
+            return select_infobatch(scores, r, gen)
         if self.method == "infobatch-budget":
-            return select_infobatch(scores, keep, gen, self.hard_cap)
+            return select_infobatch_budget(scores, keep, gen, self.hard_cap)
         if self.method == "st-prune":
             return select_st_prune(scores, strata, keep, gen, self.hard_cap, self.rescale)
         if self._static is None:  # static: first pruned epoch scores once

@@ -50,6 +50,25 @@ class IndexedDataset(Dataset):
         item["pad"] = pad
         return item
 
+    def __getitems__(self, js):
+        """A batch of ``js`` in one call: the base's ``__getitems__`` (when it has one) plus
+        ``index`` ``[B]`` long, ``weight`` ``[B]`` float32 and ``pad`` ``[B]`` bool."""
+        from ...data.windows import WindowBatch
+
+        j = torch.as_tensor(js, dtype=torch.int64)
+        pad = j >= self.n
+        i = torch.where(pad, j - self.n, j)
+        if hasattr(self.base, "__getitems__"):
+            out = WindowBatch(self.base.__getitems__(i.tolist()))
+        else:
+            from torch.utils.data import default_collate
+
+            out = WindowBatch(default_collate([self.base[k] for k in i.tolist()]))
+        out["index"] = i
+        out["weight"] = torch.where(pad, torch.zeros(()), self.weights[i].float())
+        out["pad"] = pad
+        return out
+
 
 class PrunedSampler(Sampler[int]):
     """Shuffled, rank-sharded iteration over the current kept set.

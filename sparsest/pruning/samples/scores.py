@@ -1,8 +1,8 @@
 """Per-sample scores and window statistics for sample pruning (pure tensor functions).
 
 Learning-state scores come from the per-sample, per-node losses of a sample's last visit
-(``node_loss`` ``[B, N]``, N nodes or pixels, scaled units), recorded from the normal
-training forward. Window statistics (intrinsic complexity, stationarity) are computed once
+(``node_loss`` ``[B, N]``, N nodes or pixels, scaled units; NaN where a node has no observed
+target entry), recorded from the normal training forward, and use the observed nodes only. Window statistics (intrinsic complexity, stationarity) are computed once
 from the input windows ``x`` ``[B, T, ...]`` with their observation masks.
 
 Sources: ST-Prune (Chen et al., 2026, arXiv:2602.19113), complexity-informed score and
@@ -18,26 +18,32 @@ import torch
 
 
 def mean_loss_score(node_loss: torch.Tensor) -> torch.Tensor:
-    """InfoBatch's score: the sample's last loss, the mean over nodes.
+    """InfoBatch's score: the sample's last loss, the mean over the nodes it observes.
 
-    Shapes: ``node_loss`` ``[B, N]`` -> ``[B]``. Units: those of the loss.
+    Nodes without an observed target entry are NaN in ``node_loss`` (see
+    :func:`sparsest.engine.module.node_losses`) and left out, so an outage does not make a
+    window look easy; a window with no observed node gets NaN (no score from this visit).
+
+    Shapes: ``node_loss`` ``[B, N]`` (NaN = unobserved node) -> ``[B]``. Units: those of the loss.
     """
-    return node_loss.mean(dim=1)
+    return node_loss.nanmean(dim=1)
 
 
 def complexity_score(node_loss: torch.Tensor, beta: float = 1.0, topk_fraction: float = 0.1) -> torch.Tensor:
     """ST-Prune's complexity-informed score: mean node loss + ``beta`` x mean of the top-k node losses.
 
     The plain mean over nodes hides local anomalies (the "averaging masking effect"); the
-    upper-tail term keeps a sample whose error sits on a few nodes from looking easy.
+    upper-tail term keeps a sample whose error sits on a few nodes from looking easy. Both
+    terms use the observed nodes only (NaN in ``node_loss`` = no observed target entry): the
+    mean over them, and the top ``k = ceil(topk_fraction * n_observed)`` of them (at least 1).
 
     Args:
-        node_loss: ``[B, N]`` per-sample, per-node loss of the last visit.
+        node_loss: ``[B, N]`` per-sample, per-node loss of the last visit (NaN = unobserved).
         beta: weight of the upper-tail term (0 gives :func:`mean_loss_score`).
-        topk_fraction: k as a fraction of N (at least one node).
+        topk_fraction: k as a fraction of the observed nodes (at least one node).
 
     Returns:
-        ``[B]`` scores, units of the loss.
+        ``[B]`` scores, units of the loss; NaN for a sample with no observed node.
 
     Raises:
         ValueError: ``topk_fraction`` outside (0, 1] or ``beta`` < 0.
@@ -46,10 +52,17 @@ def complexity_score(node_loss: torch.Tensor, beta: float = 1.0, topk_fraction: 
         raise ValueError(f"topk_fraction must be in (0, 1], got {topk_fraction}")
     if beta < 0:
         raise ValueError(f"beta must be >= 0, got {beta}")
-    n = node_loss.shape[1]
-    k = max(1, int(math.ceil(topk_fraction * n)))
-    top = node_loss.topk(k, dim=1).values.mean(dim=1)  # [B]
-    return node_loss.mean(dim=1) + beta * top
+    obs = ~torch.isnan(node_loss)  # [B, N]
+    if bool(obs.all()):  # the common case: every node observed, one k for all (topk, no sort)
+        k = max(1, int(math.ceil(topk_fraction * node_loss.shape[1])))
+        return node_loss.mean(dim=1) + beta * node_loss.topk(k, dim=1).values.mean(dim=1)
+    n_obs = obs.sum(dim=1)  # [B]
+    k = torch.ceil(torch.tensor(float(topk_fraction), dtype=torch.float64) * n_obs.double()).long().clamp_min(1)  # [B]
+    ranked = node_loss.masked_fill(~obs, -math.inf).sort(dim=1, descending=True).values  # observed first
+    in_top = torch.arange(node_loss.shape[1], device=node_loss.device)[None, :] < k[:, None]  # [B, N]
+    top = torch.where(in_top, ranked, torch.zeros_like(ranked)).sum(dim=1) / k.to(node_loss.dtype)
+    score = mean_loss_score(node_loss) + beta * top
+    return score.masked_fill(n_obs == 0, math.nan)
 
 
 def _flat(x: torch.Tensor, mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -136,8 +149,10 @@ def window_statistics(dataset, batch_size: int = 256) -> tuple[torch.Tensor, tor
     """
     from torch.utils.data import DataLoader
 
+    from ...data.windows import collate_windows
+
     cx, st = [], []
-    for b in DataLoader(dataset, batch_size=batch_size, shuffle=False):
+    for b in DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collate_windows):
         cx.append(window_complexity(b["x"], b.get("x_mask")))
         st.append(window_stationarity(b["x"], b.get("x_mask")))
     return torch.cat(cx).float(), torch.cat(st).float()
