@@ -16,6 +16,14 @@ from ..errors import DataError
 from .core import SpatioTemporalData
 
 
+def regular_step_s(timestamps: np.ndarray) -> int:
+    """The series' regular time step [s]: the most common step between consecutive rows
+    (gaps do not skew it, unlike a mean). ``timestamps`` ``[T]``, T >= 2."""
+    d = np.diff(timestamps.astype("datetime64[s]").astype(np.int64))
+    vals, counts = np.unique(d, return_counts=True)
+    return int(vals[np.argmax(counts)])
+
+
 def segments_from_timestamps(timestamps: np.ndarray) -> np.ndarray | None:
     """Unbroken runs of strictly increasing ``timestamps`` ``[T]``: a new run starts wherever
     the step to the next row is longer than the series' regular step (the most common one).
@@ -26,9 +34,7 @@ def segments_from_timestamps(timestamps: np.ndarray) -> np.ndarray | None:
     if timestamps is None or len(timestamps) < 3:
         return None
     d = np.diff(timestamps.astype("datetime64[s]").astype(np.int64))
-    vals, counts = np.unique(d, return_counts=True)
-    step = vals[np.argmax(counts)]
-    breaks = np.flatnonzero(d > step) + 1
+    breaks = np.flatnonzero(d > regular_step_s(timestamps)) + 1
     if breaks.size == 0:
         return None
     edges = np.concatenate([[0], breaks, [len(timestamps)]])

@@ -24,7 +24,7 @@ from ..data.readers import (
     sniff_kind,
 )
 from ..data.graph import DEFAULT_KNN, knn_graph
-from ..data.segments import read_segment_table, segments_from_timestamps
+from ..data.segments import read_segment_table, regular_step_s, segments_from_timestamps
 from ..errors import ConfigError, DataError
 from . import infer_steps_per_day
 
@@ -103,15 +103,6 @@ def load_custom(path: Path, adjacency: str | Path | None = None, locations: str 
 
 
 def _regular_steps_per_day(ts, default: int) -> int:
-    """Samples per day from the most common time step (gaps must not skew it)."""
-    d = np.diff(ts.astype("datetime64[s]").astype(np.int64))
-    vals, counts = np.unique(d, return_counts=True)
-    step = int(vals[np.argmax(counts)])
+    """Samples per day from the regular time step (gaps must not skew it)."""
+    step = regular_step_s(ts)
     return max(1, int(round(86_400 / step))) if step > 0 else default
-
-
-def _is_pems(path: Path) -> bool:
-    import numpy as np
-
-    with np.load(path, allow_pickle=False) as z:
-        return list(z.files) == ["data"]

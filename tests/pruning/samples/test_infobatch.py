@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from sparsest.data.core import SpatioTemporalData
+from tests.pruning.samples.test_samples import _Lin  # the tiny linear forecaster
 from sparsest.data.windows import StandardScaler, WindowDataset
 from sparsest.engine.module import ForecastModule, node_losses, weighted_window_mae
 from sparsest.pruning.samples import (
@@ -247,13 +248,6 @@ def test_weighted_window_mae_weight_independent_of_observed_count():
     assert float(z.detach()) == 0.0 and z.requires_grad
 
 
-class _Lin(torch.nn.Module):
-    def __init__(self, T, S):
-        super().__init__()
-        self.lin = torch.nn.Linear(T, S)
-
-    def forward(self, x, tod, dow):  # [B, T, N, C] -> [B, S, N, C]
-        return self.lin(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
 
 
 def test_training_step_per_window_weights():
