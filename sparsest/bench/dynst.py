@@ -33,7 +33,7 @@ from .tables import markdown
 QUICK_RUN = {"epochs": 2, "patience": 1, "limit_train_batches": 4, "batch_size": 16, "rounds": 2, "round_steps": 3,
              "mask_steps": 2, "bench_repeats": 3}
 
-QUICK_SCHEMES = ["dynst", "random"]
+QUICK_SCHEMES = ["dynst", "qr", "random"]
 
 
 
@@ -62,6 +62,21 @@ def plan_runs(cfg: DynstBenchOptions) -> list[dict]:
     return jobs
 
 
+def scheme_options(opts: dict) -> dict:
+    """``opts`` without the search options its scheme would refuse (a bench passes one set of
+    run options to every scheme): the DynST-paper rounds for schemes that run no rounds,
+    the drop / regrow exchanges for schemes other than dynst."""
+    from ..methods.dynst.config import NO_SEARCH, SEARCH_OPTIONS
+
+    scheme = opts.get("scheme", "dynst")
+    drop = set(SEARCH_OPTIONS) if scheme in NO_SEARCH else set()
+    if scheme != "dynst":
+        drop |= {"swap_candidates", "max_swaps"}
+    if scheme not in ("dynst", "qr"):
+        drop.add("qr_modes")
+    return {k: v for k, v in opts.items() if k not in drop}
+
+
 def run_bench(cfg: DynstBenchOptions, console=None) -> dict[str, Path]:
     """Run every job of :func:`plan_runs` and write the tables; return their paths."""
     say = console.print if console is not None else print
@@ -78,7 +93,7 @@ def run_bench(cfg: DynstBenchOptions, console=None) -> dict[str, Path]:
     t_start = time.perf_counter()
     for i, job in enumerate(jobs, 1):
         key = (job["data"], job["backbone"], job["seed"])
-        opts = {**cfg.run_options, **job, "out": str(out / "runs")}
+        opts = scheme_options({**cfg.run_options, **job, "out": str(out / "runs")})
         if key in dense_ckpt:
             opts["dense_checkpoint"] = dense_ckpt[key]
         say(f"[{i}/{len(jobs)}] {job['data']} {job['backbone']} {job['scheme']} s={job['sparsity']:g} seed {job['seed']} "
@@ -199,7 +214,8 @@ def suite(options: DynstBenchOptions, console) -> int:
         for key in ("epochs", "data_dir"):
             if getattr(options, key) is not None:
                 opts[key] = getattr(options, key)
-        build_options(RunConfig, ("--set", opts))  # every per-run option checked before the first run
+        for scheme in options.schemes or ["dynst"]:  # every per-run option checked before the first run
+            build_options(RunConfig, ("--set", scheme_options({**opts, "scheme": scheme})))
         paths = run_bench(dataclasses.replace(options, run_options=opts), console=console)
     for name in ("table1", "table2", "table4"):
         console.print(paths[name].read_text(), markup=False, highlight=False)

@@ -13,7 +13,7 @@ from pydantic import field_validator
 from pydantic.dataclasses import dataclass
 
 from ..engine.options import OPTION_CONFIG, Options, option
-from ..pruning.sensors.options import SCHEMES
+from ..pruning.sensors.options import BENCH_SCHEMES as SCHEMES
 
 DEFAULT_SPARSITIES = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]
 BUDGETS = [0.1, 0.3, 0.5, 0.7, 0.9]
@@ -64,7 +64,7 @@ class DynstBenchOptions(BenchOptions):
 
     sparsities: list[float] = option(help="DynST sensor sparsities for Table 2, each in [0, 1) "
                                      "[default: 0.1 .. 0.6; quick: 0.3 0.5]", default_factory=lambda: list(DEFAULT_SPARSITIES))
-    schemes: list[str] = option(help="schemes for Table 4 [default: dynst one-shot iterative dst random; quick: dynst random]",
+    schemes: list[str] = option(help="schemes for Table 4 [default: dynst dynst-paper iterative one-shot dst random qr; quick: dynst qr random]",
                                 default_factory=lambda: list(SCHEMES))
     table1_sparsity: float = option(0.3, "sensor sparsity of Tables 1 and 4, in [0, 1)", ge=0, lt=1)
 

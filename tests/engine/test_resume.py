@@ -63,7 +63,7 @@ def check_resume(tmp_path, args, marker, figures):
     assert not list(done[0].glob("checkpoints/*-last.ckpt"))
 
 
-QUICK_RUN = ["--epochs", "3", "--limit-train-batches", "4", "--rounds", "3", "--round-steps", "6", "--mask-steps", "4",
+QUICK_RUN = ["--scheme", "dynst-paper", "--epochs", "3", "--limit-train-batches", "4", "--rounds", "3", "--round-steps", "6", "--mask-steps", "4",
              "--bench-repeats", "1", "--bench-batch", "8", "--batch-size", "8"]
 
 

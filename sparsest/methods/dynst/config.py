@@ -11,8 +11,15 @@ from pydantic.dataclasses import dataclass
 
 from ...engine.options import OPTION_CONFIG, CommonOptions, option
 from ...errors import ConfigError
-from ...pruning.sensors.options import SCHEMES
+from ...pruning.sensors.options import PLACEMENT_SCHEMES, SCHEMES
 from ..options import SamplePruningFields
+
+
+DEFAULT_SCHEME = "dynst"
+SENSOR_SPARSITY = 0.3
+NO_SEARCH = ("random", *PLACEMENT_SCHEMES)
+"""Schemes with no search phase: the search options are refused with them."""
+SEARCH_OPTIONS = ("rounds", "round_steps", "mask_steps", "regrow_fraction", "mask_lr", "mask_l1")
 
 
 @dataclass(config=OPTION_CONFIG)
@@ -22,7 +29,11 @@ class RunConfig(SamplePruningFields, CommonOptions):
 
     Attributes (units in brackets):
         sensor_sparsity: fraction of sensors switched off, in [0, 1) (old key: ``sparsity``).
-        scheme: dynst, iterative, one-shot, dst or random.
+        scheme: dynst (default: QR start + drop / regrow by held-out full-field error,
+            :func:`sparsest.pruning.sensors.placement.swap_search`), dynst-paper,
+            iterative, one-shot, dst, random, qr or keep-set.
+        keep_set, qr_modes, swap_candidates, max_swaps: the placements
+            (:mod:`sparsest.pruning.sensors.placement`); refused with schemes that ignore them.
         finetune_epochs: max fine-tuning epochs after the search (default ``epochs``).
         rounds, round_steps (R), mask_steps (M), regrow_fraction (q), mask_lr, mask_l1:
             the sensor search (:mod:`sparsest.pruning.sensors.search`).
@@ -32,11 +43,13 @@ class RunConfig(SamplePruningFields, CommonOptions):
             this sample-pruning method keeps each epoch; fine-tuning uses all windows.
     """
 
-    sensor_sparsity: float = option(0.3, "fraction of sensors switched off, in [0, 1)", aliases=("sparsity",), ge=0, lt=1)
-    scheme: Literal[SCHEMES] = option("dynst", "sensor-search scheme: dynst (iterative pruning + drop/regrow), iterative (no regrow), "
-                         "one-shot, dst (fixed sparsity with drop/regrow), random (random keep-set, same fine-tuning)")
+    sensor_sparsity: float = option(SENSOR_SPARSITY, "fraction of sensors switched off, in [0, 1)", aliases=("sparsity",), ge=0, lt=1)
+    scheme: Literal[SCHEMES] = option(DEFAULT_SCHEME, "sensor-search scheme: dynst (QR keep-set, then drop/regrow by the held-out "
+                         "full-field error of the dense model with a linear read-out), dynst-paper (the paper: iterative pruning "
+                         "by |m| + drop/regrow), iterative (no regrow), one-shot, dst (fixed sparsity with drop/regrow), random, "
+                         "qr (PySensors QR placement on the training split), keep-set (--keep-set FILE); all get the same fine-tuning")
     finetune_epochs: int | None = option(None, "max epochs of the fine-tuning after the search [default: --epochs]", ge=1)
-    rounds: int = option(10, "pruning rounds; each prunes sparsity/rounds of the sensors", ge=1)
+    rounds: int = option(10, "pruning rounds of the training searches (dynst-paper, iterative, one-shot, dst); each prunes sparsity/rounds", ge=1)
     round_steps: int = option(25, "R: network training steps per round [optimiser steps]", ge=0)
     mask_steps: int = option(10, "M: mask-score training steps per round [optimiser steps]", ge=1)
     regrow_fraction: float = option(0.01, "q: fraction of all sensors dropped and regrown between rounds, in [0, 1)", ge=0, lt=1)
@@ -46,11 +59,41 @@ class RunConfig(SamplePruningFields, CommonOptions):
     bench_repeats: int = option(10, "timed repeats of each model in the latency measurement (median reported)", ge=1)
     dense_checkpoint: str | None = option(None, "reuse the dense model of an earlier run (its checkpoints/dense.ckpt) "
                                           "instead of training one")
+    keep_set: str | None = option(None, "your own keep-set: a file of sensor ids to keep (one per line, or a CSV with a "
+                                  "sensor_id column, e.g. a run's sensors.csv); implies --scheme keep-set, sets the sparsity")
+    qr_modes: int | None = option(None, "--scheme qr / dynst: SVD modes the QR pivoting uses [default: as many as sensors kept]",
+                                  ge=1)
+    swap_candidates: int = option(8, "--scheme dynst: sensors tried on each side of a drop / regrow round (their square "
+                                  "is the exchanges measured per round)", ge=1)
+    max_swaps: int = option(40, "--scheme dynst: drop / regrow exchanges at most (0 = the QR keep-set itself)", ge=0)
 
 
     def check(self) -> "RunConfig":
-        """Registry checks. Raises ConfigError naming the option."""
+        """Registry checks; options the scheme would ignore are refused. Raises ConfigError
+        naming the option."""
         self.check_pruning_fields()
+        if self.keep_set is not None:
+            if self.scheme not in ("keep-set", DEFAULT_SCHEME):
+                raise ConfigError(f"--keep-set: fixes the keep-set; it cannot be combined with --scheme {self.scheme}")
+            if self.sensor_sparsity != SENSOR_SPARSITY:
+                raise ConfigError("--sensor-sparsity: --keep-set sets the sparsity (the sensors not in the file are off)")
+            self.scheme = "keep-set"
+        elif self.scheme == "keep-set":
+            raise ConfigError("--scheme keep-set: needs --keep-set FILE (the sensor ids to keep)")
+        if self.qr_modes is not None and self.scheme not in ("qr", "dynst"):
+            raise ConfigError(f"--qr-modes: only for --scheme qr or dynst (got --scheme {self.scheme})")
+        if self.scheme != "dynst":
+            for name in ("swap_candidates", "max_swaps"):
+                if getattr(self, name) != _DEFAULTS[name]:
+                    raise ConfigError(f"--{name.replace('_', '-')}: only for --scheme dynst (got --scheme {self.scheme})")
+        if self.scheme in NO_SEARCH:
+            for name in SEARCH_OPTIONS:
+                if getattr(self, name) != _DEFAULTS[name]:
+                    raise ConfigError(f"--{name.replace('_', '-')}: --scheme {self.scheme} runs no search; "
+                                      "the option would be ignored")
         if not self.check_backbone().trainable:
             raise ConfigError(f"--backbone: {self.backbone} is a baseline, always reported; pick a trainable backbone")
         return self
+
+
+_DEFAULTS = {name: f.default for name, f in RunConfig.__pydantic_fields__.items()}

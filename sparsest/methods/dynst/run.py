@@ -4,9 +4,13 @@
    chronological split, scaler fitted on train only.
 2. Persistence and historical-average baselines on the test split.
 3. Phase ``dense``: the backbone trained with early stopping on validation MAE.
-4. Phase ``search``: the sensor search from the dense weights with the chosen scheme
-   (:mod:`sparsest.pruning.sensors.search`); phase ``pruned``: fine-tuning with the
-   keep-set fixed.
+4. The keep-set: the default ``dynst`` starts from the QR placement of the training
+   snapshots and exchanges sensors while the held-out full-field error of the dense model
+   with a linear read-out drops (:mod:`sparsest.pruning.sensors.placement`); ``qr`` and
+   ``keep-set`` are fixed before training; the training searches (dynst-paper, iterative,
+   one-shot, dst) run as phase ``search`` from the dense weights
+   (:mod:`sparsest.pruning.sensors.search`). Phase ``pruned``: the same fine-tuning for
+   every scheme, keep-set fixed.
 5. Test metrics of dense and pruned on the full field and on kept sensors only, measured
    latency / FLOPs, outputs and the deployable model, in one run directory.
 
@@ -22,6 +26,7 @@ import shutil
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from ...backbones import create_backbone
@@ -32,9 +37,14 @@ from ...engine.prepare import baselines, stack_batch, start
 from ...engine.run import RunDirectory
 from ...errors import ConfigError
 from ...pruning.sensors.layout import SensorLayout
+from ...pruning.sensors.options import PLACEMENT_SCHEMES
 from ...pruning.sensors.search import SearchSettings, SensorSearch, build_plan, init_keep, plan_steps, set_phase
 from ...pruning.sensors.wrapper import SensorMaskedForecaster
 from .config import RunConfig
+
+SEARCH_BLOCKS = 5
+"""dynst search: the training windows are cut into this many contiguous blocks, plus the
+validation windows as one more, for the leave-one-block-out read-out error."""
 
 RESUME_ONLY = ("checkpoints/*-last.ckpt", "checkpoints/*.tmp")
 
@@ -69,8 +79,65 @@ def _train_loader(config: RunConfig, prep, epochs: int | None, prune: bool = Tru
     return sp.loader, [sp.callback], dict(TRAINER_KWARGS)
 
 
+def placement(config: RunConfig, prep, layout: SensorLayout, dense=None, say=print) -> tuple[np.ndarray | None, dict]:
+    """The keep-set of a placement scheme, fitted without test data; ``(None, {})`` for the
+    schemes that search by training (dynst-paper, iterative, one-shot, dst) and random.
+
+    - ``qr``: PySensors QR pivoting on the training snapshots.
+    - ``keep-set``: the user's file.
+    - ``dynst`` (default): the QR keep-set, then drop / regrow exchanges that lower the
+      full-field validation MAE of ``dense`` (the trained dense forecaster) with a ridge
+      kept-to-all read-out fitted on the training windows
+      (:func:`~sparsest.pruning.sensors.placement.swap_search`).
+
+    Returns:
+        ``keep`` ``[N_s]`` bool (or None) and ``info`` (scheme, seconds, QR modes, swaps).
+
+    Raises:
+        ConfigError: a bad ``--keep-set`` file or ``--qr-modes`` out of range.
+    """
+    if config.scheme not in PLACEMENT_SCHEMES:
+        return None, {}
+    from ...pruning.masks import n_to_prune
+    from ...pruning.sensors import placement as pl
+    from ...report import sensor_ids
+
+    t0 = time.perf_counter()
+    info: dict = {"scheme": config.scheme}
+    n_s = layout.n_sensors
+    if config.scheme == "keep-set":
+        keep = pl.read_keep_set(config.keep_set, sensor_ids(prep.data, layout))
+        info["file"] = str(config.keep_set)
+    else:
+        p2s = layout.pixel_to_sensor.numpy() if layout.kind == "grid" else None
+        n_off = n_to_prune(n_s, config.sensor_sparsity)
+        z = pl.snapshot_matrix(prep.data.values, prep.data.kind, prep.split.train, prep.scaler.mean, prep.scaler.std, p2s)
+        selected = pl.qr_ranking(z, n_s - n_off, config.qr_modes, seed=config.seed)
+        keep = pl.keep_from_selected(selected, n_s)
+        info["qr_modes"] = config.qr_modes or min(n_s - n_off, max(1, min(z.shape) - 1))
+        info["snapshots"] = int(z.shape[0])
+        if config.scheme == "dynst" and config.max_swaps > 0 and 0 < n_off:
+            cols = [pl.forecast_columns(dense, prep.loaders[name].dataset, prep.scaler.mean, prep.scaler.std,
+                                        prep.data.kind, p2s, batch_size=config.batch_size) for name in ("train", "val")]
+            x, y, obs = (np.concatenate([a, b]) for a, b in zip(*cols))
+            n_t = len(cols[0][0])
+            groups = np.concatenate([np.minimum(np.arange(n_t) * SEARCH_BLOCKS // n_t, SEARCH_BLOCKS - 1),
+                                     np.full(len(cols[1][0]), SEARCH_BLOCKS)])
+            sur = pl.ReadoutSurrogate(x, y, obs, groups)
+            keep, swaps = pl.swap_search(keep, sur, config.swap_candidates, config.max_swaps)
+            info["swaps"] = len(swaps) - 1
+            info["heldout_mae_std"] = [swaps[0]["heldout_mae_std"], swaps[-1]["heldout_mae_std"]]
+            info["exchanges"] = [(h["dropped"], h["regrown"]) for h in swaps[1:]]
+            say(f"  drop / regrow from the QR keep-set: {info['swaps']} exchanges, held-out full-field MAE of the "
+                f"read-out {info['heldout_mae_std'][0]:.4f} -> {info['heldout_mae_std'][1]:.4f} (standardised)")
+    info["seconds"] = time.perf_counter() - t0
+    return keep, info
+
+
 def run_name(config: RunConfig, data_name: str) -> str:
-    """``<time>_<data>_<backbone>_<scheme>_s<sensor sparsity>_seed<k>``."""
+    """``<time>_<data>_<backbone>_<scheme>_s<sensor sparsity>_seed<k>`` (keep-set: no sparsity)."""
+    if config.scheme == "keep-set":
+        return f"{time.strftime('%Y%m%d-%H%M%S')}_{data_name}_{config.backbone}_keep-set_seed{config.seed}"
     return (f"{time.strftime('%Y%m%d-%H%M%S')}_{data_name}_{config.backbone}_{config.scheme}_s{config.sensor_sparsity:g}"
             f"_seed{config.seed}")
 
@@ -107,9 +174,12 @@ def _run(config: RunConfig, prep, rd: RunDirectory, say) -> tuple[Path, dict]:
     say("[bold]baselines[/] persistence, historical average")
     metrics["baselines"] = baselines(prep)
 
-    # ---- dense
+    # ---- the keep-set of a placement scheme: before any training, so a bad file fails at once
     layout = SensorLayout(data.kind, data.n_nodes if data.kind == "graph" else 0,
                           data.grid_shape if data.kind == "grid" else None, config.patch_size)
+    placed, placed_info = placement(config, prep, layout) if config.scheme != "dynst" else (None, {})
+
+    # ---- dense
     backbone = create_backbone(config.backbone, spec, **config.backbone_options)
     dense = SensorMaskedForecaster(backbone, layout, mask_l1=config.mask_l1, mask_lr=config.mask_lr)
     set_phase(dense, "finetune")
@@ -133,6 +203,12 @@ def _run(config: RunConfig, prep, rd: RunDirectory, say) -> tuple[Path, dict]:
         fit_best(dense_module, loader, prep.loaders["val"], rd, "dense", config, max_epochs=config.epochs,
                  patience=config.patience, callbacks=extra, generators=gens, trainer_kwargs=kw)
     dense_time = time.perf_counter() - t0
+    if config.scheme == "dynst":  # needs the trained dense forecaster
+        placed, placed_info = placement(config, prep, layout, dense, say)
+    if placed is not None:
+        say(f"[bold]placement[/] {config.scheme}: {int(placed.sum())} of {layout.n_sensors} sensors kept "
+            f"({placed_info['seconds']:.2f} s; " + ("training and validation windows)" if config.scheme == "dynst" else
+                                                     "training split only)" if config.scheme == "qr" else "your file)"))
 
     # ---- sensor search from the dense weights
     pruned = copy.deepcopy(dense)
@@ -142,20 +218,24 @@ def _run(config: RunConfig, prep, rd: RunDirectory, say) -> tuple[Path, dict]:
     search = SensorSearch(pruned, plan)
     module = ForecastModule(pruned, prep.scaler, config.lr, config.weight_decay)
     t0 = time.perf_counter()
+    if placed is not None:
+        pruned.keep.copy_(torch.from_numpy(placed))
+        search.history.append({"action": "placement", **placed_info, "n_off": int((~pruned.keep).sum()),
+                               "sparsity": pruned.sparsity})
     if plan_steps(plan) > 0:
         say(f"[bold]search[/] {config.scheme}: {config.rounds} rounds x ({config.round_steps} network + {config.mask_steps} "
             f"mask steps) -> sensor sparsity {config.sensor_sparsity:g}")
         loader, extra, kw = _train_loader(config, prep, None)  # step-limited: no annealing
         fit_steps(module, loader, rd, "search", config, max_steps=plan_steps(plan), callbacks=[search, *extra], generators=gens,
                   trainer_kwargs=kw, describe=search.describe)
-    else:
+    elif placed is None:
         say(f"[bold]search[/] {config.scheme}: random keep-set, no search")
         for phase in plan:  # zero-step plans still apply their actions
             for action, n in phase.actions:
                 search.apply(action, n)
     set_phase(pruned, "finetune")
     pruned.subset = True  # backbones with forward_subset now run on kept sensors only
-    search_time = time.perf_counter() - t0
+    search_time = time.perf_counter() - t0 + placed_info.get("seconds", 0.0)
     say(f"[bold]fine-tune[/] keep-set fixed: {int(pruned.keep.sum())} of {pruned.n_sensors} sensors kept")
     t0 = time.perf_counter()
     ft_epochs = config.finetune_epochs or config.epochs
@@ -175,7 +255,8 @@ def _run(config: RunConfig, prep, rd: RunDirectory, say) -> tuple[Path, dict]:
         "dense": dense_eval["all"], "pruned": pruned_eval["all"],
         "dense_kept_only": dense_eval["kept"], "pruned_kept_only": pruned_eval["kept"],
         "pruned_switched_off_only": pruned_eval["off"],
-        "sensor_sparsity": pruned.sparsity, "target_sensor_sparsity": config.sensor_sparsity,
+        "sensor_sparsity": pruned.sparsity,
+        "target_sensor_sparsity": pruned.sparsity if config.scheme == "keep-set" else config.sensor_sparsity,
         "n_sensors": pruned.n_sensors, "n_kept": int(pruned.keep.sum()),
         "search_history": search.history,
         "time_s": {"dense_train": dense_time, "search": search_time, "finetune": finetune_time,

@@ -5,14 +5,17 @@ scores (network frozen) for some optimiser steps, then apply actions: prune to a
 switched-off sensors by smallest |m| (Eq. 4), or drop / regrow by accumulated gradient at
 fixed sparsity (Eqs. 5-7). The schemes of the paper's Table 4 are plans:
 
-- ``dynst``: rounds of (network R, mask M, prune p%, drop / regrow q%); no drop / regrow
-  after the last round, so every regrown sensor is re-verified by a later prune.
+- ``dynst-paper``: rounds of (network R, mask M, prune p%, drop / regrow q%); no drop /
+  regrow after the last round, so every regrown sensor is re-verified by a later prune.
 - ``iterative``: the same rounds without drop / regrow.
 - ``one-shot``: network ``rounds * R`` steps, mask ``rounds * M`` steps, prune once.
 - ``dst``: a random keep-set at the target sparsity from the start, then rounds of
   (network R, mask M, drop / regrow); RigL-style, the swap fraction starts at
   ``sparsity / rounds`` and decays with a cosine to ``q`` (Evci et al., ICML 2020).
 - ``random``: a random keep-set at the target sparsity, no search.
+- ``dynst`` (the default), ``qr``, ``keep-set``: no network-training phases; the keep-set
+  comes from :mod:`.placement` (QR start + drop / regrow by the measured full-field
+  validation loss; QR placement; a user's file).
 
 Every scheme is followed by the same fine-tuning (keep-set fixed, scores frozen) in
 :func:`sparsest.experiment.run`, so the random keep-set gets the same fine-tuning budget.
@@ -36,7 +39,7 @@ from ..masks import (
     pruning_schedule,
     random_keep,
 )
-from .options import SCHEMES
+from .options import PLACEMENT_SCHEMES, SCHEMES
 from .wrapper import SensorMaskedForecaster
 
 
@@ -86,6 +89,8 @@ def build_plan(scheme: str, n_sensors: int, s: SearchSettings) -> tuple[list[Pha
     R, M = s.network_steps, s.mask_steps
     if scheme == "random":
         return [], True
+    if scheme in PLACEMENT_SCHEMES:  # the keep-set comes from :mod:`.placement`
+        return [], False
     if scheme == "one-shot":
         return [Phase("network", R * s.rounds), Phase("mask", M * s.rounds, [("prune", n_to_prune(n_sensors, s.sparsity))])], False
     if scheme == "dst":
@@ -100,7 +105,7 @@ def build_plan(scheme: str, n_sensors: int, s: SearchSettings) -> tuple[list[Pha
     schedule = pruning_schedule(n_sensors, s.sparsity, s.rounds)
     for r, n_off in enumerate(schedule):
         actions = [("prune", n_off)]
-        if scheme == "dynst" and r < s.rounds - 1 and n_swap:
+        if scheme == "dynst-paper" and r < s.rounds - 1 and n_swap:
             actions.append(("drop_regrow", n_swap))
         plan += [Phase("network", R), Phase("mask", M, actions)]
     return plan, False

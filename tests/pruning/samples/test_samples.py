@@ -269,7 +269,7 @@ def test_dynst_run_composes_with_sample_pruning(tmp_path, capsys):
     from sparsest.cli import main
 
     csv = _signals_csv(tmp_path / "sig.csv")
-    code = main(["run", "--data", str(csv), "--out", str(tmp_path / "runs"), "--epochs", "3", "--rounds", "2",
+    code = main(["run", "--data", str(csv), "--out", str(tmp_path / "runs"), "--epochs", "3", "--scheme", "dynst-paper", "--rounds", "2",
                  "--round-steps", "2", "--mask-steps", "2", "--patience", "2", "--window", "6", "--horizon", "3",
                  "--batch-size", "8", "--bench-repeats", "1", "--sample-pruning", "st-prune", "--prune-ratio", "0.5"])
     assert code == 0, capsys.readouterr().err

@@ -1,0 +1,149 @@
+"""Sensor search against the one-second QR placement (issue: part 8).
+
+For each (data, backbone, seed) the dense model is trained once (by the first run); every
+scheme and sparsity then starts from that dense checkpoint and gets the same fine-tuning.
+Prints, per setting and sparsity, the full-field test MAE of each scheme (mean +- sd over
+seeds and each seed), the change against dense, the search's wall-clock time, and in how
+many seeds the default scheme (dynst) beats QR.
+
+Resumable: each finished run is appended to ``<out>/results.jsonl`` and skipped next time.
+
+Usage:
+    python benchmarks/sensor_search.py                          # metr-la-week STID, seeds 0-2, 0.3 and 0.5
+    python benchmarks/sensor_search.py --suite others           # GWN metr-la-week, STID ghcnd-us, ViT era5, seed 0
+    python benchmarks/sensor_search.py --table-only             # print the table from results.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+SUITES = {
+    "metr": [("metr-la-week", "stid", {})],
+    "others": [
+        ("ghcnd-us", "stid", {}),
+        ("era5-t2m-uk", "vit", {"epochs": 10, "patience": 5, "finetune_epochs": 5, "batch_size": 16}),
+        ("metr-la-week", "gwn", {"backbone_options": {"preset": "small"}, "epochs": 15, "patience": 3, "finetune_epochs": 8}),
+    ],
+}
+SEEDS = {"metr": [0, 1, 2], "others": [0]}
+SCHEMES = ["qr", "dynst", "dynst-paper", "random"]
+
+
+def key(r: dict) -> tuple:
+    return (r["data"], r["backbone"], r["seed"], r["scheme"], r["sparsity"])
+
+
+def load(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def run_all(args) -> None:
+    from sparsest.bench.dynst import scheme_options
+    from sparsest.engine.options import build_options
+    from sparsest.methods.dynst.config import RunConfig
+    from sparsest.methods.dynst.run import run
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    res_path = out / "results.jsonl"
+    done = {key(r): r for r in load(res_path)}
+    for data, backbone, opts in SUITES[args.suite]:
+        for seed in args.seeds or SEEDS[args.suite]:
+            dense = next((r["dense_checkpoint"] for r in done.values() if (r["data"], r["backbone"], r["seed"]) == (data, backbone, seed)), None)
+            for sparsity in args.sparsities:
+                for scheme in args.schemes:
+                    job = {"data": data, "backbone": backbone, "seed": seed, "scheme": scheme, "sparsity": sparsity}
+                    if key(job) in done:
+                        continue
+                    o = {**opts, "data": data, "backbone": backbone, "seed": seed, "scheme": scheme,
+                         "sensor_sparsity": sparsity, "out": str(out / "runs")}
+                    if dense:
+                        o["dense_checkpoint"] = dense
+                    cfg = build_options(RunConfig, ("--set", scheme_options(o)))
+                    print(f"== {data} {backbone} seed {seed} {scheme} s={sparsity}", flush=True)
+                    t0 = time.perf_counter()
+                    run_dir, m = run(cfg)
+                    dense = dense or str(run_dir / "checkpoints" / "dense.ckpt")
+                    r = {**job, "dense": m["dense"]["mae"], "pruned": m["pruned"]["mae"],
+                         "kept_only": m["pruned_kept_only"]["mae"], "off_only": m["pruned_switched_off_only"]["mae"],
+                         "persistence": m["baselines"]["persistence"]["mae"],
+                         "historical_average": m["baselines"]["historical_average"]["mae"],
+                         "search_s": m["time_s"]["search"], "finetune_s": m["time_s"]["finetune"],
+                         "n_kept": m["n_kept"], "n_sensors": m["n_sensors"], "run_s": time.perf_counter() - t0,
+                         "run_dir": str(run_dir), "dense_checkpoint": dense,
+                         "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}",
+                         "date": time.strftime("%Y-%m-%d")}
+                    done[key(r)] = r
+                    with res_path.open("a") as f:
+                        f.write(json.dumps(r) + "\n")
+                    print(f"   full field {r['pruned']:.4f} (dense {r['dense']:.4f}, {100 * (r['pruned'] / r['dense'] - 1):+.2f}%), "
+                          f"search {r['search_s']:.1f} s", flush=True)
+
+
+def table(out: Path) -> str:
+    rows = load(out / "results.jsonl")
+    if not rows:
+        return "no results yet"
+    lines = []
+    machines = sorted({r["machine"] for r in rows})
+    dates = sorted({r["date"] for r in rows})
+    lines.append(f"Machine: {'; '.join(machines)}; {', '.join(dates)}")
+    lines.append("")
+    lines.append("| data | backbone | sparsity | scheme | full-field test MAE | per seed | vs dense | kept-only | switched-off only | search time |")
+    lines.append("|---|---|---|---|---|---|---|---|---|---|")
+    settings = sorted({(r["data"], r["backbone"], r["sparsity"]) for r in rows})
+    verdicts = []
+    for data, backbone, sp in settings:
+        g = [r for r in rows if (r["data"], r["backbone"], r["sparsity"]) == (data, backbone, sp)]
+        dense = statistics.mean({r["seed"]: r["dense"] for r in g}.values())
+        lines.append(f"| {data} | {backbone} | {sp:g} | dense | {dense:.3f} | "
+                     f"{' / '.join(f'{v:.3f}' for _, v in sorted({r['seed']: r['dense'] for r in g}.items()))} | | | | |")
+        by = {}
+        for scheme in SCHEMES:
+            s = sorted((r for r in g if r["scheme"] == scheme), key=lambda r: r["seed"])
+            if not s:
+                continue
+            by[scheme] = {r["seed"]: r["pruned"] for r in s}
+            vals = [r["pruned"] for r in s]
+            mean = statistics.mean(vals)
+            sd = f" ± {statistics.stdev(vals):.3f}" if len(vals) > 1 else ""
+            lines.append(f"| {data} | {backbone} | {sp:g} | {scheme} | {mean:.3f}{sd} | {' / '.join(f'{v:.3f}' for v in vals)} | "
+                         f"{100 * (mean / dense - 1):+.2f}% | {statistics.mean(r['kept_only'] for r in s):.3f} | "
+                         f"{statistics.mean(r['off_only'] for r in s):.3f} | {statistics.mean(r['search_s'] for r in s):.1f} s |")
+        if "dynst" in by and "qr" in by:
+            seeds = sorted(set(by["dynst"]) & set(by["qr"]))
+            wins = sum(by["dynst"][k] < by["qr"][k] for k in seeds)
+            md = statistics.mean(by["dynst"][k] for k in seeds)
+            mq = statistics.mean(by["qr"][k] for k in seeds)
+            verdicts.append(f"- {data} {backbone} s={sp:g}: dynst {md:.4f} vs qr {mq:.4f} (mean over {len(seeds)} seeds, "
+                            f"{'below' if md < mq else 'NOT below'}); dynst below qr in {wins} of {len(seeds)} seeds")
+    return "\n".join(lines + [""] + verdicts)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--suite", choices=sorted(SUITES), default="metr")
+    ap.add_argument("--seeds", type=int, nargs="+", default=None)
+    ap.add_argument("--sparsities", type=float, nargs="+", default=[0.3, 0.5])
+    ap.add_argument("--schemes", nargs="+", default=SCHEMES, choices=SCHEMES)
+    ap.add_argument("--out", default=None, help="[default: bench_out/sensor_search_<suite>]")
+    ap.add_argument("--table-only", action="store_true", help="only print the table of what results.jsonl holds")
+    args = ap.parse_args()
+    args.out = args.out or f"bench_out/sensor_search_{args.suite}"
+    if not args.table_only:
+        run_all(args)
+    print(table(Path(args.out)))
+
+
+if __name__ == "__main__":
+    main()
