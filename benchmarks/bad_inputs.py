@@ -24,8 +24,8 @@ controls: the quick options below on valid data, one per command. If a control f
 ``accepted`` counts of that command mean little.
 
 Accepted runs are kept short: ``--epochs 1``, and ``--limit-train-batches 2`` where the
-command has it, plus ``--rounds 1 --round-steps 1 --mask-steps 1 --bench-repeats 1`` for
-``run`` (``bench``: ``--quick`` and the same through ``--set``), wherever the case does not
+command has it, plus ``--max-swaps 1 --bench-repeats 1`` for
+``run`` (the default scheme; the training searches' ``--rounds`` would be refused) (``bench``: ``--quick`` and the same through ``--set``), wherever the case does not
 set that option itself. The data is ``ghcnd-us`` (built in) unless the case is about a file;
 ``compress`` (grid data only) gets a generated 12 x 12 grid of 300 hourly steps, since
 ``era5-t2m-uk`` takes ~110 s even with these options. Every case runs in its own temporary
@@ -72,11 +72,11 @@ COMMANDS = ("run", "train", "compress", "bench")
 
 # --------------------------------------------------------------------------- quick options
 
-BENCH_SET = ["limit_train_batches=2", "rounds=1", "round_steps=1", "mask_steps=1", "bench_repeats=1"]
+BENCH_SET = ["limit_train_batches=2", "max_swaps=1", "bench_repeats=1"]
 
 BASE: dict[str, list[tuple[str, list[str]]]] = {
-    "run": [("--epochs", ["1"]), ("--limit-train-batches", ["2"]), ("--rounds", ["1"]), ("--round-steps", ["1"]),
-            ("--mask-steps", ["1"]), ("--bench-repeats", ["1"]), ("--out", ["{out}"])],
+    "run": [("--epochs", ["1"]), ("--limit-train-batches", ["2"]), ("--max-swaps", ["1"]), ("--bench-repeats", ["1"]),
+            ("--out", ["{out}"])],
     "train": [("--epochs", ["1"]), ("--out", ["{out}"])],
     "compress": [("--data", ["{fx}/grid_ok.npz"]), ("--epochs", ["1"]), ("--pretrain-epochs", ["1"]),
                  ("--limit-train-batches", ["2"]), ("--no-baselines", []), ("--bench-repeats", ["1"]),
@@ -508,7 +508,7 @@ def cases() -> list[Case]:
     good("good: edge list source,target,weight", "run", ["--data", sig, "--adjacency", "{tmp}/edges_st.csv"],
          files={"edges_st.csv": _edges("source,target,weight", RING)}, note="a false refusal if refused")
     good("good: config with sparsity and epochs", "run", ["--config", "{tmp}/good.yaml"],
-         files={"good.yaml": "sparsity: 0.2\nepochs: 1\nround_steps: 1\n"}, drop=("--epochs",))
+         files={"good.yaml": "sparsity: 0.2\nepochs: 1\nfinetune_epochs: 1\n"}, drop=("--epochs",))
     good("good: grid .npz [T, H, W] without lat/lon (README layout)", "compress", ["--data", "{fx}/grid_thw.npz"],
          note="README lists grid .npz [T, H, W]; ambiguous with graph [T, N, C] without lat/lon")
     return C

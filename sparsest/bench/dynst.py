@@ -31,7 +31,7 @@ from .options import DEFAULT_SPARSITIES, SCHEMES, DynstBenchOptions
 from .tables import markdown
 
 QUICK_RUN = {"epochs": 2, "patience": 1, "limit_train_batches": 4, "batch_size": 16, "rounds": 2, "round_steps": 3,
-             "mask_steps": 2, "bench_repeats": 3}
+             "mask_steps": 2, "max_swaps": 3, "bench_repeats": 3}
 
 QUICK_SCHEMES = ["dynst", "qr", "random"]
 
