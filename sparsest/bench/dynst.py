@@ -63,17 +63,11 @@ def plan_runs(cfg: DynstBenchOptions) -> list[dict]:
 
 
 def scheme_options(opts: dict) -> dict:
-    """``opts`` without the search options its scheme would refuse (a bench passes one set of
-    run options to every scheme): the DynST-paper rounds for schemes that run no rounds,
-    the drop / regrow exchanges for schemes other than dynst."""
-    from ..methods.dynst.config import NO_SEARCH, SEARCH_OPTIONS
+    """``opts`` without the scheme-specific options its scheme would refuse (a bench passes
+    one set of run options to every scheme; :func:`~sparsest.methods.dynst.config.unused_options`)."""
+    from ..methods.dynst.config import DEFAULT_SCHEME, unused_options
 
-    scheme = opts.get("scheme", "dynst")
-    drop = set(SEARCH_OPTIONS) if scheme in NO_SEARCH else set()
-    if scheme != "dynst":
-        drop |= {"swap_candidates", "max_swaps"}
-    if scheme not in ("dynst", "qr"):
-        drop.add("qr_modes")
+    drop = set(unused_options(opts.get("scheme", DEFAULT_SCHEME)))
     return {k: v for k, v in opts.items() if k not in drop}
 
 

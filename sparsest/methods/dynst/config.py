@@ -18,8 +18,20 @@ from ..options import SamplePruningFields
 DEFAULT_SCHEME = "dynst"
 SENSOR_SPARSITY = 0.3
 NO_SEARCH = ("random", *PLACEMENT_SCHEMES)
-"""Schemes with no search phase: the search options are refused with them."""
+"""Schemes with no training search phase."""
 SEARCH_OPTIONS = ("rounds", "round_steps", "mask_steps", "regrow_fraction", "mask_lr", "mask_l1")
+USED_BY = {
+    **{name: tuple(s for s in SCHEMES if s not in NO_SEARCH) for name in SEARCH_OPTIONS},
+    "swap_candidates": ("dynst",),
+    "max_swaps": ("dynst",),
+    "qr_modes": ("qr", "dynst"),
+}
+"""Scheme-specific options and the schemes that use them (the others refuse them)."""
+
+
+def unused_options(scheme: str) -> list[str]:
+    """The scheme-specific options ``scheme`` ignores (a bench drops them per scheme)."""
+    return [name for name, users in USED_BY.items() if scheme not in users]
 
 
 @dataclass(config=OPTION_CONFIG)
@@ -80,17 +92,10 @@ class RunConfig(SamplePruningFields, CommonOptions):
             self.scheme = "keep-set"
         elif self.scheme == "keep-set":
             raise ConfigError("--scheme keep-set: needs --keep-set FILE (the sensor ids to keep)")
-        if self.qr_modes is not None and self.scheme not in ("qr", "dynst"):
-            raise ConfigError(f"--qr-modes: only for --scheme qr or dynst (got --scheme {self.scheme})")
-        if self.scheme != "dynst":
-            for name in ("swap_candidates", "max_swaps"):
-                if getattr(self, name) != _DEFAULTS[name]:
-                    raise ConfigError(f"--{name.replace('_', '-')}: only for --scheme dynst (got --scheme {self.scheme})")
-        if self.scheme in NO_SEARCH:
-            for name in SEARCH_OPTIONS:
-                if getattr(self, name) != _DEFAULTS[name]:
-                    raise ConfigError(f"--{name.replace('_', '-')}: --scheme {self.scheme} runs no search; "
-                                      "the option would be ignored")
+        for name in unused_options(self.scheme):
+            if getattr(self, name) != _DEFAULTS[name]:
+                raise ConfigError(f"--{name.replace('_', '-')}: only for --scheme {' / '.join(USED_BY[name])}; "
+                                  f"--scheme {self.scheme} would ignore it")
         if not self.check_backbone().trainable:
             raise ConfigError(f"--backbone: {self.backbone} is a baseline, always reported; pick a trainable backbone")
         return self

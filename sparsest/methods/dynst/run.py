@@ -86,9 +86,9 @@ def placement(config: RunConfig, prep, layout: SensorLayout, dense=None, say=pri
     - ``qr``: PySensors QR pivoting on the training snapshots.
     - ``keep-set``: the user's file.
     - ``dynst`` (default): the QR keep-set, then drop / regrow exchanges that lower the
-      full-field validation MAE of ``dense`` (the trained dense forecaster) with a ridge
-      kept-to-all read-out fitted on the training windows
-      (:func:`~sparsest.pruning.sensors.placement.swap_search`).
+      held-out full-field MAE of ``dense`` (the trained dense forecaster) with a ridge
+      kept-to-all read-out, leave one time block out over the training and validation
+      windows (:func:`~sparsest.pruning.sensors.placement.swap_search`).
 
     Returns:
         ``keep`` ``[N_s]`` bool (or None) and ``info`` (scheme, seconds, QR modes, swaps).
@@ -103,7 +103,8 @@ def placement(config: RunConfig, prep, layout: SensorLayout, dense=None, say=pri
     from ...report import sensor_ids
 
     t0 = time.perf_counter()
-    info: dict = {"scheme": config.scheme}
+    info: dict = {"scheme": config.scheme, "from": {"keep-set": "your file", "qr": "training split only"}.get(
+        config.scheme, "training and validation windows")}
     n_s = layout.n_sensors
     if config.scheme == "keep-set":
         keep = pl.read_keep_set(config.keep_set, sensor_ids(prep.data, layout))
@@ -114,7 +115,7 @@ def placement(config: RunConfig, prep, layout: SensorLayout, dense=None, say=pri
         z = pl.snapshot_matrix(prep.data.values, prep.data.kind, prep.split.train, prep.scaler.mean, prep.scaler.std, p2s)
         selected = pl.qr_ranking(z, n_s - n_off, config.qr_modes, seed=config.seed)
         keep = pl.keep_from_selected(selected, n_s)
-        info["qr_modes"] = config.qr_modes or min(n_s - n_off, max(1, min(z.shape) - 1))
+        info["qr_modes"] = pl.qr_modes(z.shape, n_s - n_off, config.qr_modes)
         info["snapshots"] = int(z.shape[0])
         if config.scheme == "dynst" and config.max_swaps > 0 and 0 < n_off:
             cols = [pl.forecast_columns(dense, prep.loaders[name].dataset, prep.scaler.mean, prep.scaler.std,
@@ -136,10 +137,8 @@ def placement(config: RunConfig, prep, layout: SensorLayout, dense=None, say=pri
 
 def run_name(config: RunConfig, data_name: str) -> str:
     """``<time>_<data>_<backbone>_<scheme>_s<sensor sparsity>_seed<k>`` (keep-set: no sparsity)."""
-    if config.scheme == "keep-set":
-        return f"{time.strftime('%Y%m%d-%H%M%S')}_{data_name}_{config.backbone}_keep-set_seed{config.seed}"
-    return (f"{time.strftime('%Y%m%d-%H%M%S')}_{data_name}_{config.backbone}_{config.scheme}_s{config.sensor_sparsity:g}"
-            f"_seed{config.seed}")
+    tag = "keep-set" if config.scheme == "keep-set" else f"{config.scheme}_s{config.sensor_sparsity:g}"
+    return f"{time.strftime('%Y%m%d-%H%M%S')}_{data_name}_{config.backbone}_{tag}_seed{config.seed}"
 
 
 def run(config: RunConfig, console=None, resume: RunDirectory | None = None) -> tuple[Path, dict]:
@@ -207,8 +206,7 @@ def _run(config: RunConfig, prep, rd: RunDirectory, say) -> tuple[Path, dict]:
         placed, placed_info = placement(config, prep, layout, dense, say)
     if placed is not None:
         say(f"[bold]placement[/] {config.scheme}: {int(placed.sum())} of {layout.n_sensors} sensors kept "
-            f"({placed_info['seconds']:.2f} s; " + ("training and validation windows)" if config.scheme == "dynst" else
-                                                     "training split only)" if config.scheme == "qr" else "your file)"))
+            f"({placed_info['seconds']:.2f} s; {placed_info['from']})")
 
     # ---- sensor search from the dense weights
     pruned = copy.deepcopy(dense)

@@ -120,6 +120,12 @@ def forecast_columns(model, dataset, mean: np.ndarray, std: np.ndarray, kind: st
     return x, y, obs
 
 
+def qr_modes(shape: tuple[int, int], n_keep: int, n_modes: int | None = None) -> int:
+    """The SVD modes :func:`qr_ranking` pivots on: ``n_modes``, or by default ``n_keep``
+    capped at the rank bound ``min(n_samples, N_s) - 1`` of snapshots shaped ``shape``."""
+    return min(n_keep, max(1, min(shape) - 1)) if n_modes is None else n_modes
+
+
 def qr_ranking(z: np.ndarray, n_keep: int, n_modes: int | None = None, seed: int = 0) -> np.ndarray:
     """PySensors QR placement: the ``n_keep`` selected sensors, best first.
 
@@ -139,7 +145,7 @@ def qr_ranking(z: np.ndarray, n_keep: int, n_modes: int | None = None, seed: int
 
     n, n_s = z.shape
     cap = max(1, min(n, n_s) - 1)
-    r = min(n_keep, cap) if n_modes is None else n_modes
+    r = qr_modes(z.shape, n_keep, n_modes)
     if not 1 <= r <= cap:
         raise ConfigError(f"--qr-modes: must be in [1, {cap}] for these data ({n} snapshots of {n_s} sensors), got {r}")
     model = SSPOR(basis=SVD(n_basis_modes=r, random_state=seed), n_sensors=n_keep)
@@ -166,16 +172,13 @@ class ReadoutSurrogate:
         obs: ``[n, N_s]`` which truths were observed.
         groups: ``[n]`` block index of each row (0 .. G-1).
         ridge: read-out ridge, relative to the mean variance of the forecasts.
-        own: count a kept sensor's own forecast error (default); False scores the
-            switched-off sensors' read-out error only.
     """
 
-    def __init__(self, x, y, obs, groups, ridge: float = 0.1, own: bool = True):
+    def __init__(self, x, y, obs, groups, ridge: float = 0.1):
         x = np.asarray(x, dtype=np.float64)
         y = np.asarray(y, dtype=np.float64)
         w = np.asarray(obs, dtype=np.float64)
         groups = np.asarray(groups)
-        self.count_own = own
         self.blocks = []
         sxx, sxy = x.T @ x, x.T @ y
         sx, sy, n = x.sum(axis=0), y.sum(axis=0), len(x)
@@ -222,7 +225,7 @@ class ReadoutSurrogate:
     def per_sensor(self, keep: np.ndarray) -> np.ndarray:
         """Held-out MAE ``[N_s]`` of every sensor (standardised units) under ``keep``."""
         kept, off = np.where(keep)[0], np.where(~keep)[0]
-        e = self.own.copy() if self.count_own else np.zeros_like(self.own)
+        e = self.own.copy()
         if off.size:
             e[off] = self.reconstruct(kept, off)
         return e
@@ -232,8 +235,8 @@ class ReadoutSurrogate:
         return float(self.per_sensor(keep).mean())
 
 
-def swap_search(keep: np.ndarray, surrogate: ReadoutSurrogate, candidates: int = 8, max_swaps: int = 40,
-                progress=None) -> tuple[np.ndarray, list[dict]]:
+def swap_search(keep: np.ndarray, surrogate: ReadoutSurrogate, candidates: int = 8,
+                max_swaps: int = 40) -> tuple[np.ndarray, list[dict]]:
     """Drop / regrow at fixed sparsity by the held-out full-field loss (sparsest's search).
 
     Each round ranks the kept sensors by what switching each one off alone would cost
@@ -249,7 +252,6 @@ def swap_search(keep: np.ndarray, surrogate: ReadoutSurrogate, candidates: int =
         surrogate: the :class:`ReadoutSurrogate` of the data and dense model.
         candidates: sensors tried on each side per round (``candidates^2`` exchanges).
         max_swaps: exchanges at most.
-        progress: optional callable ``(round, total)`` called after each applied swap.
 
     Returns:
         the final keep-mask and the history (one dict per swap: dropped, regrown, total).
@@ -260,15 +262,13 @@ def swap_search(keep: np.ndarray, surrogate: ReadoutSurrogate, candidates: int =
     keep = keep.copy()
     best = surrogate.total(keep)
     history = [{"action": "start", "heldout_mae_std": best}]
-    for r in range(max_swaps):
+    for _ in range(max_swaps):
         kept, off = np.where(keep)[0], np.where(~keep)[0]
         if not (kept.size > 1 and off.size):
             break
         e = surrogate.per_sensor(keep)
-        cost_off = surrogate.reconstruct_each_kept(kept)
-        if surrogate.count_own:
-            cost_off -= surrogate.own[kept]
-        gain_in = e[off] - (surrogate.own[off] if surrogate.count_own else 0.0)
+        cost_off = surrogate.reconstruct_each_kept(kept) - surrogate.own[kept]
+        gain_in = e[off] - surrogate.own[off]
         outs = kept[np.argsort(cost_off, kind="stable")[:candidates]]
         ins = off[np.argsort(-gain_in, kind="stable")[:candidates]]
         trial = (np.inf, -1, -1)
@@ -284,16 +284,7 @@ def swap_search(keep: np.ndarray, surrogate: ReadoutSurrogate, candidates: int =
         best, i, j = trial
         keep[i], keep[j] = False, True
         history.append({"action": "swap", "dropped": i, "regrown": j, "heldout_mae_std": best})
-        if progress is not None:
-            progress(r + 1, best)
     return keep, history
-
-
-def keep_from_order(order: np.ndarray, n_sensors: int, n_off: int) -> np.ndarray:
-    """``[N_s]`` bool keep-mask with the first ``n_off`` of ``order`` switched off."""
-    keep = np.ones(n_sensors, dtype=bool)
-    keep[np.asarray(order[:n_off], dtype=np.int64)] = False
-    return keep
 
 
 def keep_from_selected(selected: np.ndarray, n_sensors: int) -> np.ndarray:
