@@ -8,6 +8,7 @@ from __future__ import annotations
 # name -> (kind, summary, trainable)
 CATALOG: dict[str, tuple[str, str, bool]] = {
     'convlstm': ('grid', 'ConvLSTM encoder-forecaster (Shi et al., NeurIPS 2015), autoregressive roll-out', True),
+    'extrapolation': ('grid', 'baseline: pysteps optical flow (Lucas-Kanade) + semi-Lagrangian advection of the last frame', False),
     'gwn': ('graph', 'Graph WaveNet (Wu et al., IJCAI 2019): dilated gated TCN + diffusion GCN, adaptive adjacency', True),
     'historical-average': ('any', 'baseline: training mean per sensor and time of day', False),
     'persistence': ('any', 'baseline: last observed value repeated', False),

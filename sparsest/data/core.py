@@ -43,6 +43,10 @@ class SpatioTemporalData:
             a gap. ``None`` = the whole series is one unbroken run.
         notes: lines a run summary prints about how the data were prepared (e.g. sensors
             dropped as almost never observed, how sensors without coordinates were placed).
+        domain: grid only, ``[H, W]`` bool or ``None``: the cells inside the observed domain
+            (e.g. a radar composite's footprint inside its bounding box). Cells outside it
+            hold no value at any step (NaN, masked everywhere) and are allowed to; a cell
+            inside it must be observed at least once. ``None`` = every cell is inside.
     """
 
     values: np.ndarray
@@ -59,6 +63,7 @@ class SpatioTemporalData:
     channels: list[str] = field(default_factory=list)
     segments: np.ndarray | None = None
     notes: list[str] = field(default_factory=list)
+    domain: np.ndarray | None = None
 
     # ------------------------------------------------------------------ shape helpers
     @property
@@ -100,7 +105,8 @@ class SpatioTemporalData:
         Raises:
             DataError: wrong number of dimensions, inf values, a sensor / pixel with no
                 observed value at all, an adjacency whose size does not match the sensors,
-                or coordinates / ids whose length does not match.
+                or coordinates / ids whose length does not match, a grid ``domain`` of the
+                wrong shape or with a value outside it.
         """
         v = self.values
         src = self.source
@@ -117,6 +123,8 @@ class SpatioTemporalData:
             raise DataError(f"{src}: {n_inf} values are inf; use NaN for missing readings")
         observed = ~np.isnan(v)
         if self.kind == "graph":
+            if self.domain is not None:
+                raise DataError(f"{src}: domain is for grid data only")
             per_sensor = observed.any(axis=(0, 2))  # [N]
             if not per_sensor.all():
                 bad = np.flatnonzero(~per_sensor)
@@ -142,9 +150,19 @@ class SpatioTemporalData:
                     raise DataError(f"{src}: adjacency holds NaN or inf")
         else:
             per_pixel = observed.any(axis=(0, 1))  # [H, W]
-            if not per_pixel.all():
+            inside = np.ones(per_pixel.shape, dtype=bool)
+            if self.domain is not None:
+                inside = np.asarray(self.domain)
+                if inside.shape != per_pixel.shape or inside.dtype != bool:
+                    raise DataError(f"{src}: domain must be a bool [H, W] = {per_pixel.shape} mask, "
+                                    f"got {inside.dtype} {tuple(inside.shape)}")
+                if (per_pixel & ~inside).any():
+                    raise DataError(f"{src}: {int((per_pixel & ~inside).sum())} grid cell(s) outside the domain hold values")
+                if not inside.any():
+                    raise DataError(f"{src}: the domain holds no grid cell")
+            if not per_pixel[inside].all():
                 raise DataError(
-                    f"{src}: {int((~per_pixel).sum())} grid cell(s) have no observed value at all"
+                    f"{src}: {int((~per_pixel[inside]).sum())} grid cell(s) have no observed value at all"
                 )
         if self.timestamps is not None and len(self.timestamps) != v.shape[0]:
             raise DataError(f"{src}: {len(self.timestamps)} timestamps for {v.shape[0]} time steps")

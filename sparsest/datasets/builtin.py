@@ -1,5 +1,5 @@
 """The named data sets: ``ghcnd-us`` (built in), ``metr-la-week``, ``era5-t2m-uk``,
-``divvy-chicago``.
+``divvy-chicago``, ``radar-bom`` / ``radar-bom-full``, ``radar-knmi`` / ``radar-knmi-full``.
 
 Provenance (see also ``../shared/data/README.md``):
 
@@ -17,6 +17,19 @@ Provenance (see also ``../shared/data/README.md``):
   2013-07..2015-03, rebuilt from the public station-status feed archived by C. Brown
   (GitHub chbrown/divvy-history, MIT). Cite "Divvy (Lyft Bikes and Scooters) station feed,
   via chbrown/divvy-history"; Divvy's data licence applies.
+- ``radar-bom`` / ``radar-bom-full``: Australian Bureau of Meteorology radar 66 (Mt
+  Stapylton, Brisbane), 10-minute rainfall product ``prcp-c10``, 2020-10-31, as shipped in
+  the pysteps example data (GitHub pySTEPS/pysteps-data, ``radar/bom/prcp-c10/66/``).
+  Copyright Bureau of Meteorology (see its copyright page); research use, cite BoM and
+  pysteps (Pulkkinen et al., GMD 2019).
+- ``radar-knmi`` / ``radar-knmi-full``: KNMI (Royal Netherlands Meteorological Institute)
+  RAD_NL25_RAP 5-minute radar composite, 2010-08-26 00:00..07:35 UTC, from the pysteps
+  example data (``radar/KNMI/2010/08/``). Research use; cite KNMI and pysteps (Pulkkinen et
+  al., GMD 2019).
+
+Radar sets are rain RATES in mm/h (the files hold accumulations per 10 / 5 minutes). The
+plain names are coarsened by block means (:func:`~sparsest.data.coarsen.block_mean`) to
+about 64 x 64 for a CPU; the ``-full`` names keep the files' full resolution.
 """
 
 from __future__ import annotations
@@ -26,6 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.coarsen import block_centres, block_mean, span_to_multiple
 from ..data.core import SpatioTemporalData
 from ..errors import DataError
 from . import register_dataset
@@ -146,3 +160,152 @@ def divvy_chicago(data_dir: Path) -> SpatioTemporalData:
         timestamps=ts[rows].astype("datetime64[ns]"), steps_per_day=288, channels=["bikes"],
         segments=np.stack([edges[:-1], edges[1:]], axis=1), notes=notes,
     )
+
+
+# ----------------------------------------------------------------------------- radar rain
+
+RADAR_WINDOW = RADAR_HORIZON = 6
+# 92 five-minute steps split 70/10/20 leave a validation split of 9 steps: 6 + 6 cannot fit,
+# so the KNMI sets keep the 30-minute horizon with the 3 input steps that still fit
+KNMI_WINDOW, KNMI_HORIZON = 3, 6
+BOM_FILE = ("radar-bom-brisbane", "bom_66_20201031_prcp_c10.npz")
+BOM_PER_HOUR = 6  # the file holds mm per 10 minutes
+BOM_FACTOR = 8  # 512 x 512 pixels of 0.5 km -> 64 x 64 blocks of 4 km
+KNMI_FILE = ("radar-knmi", "knmi_nl25_20100826_5min.npz")
+KNMI_PER_HOUR = 12  # the file holds mm per 5 minutes
+KNMI_PIXEL_KM = 1.0  # RAD_NL25: 765 x 700 polar stereographic, 1 km (the file's ``grid``)
+KNMI_FACTOR = 6  # the composite's 417 x 419 bounding box (grown to a multiple of 6) -> blocks of 6 km
+RADAR_MIN_VALID = 0.5  # a block with fewer than half of its pixels valid is missing
+
+
+def _radar_notes(values: np.ndarray, how: str, coords: str) -> list[str]:
+    missing = np.isnan(values)
+    n_obs = max(int((~missing).sum()), 1)
+    return [how,
+            f"missing (no data, masked): {100 * missing.mean():.3g}% of the values; {100 * float((values == 0).sum()) / n_obs:.3g}% "
+            "of the observed values are exactly 0 mm/h",
+            coords]
+
+
+def _radar_bom(data_dir: Path, name: str, factor: int) -> SpatioTemporalData:
+    path = _require(data_dir.joinpath(*BOM_FILE))
+    with np.load(path, allow_pickle=False) as z:
+        code = z["precip_code"]  # [T, H, W] int16
+        scale, fill = float(z["scale_factor"]), int(z["fill_value"])
+        ts, x, y = z["valid_time"], z["x_km"].astype(float), z["y_km"].astype(float)
+    rate = code.astype(np.float32)
+    rate *= np.float32(scale * BOM_PER_HOUR)  # mm per 10 min -> mm/h
+    bad = (code == fill) | (code < 0)  # -1 = no data; the file also holds a few -2 (undocumented): no rain < 0, missing too
+    rate[bad] = np.nan
+    odd = np.unique(code[bad & (code != fill)])
+    del code, bad
+    dx = float(np.median(np.abs(np.diff(x))))
+    if factor > 1:
+        rate = block_mean(rate, factor, RADAR_MIN_VALID)
+        x, y = block_centres(x, factor), block_centres(y, factor)
+        how = (f"rain rate mm/h = {BOM_PER_HOUR} x {scale:g} mm x code per 10 min; {factor} x {factor} block means of the "
+               f"{dx:g} km pixels -> {rate.shape[1]} x {rate.shape[2]} at {factor * dx:g} km (a block with fewer than "
+               f"{100 * RADAR_MIN_VALID:g}% of its pixels valid is missing)")
+    else:
+        how = (f"rain rate mm/h = {BOM_PER_HOUR} x {scale:g} mm x code per 10 min; full resolution "
+               f"{rate.shape[1]} x {rate.shape[2]} at {dx:g} km, not coarsened")
+    if odd.size:
+        how += f"; codes {', '.join(map(str, odd))} (besides the fill {fill}) are missing too"
+    notes = _radar_notes(rate, how, "latitude / longitude hold the y / x (km) of the cell centres on the radar's Albers grid "
+                         "around Mt Stapylton, not degrees")
+    return SpatioTemporalData(
+        values=rate[:, None], kind="grid", name=name, source=str(path), units="mm/h", latitude=y, longitude=x,
+        timestamps=ts.astype("datetime64[ns]"), steps_per_day=144, channels=["rain_rate"], notes=notes,
+    )
+
+
+def _radar_knmi(data_dir: Path, name: str, factor: int) -> SpatioTemporalData:
+    path = _require(data_dir.joinpath(*KNMI_FILE))
+    with np.load(path, allow_pickle=False) as z:
+        code = z["accum_code"]  # [T, H, W] uint16
+        gain, offset, missing = float(z["gain"]), float(z["offset"]), int(z["missing_code"])
+        ts = z["time"]
+    H, W = code.shape[1:]
+    footprint = (code != missing).any(axis=0)  # [H, W] inside the composite at some step
+    if not footprint.any():
+        raise DataError(f"{path}: no pixel inside the radar composite")
+    rows, cols = np.flatnonzero(footprint.any(axis=1)), np.flatnonzero(footprint.any(axis=0))
+    r0, r1 = span_to_multiple(rows[0], rows[-1] + 1, H, factor)
+    c0, c1 = span_to_multiple(cols[0], cols[-1] + 1, W, factor)
+    sub = code[:, r0:r1, c0:c1]
+    rate = sub.astype(np.float32)
+    rate *= np.float32(gain * KNMI_PER_HOUR)  # mm per 5 min -> mm/h
+    rate += np.float32(offset * KNMI_PER_HOUR)
+    rate[sub == missing] = np.nan  # outside the composite
+    del code, sub
+    inside = np.where(footprint[r0:r1, c0:c1], np.float32(1), np.float32(np.nan))
+    x = (np.arange(c0, c1) + 0.5) * KNMI_PIXEL_KM  # km east of the grid's west edge
+    y = -(np.arange(r0, r1) + 0.5) * KNMI_PIXEL_KM  # km north of the grid's north edge (<= 0)
+    box = (f"crop rows {rows[0]}:{rows[-1] + 1}, columns {cols[0]}:{cols[-1] + 1} of the {H} x {W} composite grid "
+           f"(the bounding box of its valid pixels)")
+    if factor > 1:
+        rate = block_mean(rate, factor, RADAR_MIN_VALID)
+        domain = ~np.isnan(block_mean(inside, factor, RADAR_MIN_VALID))
+        x, y = block_centres(x, factor), block_centres(y, factor)
+        how = (f"rain rate mm/h = {KNMI_PER_HOUR} x ({gain:g} x code + {offset:g}) mm per 5 min; {box}, grown to rows {r0}:{r1}, "
+               f"columns {c0}:{c1} (a multiple of {factor}); {factor} x {factor} block means -> {rate.shape[1]} x {rate.shape[2]} "
+               f"at {factor * KNMI_PIXEL_KM:g} km (a block with fewer than {100 * RADAR_MIN_VALID:g}% of its pixels valid is missing)")
+    else:
+        domain = footprint[r0:r1, c0:c1].copy()
+        how = f"rain rate mm/h = {KNMI_PER_HOUR} x ({gain:g} x code + {offset:g}) mm per 5 min; {box}; full resolution, 1 km"
+    how += f"; {int((~domain).sum())} of {domain.size} cells lie outside the composite (no value at any step, masked)"
+    notes = _radar_notes(rate, how, "latitude / longitude hold the y / x (km) of the cell centres on the composite's polar "
+                         "stereographic grid, from its north-west corner, not degrees")
+    return SpatioTemporalData(
+        values=rate[:, None], kind="grid", name=name, source=str(path), units="mm/h", latitude=y, longitude=x,
+        timestamps=ts.astype("datetime64[ns]"), steps_per_day=288, channels=["rain_rate"], notes=notes, domain=domain,
+    )
+
+
+@register_dataset("radar-bom", "grid", "BoM radar 66 (Brisbane) rain rate (mm/h), 2020-10-31, 10-min, 8 x 8 block means -> 64 x 64 at 4 km; mostly 0", window=RADAR_WINDOW, horizon=RADAR_HORIZON)
+def radar_bom(data_dir: Path) -> SpatioTemporalData:
+    """Rain rate (mm/h) over Brisbane, 6 -> 6 ten-minute steps (one hour ahead).
+
+    ``[T, C, H, W]`` = ``[144, 1, 64, 64]``: the 512 x 512 frames of 0.5 km pixels (the
+    file's ``x_km`` / ``y_km``) as 8 x 8 block means, 4 km cells (a SimVP epoch on the 90
+    training windows takes about 2 minutes on 2 CPU cores at 128 x 128, a quarter of that
+    here; ``radar-bom-full`` keeps the 0.5 km pixels). The file's rain per 10
+    minutes (0.05 mm x ``precip_code``) times 6 is mm/h. ``-1`` (no data) is missing (NaN,
+    masked, never 0), and so are the file's few ``-2`` codes (undocumented; no rain is
+    negative); a block's mean is over its valid pixels, and a block with fewer than
+    half of them valid is missing. ``latitude`` / ``longitude`` hold the block centres' y / x
+    in km (the radar's Albers grid), not degrees (said in ``notes``).
+    """
+    return _radar_bom(data_dir, "radar-bom", BOM_FACTOR)
+
+
+@register_dataset("radar-bom-full", "grid", "radar-bom at full resolution: 512 x 512 pixels of 0.5 km (the file's x_km); heavy for a CPU", window=RADAR_WINDOW, horizon=RADAR_HORIZON)
+def radar_bom_full(data_dir: Path) -> SpatioTemporalData:
+    """:func:`radar_bom` without the coarsening: ``[144, 1, 512, 512]``, 0.5 km pixels."""
+    return _radar_bom(data_dir, "radar-bom-full", 1)
+
+
+@register_dataset("radar-knmi", "grid", "KNMI Netherlands composite rain rate (mm/h), 2010-08-26 00:00-07:35, 5-min, crop + 6 x 6 block means -> 70 x 70 at 6 km; 3 -> 6 steps", window=KNMI_WINDOW, horizon=KNMI_HORIZON)
+def radar_knmi(data_dir: Path) -> SpatioTemporalData:
+    """Rain rate (mm/h) over the Netherlands, 3 -> 6 five-minute steps (30 minutes ahead).
+
+    Only 3 input steps: the 92 steps split 70/10/20 leave 9 for validation, and a window of
+    ``window + horizon`` must fit in each split (6 -> 6 would need 12).
+
+    ``[T, C, H, W]`` = ``[92, 1, 70, 70]``. The 765 x 700 composite (1 km) is cropped to
+    the bounding box of its valid pixels (rows 220:637, columns 160:579: 417 x 419), grown to
+    rows 219:639, columns 160:580 (a multiple of 6; the added cells are outside the
+    composite), and coarsened by 6 x 6 block means to 6 km cells (about the size of
+    ``radar-bom``, for CPU training). The file's rain per 5 minutes
+    (``gain`` x code + ``offset`` mm) times 12 is mm/h. 65535 (outside the composite) is
+    missing (NaN, masked); a block with fewer than half of its pixels valid is missing, and
+    the blocks outside the composite (missing at every step) are outside ``domain``.
+    ``latitude`` / ``longitude`` hold y / x in km on the composite grid, not degrees.
+    """
+    return _radar_knmi(data_dir, "radar-knmi", KNMI_FACTOR)
+
+
+@register_dataset("radar-knmi-full", "grid", "radar-knmi at full resolution: the 417 x 419 crop at 1 km; heavy for a CPU", window=KNMI_WINDOW, horizon=KNMI_HORIZON)
+def radar_knmi_full(data_dir: Path) -> SpatioTemporalData:
+    """:func:`radar_knmi` without the coarsening: the crop ``[92, 1, 417, 419]`` at 1 km."""
+    return _radar_knmi(data_dir, "radar-knmi-full", 1)

@@ -266,29 +266,32 @@ def _fit(trainer, *args, **kwargs) -> None:
 
 
 def fit_best(module: L.LightningModule, train_loader, val_loader, run: RunDirectory, name: str, opts, *, max_epochs: int,
-             patience: int | None = None, callbacks=(), generators=(), trainer_kwargs=None, progress: bool = True) -> float:
+             patience: int | None = None, callbacks=(), generators=(), trainer_kwargs=None, progress: bool = True,
+             monitor: str = "val_mae") -> float:
     """Train phase ``name`` for at most ``max_epochs`` with early stopping on validation MAE
     (``patience`` epochs; None or 0 = off), keep the best epoch's weights
     (``checkpoints/<name>.ckpt``) and load them into ``module``. Resumable (module doc).
 
     Args:
+        monitor: the validation metric that picks the best epoch (and stops early):
+            ``"val_mae"`` or ``"val_mse"`` (physical units; what the module logs).
         generators: the ``torch.Generator`` s the loaders shuffle with (saved and restored).
         callbacks: method callbacks; their ``state_dict`` travels with the checkpoints.
 
     Returns:
-        the best validation MAE (physical units).
+        the best value of ``monitor``.
     """
     callbacks = list(callbacks)
     run.phase(name)
     if phase_done(run, name):
         _load_weights(module, run.checkpoints / f"{name}.ckpt")
         return float(_restore(run, name, callbacks, generators)["score"])
-    ckpt = L.pytorch.callbacks.ModelCheckpoint(dirpath=str(run.checkpoints), filename=name, monitor="val_mae", mode="min",
+    ckpt = L.pytorch.callbacks.ModelCheckpoint(dirpath=str(run.checkpoints), filename=name, monitor=monitor, mode="min",
                                                save_top_k=1, enable_version_counter=False)
     last = run.checkpoints / f"{name}-last.ckpt"
     extra = [ckpt, ResumeState(last, generators)]
     if patience:
-        extra.append(L.pytorch.callbacks.EarlyStopping(monitor="val_mae", mode="min", patience=patience))
+        extra.append(L.pytorch.callbacks.EarlyStopping(monitor=monitor, mode="min", patience=patience))
     trainer = make_trainer(opts, run, name, max_epochs=max_epochs, callbacks=[*callbacks, *extra], progress=progress,
                            **(trainer_kwargs or {}))
     _fit(trainer, module, train_loader, val_loader, ckpt_path=str(last) if last.exists() else None)

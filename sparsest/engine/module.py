@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from ..data.windows import StandardScaler
-from ..metrics import HorizonMetrics, masked_mae
+from ..metrics import HorizonMetrics, masked_mae, masked_mse
 
 
 class ForecastModule(L.LightningModule):
@@ -35,15 +35,20 @@ class ForecastModule(L.LightningModule):
         scaler: the train-only scaler (to bring forecasts back to physical units).
         lr: learning rate of the network parameters (AdamW).
         weight_decay: AdamW weight decay of the network parameters.
+        loss: ``"mae"`` (default) or ``"mse"``: the training loss on the scaled targets (the
+            per-entry error below is ``|e|`` or ``e**2``).
     """
 
-    def __init__(self, model: nn.Module, scaler: StandardScaler, lr: float = 2e-3, weight_decay: float = 1e-4):
+    def __init__(self, model: nn.Module, scaler: StandardScaler, lr: float = 2e-3, weight_decay: float = 1e-4,
+                 loss: str = "mae"):
         super().__init__()
         self.model = model
         mean, std = scaler.tensors()
         self.register_buffer("mean", mean.float())
         self.register_buffer("std", std.float())
-        self.lr, self.weight_decay = lr, weight_decay
+        if loss not in ("mae", "mse"):
+            raise ValueError(f"loss must be 'mae' or 'mse', got {loss!r}")
+        self.lr, self.weight_decay, self.loss = lr, weight_decay, loss
         self.record_sample_loss = False  # callbacks switch on per-sample, per-node losses
         self.sample_loss_time_s = 0.0  # time spent computing them [s]
 
@@ -77,6 +82,8 @@ class ForecastModule(L.LightningModule):
         """
         y_scaled = (batch["y"] - self.mean) / self.std
         err = (self.forward_scaled(batch) - y_scaled).abs()  # [B, S, ...]
+        if self.loss == "mse":
+            err = err ** 2
         m = batch["y_mask"].to(err.dtype)
         weight = batch.get("weight")
         if weight is None:
@@ -95,8 +102,10 @@ class ForecastModule(L.LightningModule):
         return out
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
-        mae = masked_mae(self(batch), batch["y"], batch["y_mask"])
-        self.log("val_mae", mae, prog_bar=True, on_epoch=True, batch_size=batch["x"].shape[0], sync_dist=True)
+        y_hat = self(batch)
+        n = batch["x"].shape[0]
+        self.log("val_mae", masked_mae(y_hat, batch["y"], batch["y_mask"]), prog_bar=True, on_epoch=True, batch_size=n, sync_dist=True)
+        self.log("val_mse", masked_mse(y_hat, batch["y"], batch["y_mask"]), on_epoch=True, batch_size=n, sync_dist=True)
 
     def configure_optimizers(self):
         hook = getattr(self.model, "param_groups", None)

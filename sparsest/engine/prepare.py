@@ -181,9 +181,11 @@ def start(opts, console=None):
 
 
 def baselines(prep: Prepared) -> dict:
-    """Test metrics of persistence and historical average (fitted on train)."""
+    """Test metrics of persistence and historical average (fitted on train), and for grid
+    data of optical-flow extrapolation (pysteps; key ``extrapolation``)."""
     out = {}
-    for name in ("persistence", "historical-average"):
+    names = ("persistence", "historical-average") + (("extrapolation",) if prep.spec.kind == "grid" else ())
+    for name in names:
         model = create_backbone(name, prep.spec)
         if hasattr(model, "fit"):
             model.fit(prep.data, prep.split.train, prep.tod, prep.scaler)

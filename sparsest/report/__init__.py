@@ -83,6 +83,7 @@ def markdown_report(config, data: SpatioTemporalData, metrics: dict) -> str:
     rows = [
         ("persistence", metrics["baselines"]["persistence"]),
         ("historical average", metrics["baselines"]["historical_average"]),
+        *([("extrapolation (optical flow)", metrics["baselines"]["extrapolation"])] if "extrapolation" in metrics["baselines"] else []),
         (f"{config.backbone} dense", metrics["dense"]),
         (f"{config.backbone} + {config.scheme} (full field)", metrics["pruned"]),
         (f"{config.backbone} dense (kept sensors only)", metrics["dense_kept_only"]),

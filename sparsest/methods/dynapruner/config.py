@@ -36,6 +36,17 @@ class CompressConfig(CommonOptions):
         bench_repeats: timed repeats per model in the latency measurement (median).
         latency_samples: test windows timed one by one at batch 1.
         n_maps: importance-map PNGs written.
+        reading: which computation the masks skip (:data:`~sparsest.pruning.adaptive.READINGS`,
+            :class:`~sparsest.pruning.adaptive.DynaPruner` module doc): ``tiles`` (spatial
+            tiles, soft-to-hard), ``tiles+channels``, ``channels`` (soft-to-hard unit gating,
+            one global budget), ``channels-hard`` (hard masks from the first step, a budget
+            per layer: the reading first built).
+        tiles: rows and columns of the tile grid of the tile readings (empty: tiles of
+            about 8 x 8 pixels).
+        hard_from: fraction of the training steps after which the soft masks are hard.
+        loss: training loss of every row (``mse`` or ``mae``).
+        compare_readings: also train every other reading (rows ``dyna:<reading>``), from the
+            same dense weights with the same budget, measured in the same run.
     """
 
     UNUSED: ClassVar[tuple[str, ...]] = ("patience", "adjacency", "locations", "knn", "segments")
@@ -57,6 +68,16 @@ class CompressConfig(CommonOptions):
     bench_repeats: int = option(10, "timed repeats per model in the latency measurement (median)", ge=1)
     latency_samples: int = option(8, "test windows timed one at a time at batch 1", ge=1)
     n_maps: int = option(3, "importance-map PNGs to write", ge=0)
+    reading: Literal["tiles", "tiles+channels", "channels", "channels-hard"] = option(
+        "tiles", "what the masks skip: tiles (only active spatial tiles computed; the default), tiles+channels, "
+        "channels (soft-to-hard channel gating, one global budget), channels-hard (hard masks from step 1, a budget per layer)")
+    tiles: list[int] = option(default_factory=list, help="tile grid of the tile readings: ROWS COLS [default: tiles of "
+                              "about 8 x 8 pixels, e.g. 8 8 on a 64 x 64 frame]")
+    hard_from: float = option(0.6, "soft readings: fraction of the training steps after which the masks are hard, in (0, 1]",
+                              gt=0, le=1)
+    loss: Literal["mse", "mae"] = option("mse", "training loss of every row on the scaled targets: mse (as SimVP / the paper "
+                                         "train and evaluate) or mae")
+    compare_readings: bool = option(False, "also train every other reading from the same dense weights (rows dyna:<reading>)")
 
 
     def check(self) -> "CompressConfig":
@@ -64,6 +85,18 @@ class CompressConfig(CommonOptions):
         if self.data_sparsity == 0 and self.model_sparsity == 0:
             raise ConfigError("--data-sparsity / --model-sparsity: both 0 prunes nothing (that is the dense row); "
                               "set at least one > 0")
+        if self.tiles and (len(self.tiles) != 2 or min(self.tiles) < 1):
+            raise ConfigError(f"--tiles: two integers >= 1 (rows cols), got {self.tiles}")
+        readings = {"tiles", "tiles+channels", "channels", "channels-hard"} if self.compare_readings else {self.reading}
+        if self.reading == "tiles" and self.model_sparsity not in (0.0, 0.7):
+            raise ConfigError("--model-sparsity: --reading tiles gates no channels; use --reading tiles+channels to gate them too")
+        if self.data_sparsity == 0 and any(r.startswith("tiles") for r in readings):
+            raise ConfigError("--data-sparsity 0: the tile readings skip the tiles the data mask prunes; set s_d > 0 "
+                              "or --reading channels")
+        if self.tiles and not any(r.startswith("tiles") for r in readings):
+            raise ConfigError(f"--tiles: --reading {self.reading} uses no tiles")
+        if self.hard_from != 0.6 and readings == {"channels-hard"}:
+            raise ConfigError("--hard-from: --reading channels-hard uses hard masks from the first step")
         entry = self.check_backbone()
         if entry.kind not in ("grid", "any") or not entry.trainable:
             raise ConfigError(f"--backbone: Dyna-Pruner gates the convolutions of a trainable grid backbone; "

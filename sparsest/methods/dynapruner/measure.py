@@ -53,23 +53,37 @@ def measure(models: dict, samples: list[dict], batch64: dict, repeats: int) -> d
     return out
 
 
+class ModeCall:
+    """Call a :class:`~sparsest.pruning.adaptive.DynaPruner` in one execution ``mode``
+    (``"gated"``: batch-1 path; ``"tiled"``: a batch on its active tiles), back to
+    ``"masked"`` afterwards, so one model can be timed on two paths in one measurement."""
+
+    def __init__(self, model: DynaPruner, mode: str):
+        self.model, self.mode = model, mode
+
+    def __call__(self, x, tod=None, dow=None):
+        self.model.mode = self.mode
+        try:
+            return self.model(x, tod, dow)
+        finally:
+            self.model.mode = "masked"
+
+
 def measure_rows(models: dict, compact: DynaPruner, samples: list[dict], batch64: dict, repeats: int, seed: int = 0) -> dict:
     """:func:`measure` for the rows of a compress run: dense (b1, b64), Dyna-Pruner gated
-    (b1), its compact model (b64), MP (b1, b64) and random gated (b1), when present."""
-    dyna = models["dyna"]
+    (b1), its compact model (b64: on its active tiles for a tile reading), MP (b1, b64),
+    random gated (b1) and each comparison reading ``dyna:<reading>`` (b1 gated; b64 tiled for
+    a tile reading), when present."""
     torch.manual_seed(seed)
-    cost_models = {"dense": (models["dense"], models["dense"]), "dyna": (dyna, None), "compact": (None, compact)}
+    cost_models = {"dense": (models["dense"], models["dense"]), "dyna": (ModeCall(models["dyna"], "gated"), None),
+                   "compact": (None, ModeCall(compact, "tiled" if compact.spatial else "masked"))}
     if "mp" in models:
         cost_models["mp"] = (models["mp"], models["mp"])
-        cost_models["random"] = (models["random"], None)
-    gated = [m for m in (dyna, models.get("random")) if m is not None]
-    for m in gated:
-        m.mode = "gated"
-    try:
-        return measure(cost_models, samples, batch64, repeats)
-    finally:
-        for m in gated:
-            m.mode = "masked"
+        cost_models["random"] = (ModeCall(models["random"], "gated"), None)
+    for name, m in models.items():
+        if name.startswith("dyna:"):
+            cost_models[name] = (ModeCall(m, "gated"), ModeCall(m, "tiled") if m.spatial else None)
+    return measure(cost_models, samples, batch64, repeats)
 
 
 def cost_entries(costs: dict) -> dict:
@@ -81,10 +95,23 @@ def cost_entries(costs: dict) -> dict:
         "latency_ms_b1": {"dense": d["latency_ms_b1"], "pruned": p["latency_ms_b1"], "speedup": d["latency_ms_b1"] / p["latency_ms_b1"]},
         "latency_ms_b64": {"dense": d["latency_ms_b64"], "pruned": c["latency_ms_b64"], "speedup": d["latency_ms_b64"] / c["latency_ms_b64"]},
     }
-    for name in ("mp", "random"):
-        if name in costs:
+    for name in costs:
+        if name in ("mp", "random") or name.startswith("dyna:"):
             out[name] = {k: v for k, v in costs[name].items() if k in ("gflops", "latency_ms_b1", "latency_ms_b64")}
     return out
+
+
+def converged(val: list[float], epochs: int = 3, tol: float = 0.01) -> dict:
+    """Has a validation curve converged: did its best value improve by less than ``tol``
+    (relative) over its last ``epochs`` epochs? (The project's criterion for a converged
+    dense model.) Returns ``{"converged", "improvement", "epochs"}``; ``converged`` is None
+    when the curve is too short to tell."""
+    val = [v for v in val if v == v]
+    if len(val) <= epochs:
+        return {"converged": None, "improvement": None, "epochs": len(val)}
+    before, last = min(val[:-epochs]), min(val[-epochs:])
+    imp = (before - last) / before if before else 0.0
+    return {"converged": bool(imp < tol), "improvement": float(imp), "epochs": len(val)}
 
 
 def metrics_of(ev: dict) -> dict:

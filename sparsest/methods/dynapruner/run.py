@@ -38,14 +38,15 @@ from ...backbones import create_backbone
 from ...efficiency import count_flops, count_parameters
 from ...engine.fit import fit_best
 from ...engine.module import ForecastModule, evaluate
+from ...engine.prepare import baselines as reference_forecasts
 from ...engine.prepare import prepare, stack_batch, start
 from ...engine.run import RunDirectory
 from ...errors import ConfigError
-from ...pruning.adaptive import (DynaPruner, evaluate_perturbed, l1_filter_prune, match_flops_ratio, save_compact, to_torchscript,
+from ...pruning.adaptive import (READINGS, DynaPruner, evaluate_perturbed, l1_filter_prune, match_flops_ratio, save_compact, to_torchscript,
                                  torch_pruning_error)
 from .config import CompressConfig
 from .maps import plot_maps
-from .measure import cost_entries, measure_rows, metrics_of, samples
+from .measure import ModeCall, converged, cost_entries, measure_rows, metrics_of, samples
 
 ROWS = ("dense", "dyna", "mp", "random")
 NOISE_SIGMAS = (0.01, 0.05)
@@ -71,17 +72,71 @@ def start_grid(config: CompressConfig, console=None):
     return say, prep
 
 
+def make_wrapper(backbone, spec, config: CompressConfig, policy: str, reading: str, total_steps: int) -> DynaPruner:
+    """The :class:`~sparsest.pruning.adaptive.DynaPruner` of one row (``backbone`` is
+    wrapped in place)."""
+    return DynaPruner(backbone, spec, config.data_sparsity, config.model_sparsity, policy=policy, fill=config.fill,
+                      reading=reading, tiles=tuple(config.tiles) or None, hard_from=config.hard_from, total_steps=total_steps)
+
+
+def phase_of(reading: str) -> str:
+    """Training-phase (checkpoint) name of a comparison reading's row."""
+    return "dynapruner-" + reading.replace("+", "-")
+
+
+def read_val_curve(rd: RunDirectory, phase: str) -> dict:
+    """Per-epoch validation MAE / MSE (physical units) of a training phase, from its CSV log."""
+    import csv
+
+    path = rd.logs / phase / "metrics.csv"
+    out = {"val_mae": [], "val_mse": []}
+    if path.exists():
+        with path.open() as f:
+            for row in csv.DictReader(f):
+                if row.get("val_mae"):
+                    out["val_mae"].append(float(row["val_mae"]))
+                    out["val_mse"].append(float(row["val_mse"]) if row.get("val_mse") else float("nan"))
+    return out
+
+
+def compute_on_signal(tile_mask: torch.Tensor, batch: dict, tiles, scaler) -> torch.Tensor:
+    """Per window ``[B, 2]``: (share of computed tiles that hold signal, share of all tiles
+    that hold signal). A tile holds signal when any of its observed pixels is above the
+    window's minimum (in physical units: rain > 0 mm/h) in the last input frame or in any
+    target frame (rain now or rain to come)."""
+    from ...pruning.adaptive.tiles import tile_scores
+
+    mean, std = (t.float() for t in scaler.tensors())
+    x_last = (batch["x"][:, -1] * std.view(-1, 1, 1) + mean.view(-1, 1, 1))[:, 0]  # [B, H, W] physical
+    y = torch.where(batch["y_mask"][:, :, 0].bool(), batch["y"][:, :, 0], torch.full_like(batch["y"][:, :, 0], float("inf")))
+    floor = torch.minimum(x_last.flatten(1).min(1).values, y.flatten(1).min(1).values)[:, None, None]
+    wet = (x_last > floor + 1e-6) | ((y > floor[:, None] + 1e-6) & torch.isfinite(y)).any(1)
+    wet_tiles = tile_scores(wet.float(), tiles) > 0  # [B, rows, cols]
+    on = tile_mask.detach() > 0.5
+    share_on = (on & wet_tiles).flatten(1).sum(1) / on.flatten(1).sum(1).clamp_min(1)
+    return torch.stack([share_on, wet_tiles.flatten(1).float().mean(1)], dim=1)
+
+
+def summarise_signal(parts: list) -> dict:
+    """``metrics.json`` entry of :func:`compute_on_signal` over the test windows."""
+    v = torch.cat(parts)
+    return {"computed_tiles_with_signal": float(v[:, 0].mean()), "tiles_with_signal": float(v[:, 1].mean()),
+            "note": "share of the computed (active) tiles that hold rain now or in the forecast window, against the share of "
+                    "all tiles that do (signal = any observed pixel above the frame's minimum)"}
+
+
 def module_for(model, prep, config: CompressConfig) -> ForecastModule:
     """The engine's module for one row; a Dyna-Pruner's thresholds get ``tau_lr``."""
     if isinstance(model, DynaPruner):
         model.tau_lr = config.tau_lr
-    return ForecastModule(model, prep.scaler, config.lr, config.weight_decay)
+    return ForecastModule(model, prep.scaler, config.lr, config.weight_decay, loss=config.loss)
 
 
 def fit_row(model, prep, config: CompressConfig, rd: RunDirectory, name: str, epochs: int) -> float:
-    """Train one row ``epochs`` epochs (phase ``name``), keep its best validation epoch."""
+    """Train one row ``epochs`` epochs (phase ``name``), keep its best validation epoch (by the
+    training loss's metric, ``val_mse`` or ``val_mae``); returns that best value."""
     return fit_best(module_for(model, prep, config), prep.loaders["train"], prep.loaders["val"], rd, name, config,
-                    max_epochs=epochs, generators=[prep.generator])
+                    max_epochs=epochs, generators=[prep.generator], monitor=f"val_{config.loss}")
 
 
 def compress(config: CompressConfig, console=None, resume: RunDirectory | None = None) -> tuple[Path, dict]:
@@ -136,22 +191,37 @@ def _compress(config: CompressConfig, prep, rd: RunDirectory, say) -> tuple[Path
     models["dense"] = backbone.eval()
     times["dense"] = time.perf_counter() - t0
 
-    def wrapper(policy):
-        return DynaPruner(copy.deepcopy(pretrained), spec, config.data_sparsity, config.model_sparsity, policy=policy, fill=config.fill)
+    steps = config.epochs * len(prep.loaders["train"])
 
-    say(f"[bold]Dyna-Pruner[/] s_d={config.data_sparsity:g}, s_w={config.model_sparsity:g}: {config.epochs} epochs")
+    def wrapper(policy, reading=config.reading):
+        return make_wrapper(copy.deepcopy(pretrained), spec, config, policy, reading, steps)
+
+    def train_dyna(reading, phase):
+        model = wrapper("dyna", reading)
+        model.calibrate_thresholds(next(iter(prep.loaders["train"]))["x"])
+        fit_row(model, prep, config, rd, phase, config.epochs)
+        budget_offset = model.calibrate_budget(prep.loaders["train"]) if model.soft else 0.0
+        return model.eval(), budget_offset
+
+    say(f"[bold]Dyna-Pruner[/] reading {config.reading}, s_d={config.data_sparsity:g}"
+        + (f", s_w={config.model_sparsity:g}" if config.reading != "tiles" else "") + f": {config.epochs} epochs")
     t0 = time.perf_counter()
-    dyna = wrapper("dyna")
-    dyna.calibrate_thresholds(next(iter(prep.loaders["train"]))["x"])
-    fit_row(dyna, prep, config, rd, "dynapruner", config.epochs)
-    models["dyna"] = dyna.eval()
+    dyna, offsets = train_dyna(config.reading, "dynapruner")[0], {}
+    models["dyna"] = dyna
     times["dyna"] = time.perf_counter() - t0
+    if config.compare_readings:
+        for reading in READINGS:
+            if reading == config.reading:
+                continue
+            say(f"[bold]Dyna-Pruner[/] reading {reading} (comparison row): {config.epochs} epochs")
+            t0 = time.perf_counter()
+            models[f"dyna:{reading}"], offsets[reading] = train_dyna(reading, phase_of(reading))
+            times[f"dyna:{reading}"] = time.perf_counter() - t0
 
     test_ds = prep.loaders["test"].dataset
     windows = samples(test_ds, config.latency_samples)
-    dyna.mode = "gated"
-    dyna_flops = float(np.mean([count_flops(lambda s=s: dyna(s["x"], s["tod"], s["dow"])) for s in windows]))
-    dyna.mode = "masked"
+    gated = ModeCall(dyna, "gated")
+    dyna_flops = float(np.mean([count_flops(lambda s=s: gated(s["x"], s["tod"], s["dow"])) for s in windows]))
     mp_info: dict = {}
     if config.baselines:
         x1 = windows[0]["x"]
@@ -192,13 +262,20 @@ def _compress(config: CompressConfig, prep, rd: RunDirectory, say) -> tuple[Path
     say("[bold]efficiency[/] GFLOPs and latency, interleaved (batch 1 per sample, batch 64)")
     costs = measure_rows(models, compact, windows, stack_batch(test_ds, 64), config.bench_repeats, config.seed)
 
-    # ---- active fraction per test sample
-    active = []
+    # ---- active fraction per test sample; share of the computed tiles that hold rain (any change)
+    active, on_signal, signal = [], [], []
     with torch.no_grad():
         for batch in prep.loaders["test"]:
             dyna(batch["x"], batch["tod"], batch["dow"])
             active.append(dyna.last["filter_mask"].detach().mean(1))
+            if dyna.spatial:
+                on_signal.append(compute_on_signal(dyna.last["tile_mask"], batch, dyna.tiles, prep.scaler))
     active = torch.cat(active)
+
+    # ---- reference forecasts and the dense model's convergence
+    say("[bold]reference forecasts[/] persistence, historical average" + (", optical-flow extrapolation" if data.kind == "grid" else ""))
+    refs = {k: metrics_of(v) for k, v in reference_forecasts(prep).items()}
+    dense_curve = read_val_curve(rd, "pretrain")
 
     # ---- robustness
     say("[bold]robustness[/] Gaussian input noise and mask failure")
@@ -256,6 +333,17 @@ def _compress(config: CompressConfig, prep, rd: RunDirectory, say) -> tuple[Path
         for name in ("mp", "random"):
             metrics[name] = {"mse": ev[name]["mse"], "mae": ev[name]["mae"], **cost[name]}
         metrics["mp"].update(mp_info)
+    for name, m in models.items():
+        if name.startswith("dyna:"):
+            metrics[name] = {"mse": ev[name]["mse"], "mae": ev[name]["mae"], **cost[name],
+                             "budget_offset": offsets.get(name[5:], 0.0)}
+    metrics["reading"] = config.reading
+    if dyna.spatial:
+        metrics["tiles"] = list(dyna.tiles)
+        metrics["compute_on_signal"] = summarise_signal(on_signal)
+    metrics["baselines"] = refs
+    metrics["dense_pretrain"] = {**converged(dense_curve["val_mse"]), "val_mse": dense_curve["val_mse"],
+                                 "criterion": "best validation MSE improved by < 1% over the last 3 pre-training epochs"}
     metrics["mse_increase_pct"] = 100 * (metrics["mse"]["pruned"] / metrics["mse"]["dense"] - 1)
     metrics["time_s"] = {**times, "total": time.perf_counter() - t_start}
     metrics["resumed"] = rd.resumed
@@ -293,8 +381,8 @@ def remeasure(run_dir: str | Path, repeats: int | None = None, console=None) -> 
     def backbone():
         return create_backbone(cfg.backbone, spec, **cfg.backbone_options)
 
-    def wrapper(policy):
-        return DynaPruner(backbone(), spec, cfg.data_sparsity, cfg.model_sparsity, policy=policy, fill=cfg.fill)
+    def wrapper(policy, reading=cfg.reading):
+        return make_wrapper(backbone(), spec, cfg, policy, reading, 0)
 
     models = {"dense": backbone(), "dyna": wrapper("dyna")}
     models["dense"].load_state_dict(state("dense"))
@@ -304,6 +392,13 @@ def remeasure(run_dir: str | Path, repeats: int | None = None, console=None) -> 
         models["mp"].load_state_dict(state("mp"))
         models["random"] = wrapper("random")
         models["random"].load_state_dict(state("random"))
+    for name in metrics:
+        if name.startswith("dyna:"):
+            models[name] = wrapper("dyna", name[5:])
+            models[name].load_state_dict(state(phase_of(name[5:])))
+    for name, m in models.items():  # as compress did after training (deterministic)
+        if name.startswith("dyna") and m.soft:
+            m.calibrate_budget(prep.loaders["train"])
     for m in models.values():
         m.eval()
     compact = copy.deepcopy(models["dyna"])
@@ -313,6 +408,14 @@ def remeasure(run_dir: str | Path, repeats: int | None = None, console=None) -> 
     costs = measure_rows(models, compact, samples(test_ds, cfg.latency_samples), stack_batch(test_ds, 64),
                          repeats or cfg.bench_repeats, cfg.seed)
     new = cost_entries(costs)
+    dyna = models["dyna"]
+    if dyna.spatial:  # where the tiles went, with this code's definition of "signal"
+        parts = []
+        with torch.no_grad():
+            for batch in prep.loaders["test"]:
+                dyna(batch["x"], batch["tod"], batch["dow"])
+                parts.append(compute_on_signal(dyna.last["tile_mask"], batch, dyna.tiles, prep.scaler))
+        new["compute_on_signal"] = summarise_signal(parts)
     (run_dir / "metrics_remeasured.json").write_text(json.dumps({**new, "measured_at": time.strftime("%Y-%m-%d %H:%M:%S")}, indent=2))
     merged = json.loads(json.dumps(metrics))
     for key, val in new.items():
@@ -325,21 +428,29 @@ def summary(metrics: dict, console, run_dir: Path | None = None) -> None:
     """Rich table of one compress run (accuracy, GFLOPs, latency per row)."""
     from rich.table import Table
 
-    t = Table(title=f"{metrics['data']} · {metrics['backbone']} · Dyna-Pruner s_d={metrics['data_sparsity']:g} s_w={metrics['model_sparsity']:g}")
+    t = Table(title=f"{metrics['data']} · {metrics['backbone']} · Dyna-Pruner ({metrics.get('reading', 'channels-hard')}) "
+                    f"s_d={metrics['data_sparsity']:g} s_w={metrics['model_sparsity']:g}")
     for col in ("row", f"MSE ({metrics['units']}²)", f"MAE ({metrics['units']})", "GFLOPs/sample", "ms b1", "ms b64"):
         t.add_column(col, justify="left" if col == "row" else "right")
     rows = [("dense", metrics["mse"]["dense"], metrics["mae"]["dense"], metrics["gflops"]["dense"],
              metrics["latency_ms_b1"]["dense"], metrics["latency_ms_b64"]["dense"]),
-            ("Dyna-Pruner", metrics["mse"]["pruned"], metrics["mae"]["pruned"], metrics["gflops"]["pruned"],
+            (f"Dyna-Pruner, {metrics.get('reading', 'channels-hard')}", metrics["mse"]["pruned"], metrics["mae"]["pruned"], metrics["gflops"]["pruned"],
              metrics["latency_ms_b1"]["pruned"], metrics["latency_ms_b64"]["pruned"])]
-    for name in ("mp", "random"):
+    for name in ("mp", "random", *sorted(k for k in metrics if k.startswith("dyna:"))):
         if name in metrics:
             r = metrics[name]
-            rows.append((name.upper() if name == "mp" else name, r["mse"], r["mae"], r["gflops"], r["latency_ms_b1"], r.get("latency_ms_b64")))
+            label = {"mp": "MP", "random": "random"}.get(name, f"Dyna-Pruner, {name[5:]}")
+            rows.append((label, r["mse"], r["mae"], r["gflops"], r["latency_ms_b1"], r.get("latency_ms_b64")))
+    for name, r in metrics.get("baselines", {}).items():
+        rows.append((name.replace("_", " "), r["mse"], r["mae"], None, None, None))
     for r in rows:
         t.add_row(r[0], *(f"{v:.4f}" if v is not None else "-" for v in r[1:4]), *(f"{v:.1f}" if v is not None else "-" for v in r[4:]))
     console.print(t)
     console.print(f"GFLOPs -{100 * metrics['gflops']['reduction']:.1f}%, batch-1 speedup x{metrics['latency_ms_b1']['speedup']:.2f}, "
                   f"compact batch-64 speedup x{metrics['latency_ms_b64']['speedup']:.2f}, MSE {metrics['mse_increase_pct']:+.2f}% vs dense")
+    dp = metrics.get("dense_pretrain")
+    if dp and dp.get("converged") is not None:
+        console.print(f"dense pre-training {'converged' if dp['converged'] else 'NOT converged'}: best validation MSE improved "
+                      f"{100 * dp['improvement']:.2f}% over its last 3 of {dp['epochs']} epochs (criterion < 1%)")
     if run_dir is not None:
         console.print(f"run directory: {run_dir}")

@@ -170,7 +170,7 @@ def _run(config: RunConfig, prep, rd: RunDirectory, say) -> tuple[Path, dict]:
     gens = [prep.generator]
     metrics: dict = {"data": data.name, "backbone": config.backbone, "scheme": config.scheme, "seed": config.seed,
                      "units": data.units, "window": spec.window, "horizon": spec.horizon, "missing_readings": prep.n_missing}
-    say("[bold]baselines[/] persistence, historical average")
+    say("[bold]baselines[/] persistence, historical average" + (", extrapolation (optical flow)" if spec.kind == "grid" else ""))
     metrics["baselines"] = baselines(prep)
 
     # ---- the keep-set of a placement scheme: before any training, so a bad file fails at once

@@ -207,6 +207,7 @@ def save_compact(model: DynaPruner, directory: str | Path, backbone_name: str, b
             "regions": list(model.regions), "temperature": model.temperature,
             "lambda_d": model.lambda_d, "lambda_w": model.lambda_w, "lambda_target": model.lambda_target,
             "gen_hidden": 16 if gen is None else int(gen.net[0].out_channels),
+            "reading": model.reading, "tiles": list(model.tiles), "hard_from": model.hard_from,
         },
         "state": {"mode": model.mode, "mask_failure": float(model.mask_failure)},
         "compaction": {"gates": list(model.gate_names), "sizes": [int(n) for n in model.sizes], "keep": keep},
@@ -278,6 +279,9 @@ def load_compact(directory: str | Path, map_location: str | torch.device = "cpu"
         kwargs = {k: dp[k] for k in ("data_sparsity", "model_sparsity", "policy", "fill", "min_channels",
                                      "temperature", "lambda_d", "lambda_w", "lambda_target", "gen_hidden")}
         kwargs["regions"] = tuple(dp["regions"])
+        kwargs["reading"] = dp.get("reading", "channels-hard")  # files written before the readings existed
+        kwargs["tiles"] = tuple(dp.get("tiles", (8, 8)))
+        kwargs["hard_from"] = float(dp.get("hard_from", 0.6))
     except KeyError as e:
         raise ConfigError(f"{cpath}: missing field {e.args[0]!r}") from None
     except (TypeError, ValueError, AttributeError) as e:

@@ -16,6 +16,13 @@ execution modes:
 - *static* (``gate.keep`` set): a compact model: units outside ``keep`` are removed for
   good (never computed); per-sample masks may still multiply the kept ones.
 
+Orthogonal to the channel modes, the spatial reading (:mod:`.tiles`) restricts *where* the
+layer computes: with ``gate.spatial`` (``[B, rows, cols]`` tile mask, soft or hard) the
+output is multiplied by the tile mask (masked dense; training); with ``gate.tile_index``
+(the active tiles' ``(b, row, col)``) only the active tiles are computed (gather, compute,
+scatter; inference at any batch size), with the same values. Both combine with each
+channel mode.
+
 Which layers are gated (:func:`find_prunable_convs`): every ``nn.Conv2d`` with at least
 ``min_channels`` input and output channels, zero padding, and either ``groups == 1`` or
 depthwise (``groups == in == out``). The final output projection of the grid backbones
@@ -33,6 +40,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .tiles import expand_tiles, tiled_conv2d
 
 
 class GatedConv2d(nn.Module):
@@ -56,6 +65,11 @@ class GatedConv2d(nn.Module):
         active: ``[K']`` int64 indices of the units to compute for a batch-1 input (gated
             mode), or None.
         keep: ``[K'']`` int64 buffer, the units a static compact model keeps, or None.
+        spatial: ``[B, rows, cols]`` tile mask multiplying the output (masked spatial
+            reading), or None.
+        tile_index: ``(b, row, col)`` int64 tensors of the active tiles of the B samples
+            (tiled execution, :func:`~.tiles.tiled_conv2d`), or None; ``grid`` and
+            ``tile_batch`` (B) go with it.
 
     Shapes:
         ``[B', C_in, H, W]`` -> ``[B', C_out, H', W']`` with ``B'`` a multiple of the mask's
@@ -68,6 +82,10 @@ class GatedConv2d(nn.Module):
         self.depthwise = conv.groups > 1 and conv.groups == conv.in_channels == conv.out_channels
         self.mask: torch.Tensor | None = None
         self.active: torch.Tensor | None = None
+        self.spatial: torch.Tensor | None = None
+        self.tile_index = None  # a tiles.TilePlan
+        self.grid: tuple[int, int] = (1, 1)
+        self.tile_batch = 1
         self.register_buffer("keep", None)
 
     @property
@@ -100,6 +118,21 @@ class GatedConv2d(nn.Module):
         self._wcache = (key, wb) if use_cache else None
         return wb
 
+    def _conv(self, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None, groups: int) -> torch.Tensor:
+        """The convolution with the given (possibly sliced) weights, on the whole frame, on
+        the active tiles only (``tile_index``), or masked by the tile mask (``spatial``)."""
+        c = self.conv
+        if self.tile_index is not None:
+            return tiled_conv2d(x, w, b, c.stride, c.padding, c.dilation, groups, self.tile_index, self.grid,
+                                x.shape[0] // self.tile_batch)
+        y = F.conv2d(x, w, b, c.stride, c.padding, c.dilation, groups)
+        if self.spatial is not None:
+            m = expand_tiles(self.spatial.to(y.dtype), y.shape[-2:])  # [B, H', W']
+            if m.shape[0] != y.shape[0]:
+                m = m.repeat_interleave(y.shape[0] // m.shape[0], dim=0)  # sample-major frames
+            y = y * m[:, None]
+        return y
+
     def _sliced(self, x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
         c = self.conv
         if self.depthwise:
@@ -107,13 +140,13 @@ class GatedConv2d(nn.Module):
                 y = c(x[:1])  # output shape only; every channel is zero
                 return y.new_zeros(x.shape[0], c.out_channels, *y.shape[2:])
             w, b = self._weights(idx)
-            y = F.conv2d(x.index_select(1, idx), w, b, c.stride, c.padding, c.dilation, idx.numel())
+            y = self._conv(x.index_select(1, idx), w, b, idx.numel())
             out = y.new_zeros(y.shape[0], c.out_channels, *y.shape[2:])
             return out.index_copy(1, idx, y)
         if idx.numel() == 0:
-            return c(torch.zeros_like(x))
+            return self._conv(torch.zeros_like(x), c.weight, c.bias, 1)
         w, b = self._weights(idx)
-        return F.conv2d(x.index_select(1, idx), w, b, c.stride, c.padding, c.dilation, 1)
+        return self._conv(x.index_select(1, idx), w, b, 1)
 
     def _expand(self, m: torch.Tensor, rows: int) -> torch.Tensor:
         if m.shape[0] != rows:
@@ -127,7 +160,7 @@ class GatedConv2d(nn.Module):
             return self._compact(x)
         if self.mask is not None and not self.depthwise:
             x = x * self._expand(self.mask.to(x.dtype), x.shape[0])
-        y = self.conv(x)
+        y = self._conv(x, self.conv.weight, self.conv.bias, self.conv.groups)
         if self.mask is not None and self.depthwise:
             y = y * self._expand(self.mask.to(y.dtype), y.shape[0])
         return y
@@ -140,13 +173,13 @@ class GatedConv2d(nn.Module):
         xs = x.index_select(1, keep)
         w, b = self._weights(keep)
         if self.depthwise:
-            y = F.conv2d(xs, w, b, c.stride, c.padding, c.dilation, keep.numel())
+            y = self._conv(xs, w, b, keep.numel())
             if m is not None:
                 y = y * m
             return y.new_zeros(y.shape[0], c.out_channels, *y.shape[2:]).index_copy(1, keep, y)
         if m is not None:
             xs = xs * m
-        return F.conv2d(xs, w, b, c.stride, c.padding, c.dilation, 1)
+        return self._conv(xs, w, b, 1)
 
 
 def find_prunable_convs(model: nn.Module, min_channels: int = 8) -> list[str]:
@@ -190,10 +223,12 @@ def gates_of(model: nn.Module) -> list[GatedConv2d]:
 
 
 def clear_gates(gates: list[GatedConv2d]) -> None:
-    """Drop per-forward state (masks and active indices); static ``keep`` stays."""
+    """Drop per-forward state (masks, active indices, tile masks); static ``keep`` stays."""
     for g in gates:
         g.mask = None
         g.active = None
+        g.spatial = None
+        g.tile_index = None
 
 
 __all__ = ["GatedConv2d", "find_prunable_convs", "attach_gates", "gates_of", "clear_gates"]

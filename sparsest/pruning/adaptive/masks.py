@@ -89,6 +89,51 @@ def threshold_ste(importance: torch.Tensor, tau: torch.Tensor, temperature: floa
     return hard + (soft - soft.detach())  # exactly 0 or 1 forward
 
 
+def soft_topk(scores: torch.Tensor, keep: int, scale: float | None) -> torch.Tensor:
+    """Soft-to-hard top-``keep`` mask of each sample's scores (the paper's soft data mask,
+    Sec. III-D1, annealed to its hard mask; METHODS.md section 2).
+
+    Each sample's scores are standardised (``z``) and ``theta`` is the midpoint between its
+    ``keep``-th and ``keep + 1``-th largest ``z``. Soft (``scale`` a float):
+    ``sigmoid((z - theta) / scale)``, so the mask is centred on the budget and sharpens as
+    ``scale`` anneals (1 -> 0.1 in the schedule of :class:`~.wrapper.DynaPruner`). Hard
+    (``scale=None``): exactly 1 on the ``keep`` largest entries, 0 elsewhere, with the
+    gradient of ``sigmoid((z - theta) / 0.1)`` (straight-through; continuous with the end of
+    the anneal).
+
+    Args:
+        scores: ``[B, ...]`` importance scores (S ``[B, H, W]`` or tile scores ``[B, rows, cols]``).
+        keep: entries kept per sample, ``1 <= keep <= numel / B``.
+        scale: temperature in units of the scores' standard deviation, or None (hard).
+
+    Returns:
+        ``[B, ...]`` mask in [0, 1].
+    """
+    flat = scores.flatten(1)
+    n = flat.shape[1]
+    z = (flat - flat.mean(1, keepdim=True)) / flat.std(1, keepdim=True).clamp_min(1e-6) if n > 1 else flat * 0
+    top = z.topk(min(keep + 1, n), dim=1).values
+    theta = (top[:, keep - 1] + top[:, keep]) / 2 if keep < n else top[:, -1] - 1.0
+    soft = torch.sigmoid((z - theta[:, None]) / (0.1 if scale is None else scale))
+    if scale is not None:
+        return soft.view_as(scores)
+    hard = torch.zeros_like(flat).scatter_(1, z.topk(keep, dim=1).indices, 1.0)
+    return (hard + (soft - soft.detach())).view_as(scores)
+
+
+def soft_threshold(importance: torch.Tensor, tau: torch.Tensor, temperature: float, scale: float | None) -> torch.Tensor:
+    """Soft-to-hard unit mask ``1[I > tau]``: ``sigmoid((I - tau) / (10 * temperature *
+    scale))`` while soft (``scale`` from 1 to 0.1 in the schedule), then
+    :func:`threshold_ste` (hard forward, the gradient of the sigmoid at ``temperature``,
+    continuous with the end of the anneal).
+
+    Shapes: ``importance`` ``[B, K]``, ``tau`` broadcastable -> ``[B, K]``.
+    """
+    if scale is None:
+        return threshold_ste(importance, tau, temperature)
+    return torch.sigmoid((importance - tau) / (10 * temperature * scale))
+
+
 def apply_data_mask(x: torch.Tensor, mask: torch.Tensor, fill: str = "last") -> torch.Tensor:
     """Prune input locations: what the backbone sees at masked-out pixels.
 
@@ -143,4 +188,4 @@ def flip_important(mask: torch.Tensor, fraction: float, generator: torch.Generat
     return flat.view_as(mask)
 
 
-__all__ = ["MaskGenerator", "topk_ste", "threshold_ste", "apply_data_mask", "region_scores", "flip_important"]
+__all__ = ["MaskGenerator", "topk_ste", "threshold_ste", "soft_topk", "soft_threshold", "apply_data_mask", "region_scores", "flip_important"]

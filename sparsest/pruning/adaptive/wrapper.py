@@ -31,14 +31,37 @@ Spatio-Temporal Media Prediction", arXiv:2606.15346 (Sec. III, Eqs. 1-4); our re
    constraint); it is exposed through :meth:`penalty`, which
    :class:`sparsest.engine.module.ForecastModule` adds to the loss.
 
+Readings (``reading``; one code path, compared side by side by ``sparsest compress``):
+
+- ``"channels-hard"``: the reading above as first built: hard 0/1 masks from the first
+  step (STE), one target per layer.
+- ``"channels"``: as the paper trains (Sec. III-D1, "soft masks for data and model are
+  derived"): the data mask and the unit masks are soft (sigmoids around the budget's
+  threshold) with a temperature that anneals geometrically over the first
+  ``hard_from`` fraction of the training steps, then hard with a straight-through
+  gradient (:func:`~.masks.soft_topk`, :func:`~.masks.soft_threshold`); ONE global budget
+  over all K units (Eq. 2, ``||M_weight||_0 / K <= 1 - s_w``: layers share it unevenly),
+  and at the switch to hard the thresholds are shifted together so the batch meets it
+  (:meth:`calibrate_budget` does it on a whole data set).
+- ``"tiles"``: the spatial reading (:mod:`.tiles`). S is averaged over a ``tiles`` grid of
+  regions; each sample keeps the top ``1 - s_d`` of its tiles (soft-to-hard as above);
+  the data mask is that tile mask at pixel resolution; every gated convolution computes
+  its outputs on the active tiles only (0 elsewhere); and the forecast outside the active
+  tiles is the last input frame (ours: a skipped region is forecast by persistence,
+  "nothing happens there", which is exact for clear sky that stays clear). No channel
+  gating: ``model_sparsity`` is not used.
+- ``"tiles+channels"``: tiles and the soft-to-hard, global-budget unit gating together.
+
 Execution (``mode``): ``"masked"`` multiplies the gated channels by the masks (training, batched
 evaluation; computes everything), ``"gated"`` computes only each sample's active filters
 (sliced weights, one sample at a time; the batch-1 inference path that is really cheaper).
-The two are numerically equal (tested). :meth:`compact` removes filters that are active
+With a tile reading, ``"gated"`` also computes only the active tiles, and ``"tiled"`` runs a
+whole batch on its active tiles (units masked, not sliced: the batch path of the compact
+model). All are numerically equal (tested). :meth:`compact` removes filters that are active
 for fewer than ``min_usage`` of the samples, for batch inference.
 
-The data mask saves no compute in these dense CNN / ConvLSTM backbones (a zero or constant
-pixel costs the same to convolve); the compute saving is the filter gating. ``policy=
+Without tiles the data mask saves no compute in these dense CNN / ConvLSTM backbones (a zero
+or constant pixel costs the same to convolve); the compute saving is then the unit gating. ``policy=
 "random"`` is the random baseline: uniform random scores for the data mask and Bernoulli
 ``(1 - s_w)`` filter masks, per sample, through the same code.
 
@@ -63,9 +86,14 @@ from torch import nn
 
 from ...backbones import DataSpec
 from .gating import attach_gates, clear_gates, find_prunable_convs
-from .masks import MaskGenerator, apply_data_mask, flip_important, region_scores, threshold_ste, topk_ste
+from .masks import MaskGenerator, apply_data_mask, flip_important, region_scores, soft_threshold, soft_topk, threshold_ste, topk_ste
+from .tiles import active_tiles, expand_tiles, tile_scores
 
 POLICIES = ("dyna", "random")
+READINGS = ("tiles", "tiles+channels", "channels", "channels-hard")
+"""Readings of Dyna-Pruner (module doc, "Readings"); the first is the default."""
+TILE_PIXELS = 8
+"""Default tile side at the input resolution, in pixels."""
 
 
 class DynaPruner(nn.Module):
@@ -90,10 +118,17 @@ class DynaPruner(nn.Module):
         lambda_d, lambda_w: Eq. 4 weights of mean(S) and mean(I).
         lambda_target: weight of the model-sparsity target term.
         gen_hidden: hidden channels of the mask generator.
+        reading: one of :data:`READINGS` (module doc).
+        tiles: (rows, cols) of the tile grid of the tile readings; None: tiles of about
+            :data:`TILE_PIXELS` pixels a side (8 x 8 on a 64 x 64 frame).
+        hard_from: fraction of the training steps after which soft masks are hard (soft
+            readings), in (0, 1].
+        total_steps: training steps of the whole schedule (the driver sets it; a buffer, so
+            a resumed run continues the schedule).
 
     Raises:
         ValueError: a sparsity outside [0, 1), both sparsities 0, a bad policy or fill, or a
-            backbone without prunable Conv2d.
+            backbone without prunable Conv2d, an unknown reading.
 
     Shapes:
         ``forward(x, tod, dow)``: x ``[B, T, C, H, W]`` -> ``[B, S, C, H, W]``; after each
@@ -116,8 +151,18 @@ class DynaPruner(nn.Module):
         lambda_w: float = 0.01,
         lambda_target: float = 1.0,
         gen_hidden: int = 16,
+        reading: str = "channels-hard",
+        tiles: tuple[int, int] | None = None,
+        hard_from: float = 0.6,
+        total_steps: int = 0,
     ):
         super().__init__()
+        if reading not in READINGS:
+            raise ValueError(f"reading must be one of {READINGS}, got {reading!r}")
+        if not 0 < hard_from <= 1:
+            raise ValueError(f"hard_from must be in (0, 1], got {hard_from!r}")
+        if reading == "tiles":
+            model_sparsity = 0.0  # tiles only: no unit gating
         for name, v in (("data_sparsity", data_sparsity), ("model_sparsity", model_sparsity)):
             if not 0 <= v < 1:
                 raise ValueError(f"{name} must be in [0, 1), got {v!r}")
@@ -132,6 +177,13 @@ class DynaPruner(nn.Module):
         self.policy, self.fill, self.temperature = policy, fill, float(temperature)
         self.lambda_d, self.lambda_w, self.lambda_target = lambda_d, lambda_w, lambda_target
         self.regions = tuple(regions)
+        if tiles is None:
+            tiles = (max(1, round(spec.height / TILE_PIXELS)), max(1, round(spec.width / TILE_PIXELS)))
+        self.reading, self.tiles, self.hard_from = reading, (int(tiles[0]), int(tiles[1])), float(hard_from)
+        if min(self.tiles) < 1:
+            raise ValueError(f"tiles must be >= 1 x 1, got {tiles!r}")
+        self.register_buffer("steps_done", torch.zeros((), dtype=torch.long))
+        self.register_buffer("total_steps", torch.tensor(int(total_steps), dtype=torch.long))
         self.gate_names = find_prunable_convs(backbone, min_channels)
         if not self.gate_names:
             raise ValueError(f"{type(backbone).__name__} has no Conv2d with >= {min_channels} output channels to gate")
@@ -147,6 +199,8 @@ class DynaPruner(nn.Module):
             self.beta = nn.Parameter(torch.cat([_l1_prior(g.unit_weights()) for g in self.gates]))
             self.tau = nn.Parameter(torch.zeros(len(self.sizes)))
         self.mode = "masked"
+        self._scale: float | None = None
+        self._was_soft = False
         self.mask_failure = 0.0  # fraction of kept data-mask entries flipped to pruned (robustness)
         self.failure_generator: torch.Generator | None = None
         self.last: dict = {}
@@ -162,6 +216,35 @@ class DynaPruner(nn.Module):
     def gating(self) -> bool:
         """False for ``model_sparsity == 0`` ("DP only"): every gated unit is on."""
         return self.model_sparsity > 0
+
+    @property
+    def spatial(self) -> bool:
+        """True for the tile readings."""
+        return self.reading.startswith("tiles")
+
+    @property
+    def soft(self) -> bool:
+        """True for the soft-to-hard readings (all but ``channels-hard``)."""
+        return self.reading != "channels-hard"
+
+    @property
+    def n_tiles(self) -> int:
+        return self.tiles[0] * self.tiles[1]
+
+    @property
+    def keep_tiles(self) -> int:
+        return max(1, int(round((1 - self.data_sparsity) * self.n_tiles)))
+
+    def temperature_scale(self) -> float | None:
+        """Soft-mask temperature factor of the current training step: geometric from 1 to
+        0.1 over the first ``hard_from`` of ``total_steps``; None once hard (always in eval
+        mode, for ``channels-hard``, and without a schedule, ``total_steps == 0``)."""
+        if not self.soft or not self.training or int(self.total_steps) <= 0:
+            return None
+        p = float(self.steps_done) / float(self.total_steps)
+        if p >= self.hard_from:
+            return None
+        return 0.1 ** (p / self.hard_from)
 
     @property
     def keep_pixels(self) -> int:
@@ -196,7 +279,9 @@ class DynaPruner(nn.Module):
             m = torch.bernoulli(torch.full((B, len(self.layer_of)), 1 - self.model_sparsity, device=scores.device))
             return None, m
         imp = self.filter_importance(scores)
-        return imp, threshold_ste(imp, self.tau[self.layer_of], self.temperature)
+        if not self.soft:
+            return imp, threshold_ste(imp, self.tau[self.layer_of], self.temperature)
+        return imp, soft_threshold(imp, self.tau[self.layer_of], self.temperature, self._scale)
 
     def layer_fractions(self, filter_mask: torch.Tensor) -> torch.Tensor:
         """Active fraction of each gated layer over the batch, ``[L]`` (differentiable)."""
@@ -215,40 +300,88 @@ class DynaPruner(nn.Module):
         for l, (a, b) in enumerate(_spans(self.sizes)):
             self.tau[l] = torch.quantile(imp[:, a:b].flatten(), self.model_sparsity)
 
+    @torch.no_grad()
+    def calibrate_budget(self, batches) -> float:
+        """Shift every threshold by one offset so the hard unit masks of the samples in
+        ``batches`` (an iterable of batch dicts with ``x``) keep exactly ``1 - s_w`` of all
+        K units on average (Eq. 2 as an equality; the layers' shares stay uneven). Runs in
+        eval mode; returns the offset (0 and no-op without learned gating)."""
+        if self.policy != "dyna" or not self.gating:
+            return 0.0
+        was = self.training
+        self.eval()
+        vals = [(self.filter_importance(self.importance_map(b["x"])) - self.tau[self.layer_of]).flatten() for b in batches]
+        self.train(was)
+        delta = float(torch.quantile(torch.cat(vals).double(), self.model_sparsity))
+        self.tau += delta
+        return delta
+
     # ---- forward
-    def forward(self, x: torch.Tensor, tod=None, dow=None) -> torch.Tensor:
-        if self.mode not in ("masked", "gated"):
-            raise ValueError(f"mode must be 'masked' or 'gated', got {self.mode!r}")
-        scores = self.importance_map(x)  # [B, H, W]
-        if self.prune_data or self.mask_failure > 0:
-            data_mask = topk_ste(scores, self.keep_pixels)  # [B, H, W]
+    def _data_mask(self, scores: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``(pixel data mask [B, H, W], tile mask [B, rows, cols] or None)``."""
+        if self.spatial:
+            ts = tile_scores(scores, self.tiles)
+            tm = soft_topk(ts, self.keep_tiles, self._scale) if self.soft else topk_ste(ts, self.keep_tiles)
             if self.mask_failure > 0:
-                data_mask = flip_important(data_mask, self.mask_failure, self.failure_generator)
+                tm = flip_important(tm, self.mask_failure, self.failure_generator)
+            return expand_tiles(tm, scores.shape[-2:]), tm
+        dm = soft_topk(scores, self.keep_pixels, self._scale) if self.soft else topk_ste(scores, self.keep_pixels)
+        if self.mask_failure > 0:
+            dm = flip_important(dm, self.mask_failure, self.failure_generator)
+        return dm, None
+
+    def forward(self, x: torch.Tensor, tod=None, dow=None) -> torch.Tensor:
+        if self.mode not in ("masked", "gated", "tiled"):
+            raise ValueError(f"mode must be 'masked', 'gated' or 'tiled', got {self.mode!r}")
+        self._scale = self.temperature_scale()
+        if self.training and self.soft and int(self.total_steps) > 0:
+            if self._scale is None and self._was_soft:  # first hard step: meet the budget on this batch
+                self.calibrate_budget([{"x": x}])
+            self._was_soft = self._scale is not None
+            self.steps_done += 1
+        scores = self.importance_map(x)  # [B, H, W]
+        tile_mask = None
+        if self.prune_data or self.mask_failure > 0:
+            data_mask, tile_mask = self._data_mask(scores)
             x_in = apply_data_mask(x, data_mask, self.fill)
         else:  # "MP only": the input is not masked
             data_mask, x_in = torch.ones_like(scores), x
         imp, filt = self.filter_masks(scores)  # [B, K]
-        self.last = {"S": scores, "data_mask": data_mask, "importance": imp, "filter_mask": filt}
+        self.last = {"S": scores, "data_mask": data_mask, "tile_mask": tile_mask, "importance": imp, "filter_mask": filt}
         try:
-            if not self.gating:  # "DP only": no per-sample units; static keep sets still apply
-                return self.backbone(x_in, tod, dow)
-            if self.mode == "gated":
-                return self._forward_gated(x_in, tod, dow, filt.detach() > 0.5)
-            for g, m in zip(self.gates, filt.split(self.sizes, dim=1)):
-                g.mask = m
-            return self.backbone(x_in, tod, dow)
+            y = self._run(x_in, tod, dow, filt, tile_mask)
         finally:
             clear_gates(self.gates)
+        if tile_mask is not None:  # skipped regions: persistence
+            last = x[:, -1:]
+            y = last + data_mask[:, None, None].to(y.dtype) * (y - last)
+        return y
 
-    def _forward_gated(self, x_in, tod, dow, on: torch.Tensor) -> torch.Tensor:
+    def _run(self, x_in, tod, dow, filt, tile_mask):
+        tiled = tile_mask is not None and self.mode in ("gated", "tiled")
+        if self.mode == "gated" and self.gating:  # batch 1 path: sliced units (+ tiles), one sample at a time
+            return self._forward_gated(x_in, tod, dow, filt.detach() > 0.5, tile_mask)
+        for g, m in zip(self.gates, filt.split(self.sizes, dim=1)):
+            if self.gating:
+                g.mask = m
+            if tiled:
+                g.tile_index, g.grid, g.tile_batch = active_tiles(tile_mask.detach()), self.tiles, x_in.shape[0]
+            elif tile_mask is not None:
+                g.spatial = tile_mask
+        return self.backbone(x_in, tod, dow)
+
+    def _forward_gated(self, x_in, tod, dow, on: torch.Tensor, tile_mask=None) -> torch.Tensor:
         outs = []
         on_np = on.cpu().numpy()  # one transfer; numpy nonzero per layer is ~20x cheaper than torch's
         for b in range(x_in.shape[0]):
+            tiles = None if tile_mask is None else active_tiles(tile_mask[b : b + 1].detach())
             for g, (lo, hi) in zip(self.gates, _spans(self.sizes)):
                 idx = torch.from_numpy(np.flatnonzero(on_np[b, lo:hi])).to(x_in.device)
                 if g.keep is not None:  # compact model: removed filters stay off
                     idx = idx[torch.isin(idx, g.keep)]
                 g.active = idx
+                if tiles is not None:
+                    g.tile_index, g.grid, g.tile_batch = tiles, self.tiles, 1
             sl = slice(b, b + 1)
             outs.append(self.backbone(x_in[sl], None if tod is None else tod[sl], None if dow is None else dow[sl]))
         return torch.cat(outs)
@@ -273,8 +406,11 @@ class DynaPruner(nn.Module):
         if self.prune_data:
             out = out + self.lambda_d * self.last["S"].mean()
         if self.gating:
-            frac = self.layer_fractions(self.last["filter_mask"])
-            target = (frac - (1 - self.model_sparsity)).abs().mean()
+            if self.soft:  # one global budget over all units (Eq. 2)
+                target = (self.last["filter_mask"].mean() - (1 - self.model_sparsity)).abs()
+            else:  # channels-hard: one target per layer
+                frac = self.layer_fractions(self.last["filter_mask"])
+                target = (frac - (1 - self.model_sparsity)).abs().mean()
             out = out + self.lambda_w * self.last["importance"].mean() + self.lambda_target * target
         return out
 
@@ -331,4 +467,4 @@ def _l1_prior(weight: torch.Tensor) -> torch.Tensor:
     return 0.1 * (l1 - l1.mean()) / l1.std().clamp_min(1e-8) if l1.numel() > 1 else torch.zeros_like(l1)
 
 
-__all__ = ["DynaPruner", "POLICIES"]
+__all__ = ["DynaPruner", "POLICIES", "READINGS"]

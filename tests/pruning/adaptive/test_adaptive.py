@@ -213,7 +213,7 @@ def test_compress_end_to_end_on_era5(tmp_path):
     from sparsest.methods.dynapruner.run import compress
 
     cfg = CompressConfig(data="era5-t2m-uk", backbone="simvp", epochs=1, limit_train_batches=1, batch_size=8, window=4, horizon=3,
-                         bench_repeats=1, latency_samples=1, n_maps=1, out=str(tmp_path),
+                         bench_repeats=1, latency_samples=1, n_maps=1, out=str(tmp_path), reading="tiles+channels", tiles=[2, 3],
                          backbone_options={"hidden_size": 8, "hid_t": 16, "n_t": 1})
     run_dir, m = compress(cfg)
     assert run_dir.is_dir() and not run_dir.name.endswith(".partial")

@@ -1,0 +1,210 @@
+"""Spatial tiles: where a sample's data mask really saves compute in a dense CNN.
+
+Dyna-Pruner (Zhang et al., arXiv:2606.15346) skips uninformative regions; in a fully
+convolutional network the computation a region owns is the convolution outputs at its
+positions (``../shared/design/METHODS.md`` section 2, "spatial reading"). Following SBNet
+(Ren et al., CVPR 2018) and DynConv (Verelst & Tuytelaars, CVPR 2020), a gated convolution
+computes only its *active tiles*: the frame is split into a fixed grid of ``rows x cols``
+tiles (the same regions at every resolution of the network, so a stride-2 layer's tiles
+are half as large), a sample's tile mask says which tiles are active, and
+
+1. **gather**: each active tile is cut out of the input with the halo its kernel reads
+   (``(t - 1) * stride + dilation * (k - 1) + 1`` pixels per side, zero outside the frame,
+   as the convolution's own zero padding),
+2. **compute**: the dense kernel runs on the stack of tiles with no padding,
+3. **scatter**: the outputs are written into a zero map.
+
+Outputs outside the active tiles are 0; inside they equal the dense convolution exactly,
+so tiled execution equals the *masked dense* computation ``conv(x) * mask`` (tested), which
+is what training uses (with soft masks until they anneal to hard, see
+:mod:`.schedule`). FLOPs scale with the active output positions (the halo is read, never
+computed); the gather copies the halo.
+
+All functions take the tile grid explicitly; tile sizes at a resolution ``H x W`` are
+``ceil(H / rows) x ceil(W / cols)`` and the last row / column of tiles is cropped.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+
+def tile_size(hw: tuple[int, int], grid: tuple[int, int]) -> tuple[int, int]:
+    """Tile height and width at resolution ``hw`` for a ``grid`` of (rows, cols) tiles."""
+    return math.ceil(hw[0] / grid[0]), math.ceil(hw[1] / grid[1])
+
+
+def expand_tiles(tile_mask: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
+    """Per-pixel mask at resolution ``hw`` from a tile mask.
+
+    Shapes: ``[B, rows, cols]`` -> ``[B, H, W]`` (nearest: every pixel takes its tile's
+    value; soft values pass through unchanged, so gradients reach the tile scores).
+    """
+    th, tw = tile_size(hw, tile_mask.shape[-2:])
+    m = tile_mask.repeat_interleave(th, dim=-2).repeat_interleave(tw, dim=-1)
+    return m[..., : hw[0], : hw[1]]
+
+
+def tile_scores(scores: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+    """Mean of the importance map over each tile.
+
+    Shapes: S ``[B, H, W]`` -> ``[B, rows, cols]``. The frame is zero-padded to whole tiles
+    and each tile averaged over its pixels inside the frame (the same tiles as
+    :func:`expand_tiles`).
+    """
+    H, W = scores.shape[-2:]
+    th, tw = tile_size((H, W), grid)
+    ph, pw = grid[0] * th - H, grid[1] * tw - W
+    s = F.pad(scores[:, None], (0, pw, 0, ph))
+    ones = F.pad(torch.ones_like(scores[:1, None]), (0, pw, 0, ph))
+    return (F.avg_pool2d(s, (th, tw)) / F.avg_pool2d(ones, (th, tw)).clamp_min(1e-12))[:, 0]
+
+
+MAX_GATHER = 0.6
+"""A layer whose active tiles with their halos would copy more than this fraction of its
+padded input (a large dilated kernel on small tiles) runs dense and is masked: the same
+values, dense FLOPs for that layer (counted as such)."""
+
+
+class TilePlan:
+    """The active tiles of a batch, grouped by tile position, built once per forward and
+    shared by every gated convolution of it (only the tile sizes differ by resolution).
+
+    Args:
+        tile_mask: ``[B, rows, cols]`` hard tile mask (> 0.5 = active).
+
+    Attributes:
+        mask: ``[B, rows, cols]`` the hard mask (0/1 float).
+        batch: B.
+        positions: ``[(row, col, samples)]`` for every tile position active in at least one
+            sample; ``samples`` is an int64 tensor of the samples active there, or None when
+            all B are.
+    """
+
+    def __init__(self, tile_mask: torch.Tensor):
+        self.mask = (tile_mask.detach() > 0.5).to(tile_mask.dtype)
+        on = self.mask.bool().cpu()
+        self.batch = on.shape[0]
+        self.n_active = int(on.sum())
+        self.positions = []
+        for r, c in torch.nonzero(on.any(0)).tolist():
+            bs = torch.nonzero(on[:, r, c]).squeeze(1)
+            self.positions.append((r, c, None if bs.numel() == self.batch else bs.to(tile_mask.device)))
+        self._rows: dict = {}
+
+    def pixels(self, hw: tuple[int, int], grid: tuple[int, int]) -> list:
+        """``[(b, pixel_index)]``: the active pixels of the flattened ``hw`` frame of each
+        sample (``b`` None when every sample has the same tiles)."""
+        key = ("pixels", hw)
+        if key not in self._rows:
+            m = expand_tiles(self.mask, hw).flatten(1) > 0.5  # [B, H * W]
+            if self.batch == 1 or bool((m == m[:1]).all()):
+                self._rows[key] = [(None, torch.nonzero(m[0]).squeeze(1))]
+            else:
+                self._rows[key] = [(b, torch.nonzero(m[b]).squeeze(1)) for b in range(self.batch)]
+        return self._rows[key]
+
+    def rows(self, k: int, repeat: int) -> torch.Tensor | None:
+        """Rows of a ``[B * repeat, ...]`` tensor (sample-major frames) that position ``k``
+        computes (None = all)."""
+        bs = self.positions[k][2]
+        if bs is None or repeat == 1:
+            return bs
+        key = (k, repeat)
+        if key not in self._rows:
+            self._rows[key] = (bs[:, None] * repeat + torch.arange(repeat, device=bs.device)).reshape(-1)
+        return self._rows[key]
+
+
+def active_tiles(tile_mask: torch.Tensor) -> TilePlan:
+    """The :class:`TilePlan` of a hard tile mask ``[B, rows, cols]``."""
+    return TilePlan(tile_mask)
+
+
+def tiled_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, stride, padding, dilation, groups: int,
+                 plan: TilePlan, grid: tuple[int, int], repeat: int = 1) -> torch.Tensor:
+    """A convolution computed on the active tiles only (gather, compute, scatter).
+
+    Args:
+        x: ``[B * repeat, C_in, H, W]`` input (``repeat`` frames per sample, sample-major,
+            as SimVP's ``[B * T]`` encoder batch).
+        weight, bias, stride, padding, dilation, groups: as :func:`torch.nn.functional.conv2d`.
+        plan: the active tiles (:func:`active_tiles`) of the B samples.
+        grid: (rows, cols) of the tile grid.
+        repeat: frames per sample in ``x``.
+
+    Returns:
+        ``[B * repeat, C_out, H_out, W_out]``: the convolution's output at the active tiles,
+        0 elsewhere (equal to ``conv2d(...) * expand_tiles(mask, ...)``).
+    """
+    sh, sw = _pair(stride)
+    ph, pw = _pair(padding)
+    dh, dw = _pair(dilation)
+    kh, kw = weight.shape[-2:]
+    rows_in, _, H, W = x.shape
+    Ho = (H + 2 * ph - dh * (kh - 1) - 1) // sh + 1
+    Wo = (W + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+    th, tw = tile_size((Ho, Wo), grid)
+    out = x.new_zeros(rows_in, weight.shape[0], grid[0] * th, grid[1] * tw)
+    if not plan.positions:
+        return out[..., :Ho, :Wo]
+    if (kh, kw, sh, sw, ph, pw) == (1, 1, 1, 1, 0, 0) and groups == 1:  # pointwise: gather pixels, one matmul
+        return _pointwise(x, weight, bias, plan, grid, repeat)
+    P_h, P_w = (th - 1) * sh + dh * (kh - 1) + 1, (tw - 1) * sw + dw * (kw - 1) + 1
+    gathered = sum(rows_in if p[2] is None else p[2].numel() * repeat for p in plan.positions) * P_h * P_w
+    if gathered > MAX_GATHER * rows_in * (H + 2 * ph) * (W + 2 * pw):  # the halos would copy more than the frame
+        y = F.conv2d(x, weight, bias, (sh, sw), (ph, pw), (dh, dw), groups)
+        return y * expand_tiles(plan.mask.to(y.dtype), (Ho, Wo)).repeat_interleave(repeat, dim=0)[:, None]
+    pieces, counts, done = [], [], []
+    for k, (r, c, _) in enumerate(plan.positions):  # gather: each tile with its halo, zero outside the frame
+        if r * th >= Ho or c * tw >= Wo:  # a tile of the grid that lies outside this (small) frame
+            continue
+        done.append(k)
+        y0, x0 = r * th * sh - ph, c * tw * sw - pw
+        a, b, l, e = max(y0, 0), min(y0 + P_h, H), max(x0, 0), min(x0 + P_w, W)
+        piece = x[:, :, a:b, l:e]
+        rows = plan.rows(k, repeat)
+        if rows is not None:
+            piece = piece.index_select(0, rows)
+        if (b - a, e - l) != (P_h, P_w):
+            piece = F.pad(piece, (l - x0, x0 + P_w - e, a - y0, y0 + P_h - b))
+        pieces.append(piece)
+        counts.append(piece.shape[0])
+    if not pieces:
+        return out[..., :Ho, :Wo]
+    y = F.conv2d(torch.cat(pieces) if len(pieces) > 1 else pieces[0], weight, bias, (sh, sw), 0, (dh, dw), groups)
+    for k, yk in zip(done, y.split(counts)):  # scatter
+        r, c, _ = plan.positions[k]
+        dst = out[:, :, r * th:(r + 1) * th, c * tw:(c + 1) * tw]
+        rows = plan.rows(k, repeat)
+        if rows is None:
+            dst.copy_(yk)
+        else:
+            dst.index_copy_(0, rows, yk)
+    return out[..., :Ho, :Wo]
+
+
+def _pointwise(x, weight, bias, plan: TilePlan, grid, repeat: int) -> torch.Tensor:
+    """A 1 x 1 convolution on the active pixels: per sample, gather its active pixels of the
+    flattened frame, one matrix product, scatter (no halo, no per-tile loop)."""
+    rows_in, C, H, W = x.shape
+    w = weight.view(weight.shape[0], C)
+    out = x.new_zeros(rows_in, weight.shape[0], H * W)
+    flat = x.reshape(rows_in, C, H * W)
+    for b, pix in plan.pixels((H, W), grid):
+        rows = slice(b * repeat, (b + 1) * repeat) if b is not None else slice(None)
+        y = torch.matmul(w, flat[rows].index_select(2, pix))  # [rows, C_out, n]
+        if bias is not None:
+            y = y + bias[:, None]
+        out[rows].index_copy_(2, pix, y)
+    return out.view(rows_in, -1, H, W)
+
+
+def _pair(v) -> tuple[int, int]:
+    return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
+
+
+__all__ = ["tile_size", "expand_tiles", "tile_scores", "TilePlan", "active_tiles", "tiled_conv2d"]

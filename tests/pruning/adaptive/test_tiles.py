@@ -1,0 +1,148 @@
+"""Dyna-Pruner's readings: tiled execution equals masked dense execution, the soft-to-hard
+schedule ends with hard masks, the global unit budget is met, options are checked."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from sparsest.backbones import DataSpec, create_backbone
+from sparsest.cli import main
+from sparsest.efficiency import count_flops
+from sparsest.pruning.adaptive import READINGS, DynaPruner, TilePlan, expand_tiles, soft_topk, tile_scores, tiled_conv2d
+
+SPEC = DataSpec(kind="grid", window=4, horizon=3, n_channels=1, n_nodes=32 * 32, height=32, width=32)
+TINY = {"simvp": {"hidden_size": 8, "hid_t": 16, "n_t": 1}, "tau": {"hidden_size": 8, "hid_t": 16, "n_t": 1},
+        "convlstm": {"hidden_size": 8, "n_layers": 1}}
+
+
+@pytest.mark.parametrize("H,W,k,stride,pad,dil,groups,grid,repeat", [
+    (33, 49, 3, 1, 1, 1, 1, (4, 6), 1),   # odd frame, partial edge tiles
+    (33, 49, 3, 2, 1, 1, 1, (8, 8), 2),   # stride 2, tiles outside the small output frame, frames per sample
+    (64, 64, 7, 1, 9, 3, 8, (8, 8), 1),   # large dilated depthwise kernel (dense fallback)
+    (16, 16, 5, 1, 2, 1, 8, (4, 4), 1),   # depthwise
+    (17, 25, 1, 1, 0, 1, 1, (4, 6), 3),   # pointwise path
+])
+def test_tiled_conv_equals_masked_dense_conv(H, W, k, stride, pad, dil, groups, grid, repeat):
+    g = torch.Generator().manual_seed(0)
+    B, C = 3, 8
+    x = torch.randn(B * repeat, C, H, W, generator=g)
+    w, b = torch.randn(C, C // groups, k, k, generator=g), torch.randn(C, generator=g)
+    mask = (torch.rand(B, *grid, generator=g) > 0.6).float()
+    mask[0] = 0.0  # a sample with no active tile
+    dense = F.conv2d(x, w, b, stride, pad, dil, groups)
+    masked = dense * expand_tiles(mask, dense.shape[-2:]).repeat_interleave(repeat, 0)[:, None]
+    tiled = tiled_conv2d(x, w, b, stride, pad, dil, groups, TilePlan(mask), grid, repeat)
+    assert tiled.shape == dense.shape
+    torch.testing.assert_close(tiled, masked, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["simvp", "tau", "convlstm"])
+@pytest.mark.parametrize("reading", ["tiles", "tiles+channels", "channels"])
+def test_readings_gated_and_tiled_execution_equal_masked(name, reading):
+    torch.manual_seed(0)
+    model = DynaPruner(create_backbone(name, SPEC, **TINY[name]), SPEC, 0.7, 0.5, reading=reading, tiles=(4, 4)).eval()
+    x = torch.randn(3, SPEC.window, 1, SPEC.height, SPEC.width)
+    model.calibrate_thresholds(x)
+    outs = {}
+    with torch.no_grad():
+        for mode in ("masked", "gated", "tiled"):
+            model.mode = mode
+            outs[mode] = model(x)
+    torch.testing.assert_close(outs["gated"], outs["masked"], atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(outs["tiled"], outs["masked"], atol=1e-5, rtol=1e-4)
+    if reading.startswith("tiles"):  # outside the active tiles the forecast is the last frame (persistence)
+        off = model.last["data_mask"] < 0.5  # [B, H, W]
+        assert off.any()
+        last = x[:, -1, 0]  # [B, H, W]
+        for s in range(SPEC.horizon):
+            assert torch.equal(outs["masked"][:, s, 0][off], last[off])
+
+
+def test_tiled_execution_computes_fewer_flops():
+    spec = DataSpec(kind="grid", window=4, horizon=3, n_channels=1, n_nodes=64 * 64, height=64, width=64)
+    torch.manual_seed(0)
+    dense = create_backbone("simvp", spec, hidden_size=8, hid_t=16, n_t=1).eval()
+    model = DynaPruner(create_backbone("simvp", spec, hidden_size=8, hid_t=16, n_t=1), spec, 0.7, reading="tiles").eval()
+    assert model.tiles == (8, 8)  # about 8 pixels a side by default
+    x = torch.randn(1, 4, 1, 64, 64)
+    model.mode = "gated"
+    with torch.no_grad():
+        assert count_flops(lambda: model(x)) < 0.6 * count_flops(lambda: dense(x))
+
+
+def test_tile_scores_and_soft_topk():
+    s = torch.arange(16.0).view(1, 4, 4)
+    ts = tile_scores(s, (2, 2))
+    assert torch.equal(ts, torch.tensor([[[2.5, 4.5], [10.5, 12.5]]]))
+    soft = soft_topk(ts, 2, 1.0)
+    assert ((soft > 0) & (soft < 1)).all() and soft[0, 1, 1] > 0.5 > soft[0, 0, 0]
+    hard = soft_topk(ts, 2, None)
+    assert torch.equal(hard, torch.tensor([[[0.0, 0.0], [1.0, 1.0]]]))
+
+
+def _train(model, steps, x, y):
+    opt = torch.optim.AdamW([{"params": [p for n, p in model.named_parameters() if n != "tau"], "lr": 1e-3},
+                             {"params": [model.tau], "lr": 0.05}])
+    model.train()
+    for _ in range(steps):
+        loss = (model(x) - y).abs().mean() + model.penalty()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+
+def test_soft_to_hard_schedule_ends_with_hard_masks_and_meets_the_global_budget():
+    torch.manual_seed(0)
+    steps = 20
+    model = DynaPruner(create_backbone("simvp", SPEC, **TINY["simvp"]), SPEC, 0.6, 0.7, reading="tiles+channels", tiles=(4, 4),
+                       hard_from=0.5, total_steps=steps)
+    g = torch.Generator().manual_seed(2)
+    x, y = torch.randn(6, 4, 1, 32, 32, generator=g), torch.randn(6, 3, 1, 32, 32, generator=g)
+    model.calibrate_thresholds(x)
+    model.train()
+    scales = []
+    for _ in range(steps):
+        scales.append(model.temperature_scale())
+        _train(model, 1, x, y)
+        if scales[-1] is not None:  # soft: neither data nor unit masks are binary
+            assert not _binary(model.last["tile_mask"]) and not _binary(model.last["filter_mask"])
+    assert scales[0] == pytest.approx(1.0) and all(a > b for a, b in zip(scales[:9], scales[1:10]))
+    assert scales[10:] == [None] * 10  # hard from half of the steps on
+    assert _binary(model.last["tile_mask"]) and _binary(model.last["filter_mask"])  # training ended hard
+    assert int(model.steps_done) == steps
+    model.calibrate_budget([{"x": x}])
+    model.eval()
+    with torch.no_grad():
+        model(x)
+    active = float(model.last["filter_mask"].mean())
+    assert active == pytest.approx(0.3, abs=0.02)  # Eq. 2: one budget over all units
+    assert float(model.last["tile_mask"].mean()) == pytest.approx(round(0.4 * 16) / 16)
+
+
+def _binary(m):
+    return bool(((m == 0) | (m == 1)).all())
+
+
+def test_every_reading_builds_and_tiles_reading_has_no_unit_gating():
+    for reading in READINGS:
+        m = DynaPruner(create_backbone("simvp", SPEC, **TINY["simvp"]), SPEC, 0.7, 0.7, reading=reading)
+        assert m.gating == (reading != "tiles") and m.spatial == reading.startswith("tiles")
+    with pytest.raises(ValueError, match="reading"):
+        DynaPruner(create_backbone("simvp", SPEC, **TINY["simvp"]), SPEC, 0.7, 0.7, reading="pixels")
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--reading", "tiles", "--model-sparsity", "0.5"], "--model-sparsity"),
+    (["--tiles", "4"], "--tiles"),
+    (["--reading", "channels", "--tiles", "4", "4"], "--tiles"),
+    (["--reading", "channels-hard", "--hard-from", "0.5"], "--hard-from"),
+    (["--hard-from", "0"], "--hard-from"),
+    (["--reading", "tiles", "--data-sparsity", "0"], "--data-sparsity"),
+    (["--reading", "blocks"], "--reading"),
+])
+def test_reading_options_are_checked(tmp_path, capsys, args, needle):
+    code = main(["compress", "--out", str(tmp_path), *args])
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+    assert code == 2 and len(lines) == 1 and needle in lines[0] and "Traceback" not in err, err
+    assert not any(tmp_path.iterdir())
