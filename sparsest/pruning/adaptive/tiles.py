@@ -90,9 +90,14 @@ class TilePlan:
         self.batch = on.shape[0]
         self.n_active = int(on.sum())
         self.positions = []
-        for r, c in torch.nonzero(on.any(0)).tolist():
-            bs = torch.nonzero(on[:, r, c]).squeeze(1)
-            self.positions.append((r, c, None if bs.numel() == self.batch else bs.to(tile_mask.device)))
+        count = on.sum(0)  # [rows, cols]: samples active at each position
+        self.shared = bool(((count == 0) | (count == self.batch)).all())  # every sample has the same tiles
+        counts = count.tolist()
+        for r, c in torch.nonzero(count).tolist():
+            if counts[r][c] == self.batch:
+                self.positions.append((r, c, None))
+            else:
+                self.positions.append((r, c, torch.nonzero(on[:, r, c]).squeeze(1).to(tile_mask.device)))
         self._rows: dict = {}
 
     def pixels(self, hw: tuple[int, int], grid: tuple[int, int]) -> list:
@@ -105,6 +110,47 @@ class TilePlan:
                 self._rows[key] = [(None, torch.nonzero(m[0]).squeeze(1))]
             else:
                 self._rows[key] = [(b, torch.nonzero(m[b]).squeeze(1)) for b in range(self.batch)]
+        return self._rows[key]
+
+    def linear_index(self, x_shape, xp_shape, out_shape, t, s, P, o, repeat: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Flat indices of the gather (into the padded input, ``[n, C_in, P_h, P_w]`` order) and
+        of the scatter (into the output, ``[n, C_out, t_h, t_w]`` order) of one convolution
+        geometry, built once per forward and layer shape (vectorised; one ``index_select`` and
+        one ``index_copy_`` per convolution instead of a loop over tiles)."""
+        key = ("linear", tuple(x_shape), tuple(xp_shape), tuple(out_shape), t, s, P, o, repeat)
+        if key in self._rows:
+            return self._rows[key]
+        (th, tw), (sh, sw), (P_h, P_w), (Ho, Wo) = t, s, P, o
+        rows_in, C = x_shape[0], x_shape[1]
+        Hp, Wp = xp_shape[2], xp_shape[3]
+        C_out, Hq, Wq = out_shape[1], out_shape[2], out_shape[3]
+        dev = self.mask.device
+        inside = [(k, r, c) for k, (r, c, _) in enumerate(self.positions) if r * th < Ho and c * tw < Wo]  # tiles in this frame
+        if not inside:
+            empty = torch.zeros(0, dtype=torch.long, device=dev)
+            self._rows[key] = (empty, empty)
+            return self._rows[key]
+        if self.shared:  # every row computes every position: no per-position loop
+            pr = torch.tensor([r for _, r, _ in inside], device=dev)
+            pc = torch.tensor([c for _, _, c in inside], device=dev)
+            rr = torch.arange(rows_in, device=dev).repeat(len(inside))
+            tr, tc = pr.repeat_interleave(rows_in), pc.repeat_interleave(rows_in)
+        else:
+            rr, tr, tc = [], [], []
+            for k, r, c in inside:
+                rows = self.rows(k, repeat)
+                rows = torch.arange(rows_in, device=dev) if rows is None else rows
+                rr.append(rows)
+                tr.append(torch.full_like(rows, r))
+                tc.append(torch.full_like(rows, c))
+            rr, tr, tc = torch.cat(rr), torch.cat(tr), torch.cat(tc)
+        iy, ix = torch.arange(P_h, device=dev), torch.arange(P_w, device=dev)
+        sp = (tr * th * sh * Wp + tc * tw * sw)[:, None, None] + iy[None, :, None] * Wp + ix[None, None, :]  # [n, P_h, P_w]
+        lin_in = ((rr[:, None] * C + torch.arange(C, device=dev)[None]) * (Hp * Wp))[:, :, None, None] + sp[:, None]
+        oy, ox = torch.arange(th, device=dev), torch.arange(tw, device=dev)
+        so = (tr * th * Wq + tc * tw)[:, None, None] + oy[None, :, None] * Wq + ox[None, None, :]  # [n, t_h, t_w]
+        lin_out = ((rr[:, None] * C_out + torch.arange(C_out, device=dev)[None]) * (Hq * Wq))[:, :, None, None] + so[:, None]
+        self._rows[key] = (lin_in.reshape(-1), lin_out.reshape(-1))
         return self._rows[key]
 
     def rows(self, k: int, repeat: int) -> torch.Tensor | None:
@@ -154,36 +200,18 @@ def tiled_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | Non
     if (kh, kw, sh, sw, ph, pw) == (1, 1, 1, 1, 0, 0) and groups == 1:  # pointwise: gather pixels, one matmul
         return _pointwise(x, weight, bias, plan, grid, repeat)
     P_h, P_w = (th - 1) * sh + dh * (kh - 1) + 1, (tw - 1) * sw + dw * (kw - 1) + 1
+    need_h, need_w = (grid[0] - 1) * th * sh + P_h, (grid[1] - 1) * tw * sw + P_w
     gathered = sum(rows_in if p[2] is None else p[2].numel() * repeat for p in plan.positions) * P_h * P_w
     if gathered > MAX_GATHER * rows_in * (H + 2 * ph) * (W + 2 * pw):  # the halos would copy more than the frame
         y = F.conv2d(x, weight, bias, (sh, sw), (ph, pw), (dh, dw), groups)
         return y * expand_tiles(plan.mask.to(y.dtype), (Ho, Wo)).repeat_interleave(repeat, dim=0)[:, None]
-    pieces, counts, done = [], [], []
-    for k, (r, c, _) in enumerate(plan.positions):  # gather: each tile with its halo, zero outside the frame
-        if r * th >= Ho or c * tw >= Wo:  # a tile of the grid that lies outside this (small) frame
-            continue
-        done.append(k)
-        y0, x0 = r * th * sh - ph, c * tw * sw - pw
-        a, b, l, e = max(y0, 0), min(y0 + P_h, H), max(x0, 0), min(x0 + P_w, W)
-        piece = x[:, :, a:b, l:e]
-        rows = plan.rows(k, repeat)
-        if rows is not None:
-            piece = piece.index_select(0, rows)
-        if (b - a, e - l) != (P_h, P_w):
-            piece = F.pad(piece, (l - x0, x0 + P_w - e, a - y0, y0 + P_h - b))
-        pieces.append(piece)
-        counts.append(piece.shape[0])
-    if not pieces:
+    xp = F.pad(x, (pw, max(need_w - W - pw, 0), ph, max(need_h - H - ph, 0)))
+    lin_in, lin_out = plan.linear_index(x.shape, xp.shape, out.shape, (th, tw), (sh, sw), (P_h, P_w), (Ho, Wo), repeat)
+    if lin_in.numel() == 0:
         return out[..., :Ho, :Wo]
-    y = F.conv2d(torch.cat(pieces) if len(pieces) > 1 else pieces[0], weight, bias, (sh, sw), 0, (dh, dw), groups)
-    for k, yk in zip(done, y.split(counts)):  # scatter
-        r, c, _ = plan.positions[k]
-        dst = out[:, :, r * th:(r + 1) * th, c * tw:(c + 1) * tw]
-        rows = plan.rows(k, repeat)
-        if rows is None:
-            dst.copy_(yk)
-        else:
-            dst.index_copy_(0, rows, yk)
+    stack = xp.reshape(-1).index_select(0, lin_in).view(-1, x.shape[1], P_h, P_w)  # gather: [n, C_in, P_h, P_w]
+    y = F.conv2d(stack, weight, bias, (sh, sw), 0, (dh, dw), groups)  # compute: [n, C_out, th, tw]
+    out.view(-1).index_copy_(0, lin_out, y.reshape(-1))  # scatter
     return out[..., :Ho, :Wo]
 
 
