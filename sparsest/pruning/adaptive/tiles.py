@@ -112,6 +112,25 @@ class TilePlan:
                 self._rows[key] = [(b, torch.nonzero(m[b]).squeeze(1)) for b in range(self.batch)]
         return self._rows[key]
 
+    def spatial_index(self, xp_hw, out_hw, t, s, P, o) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """For a plan whose samples share their tiles (:attr:`shared`): flat spatial indices of
+        the gather (into the padded ``xp_hw`` frame, ``[n, P_h, P_w]`` order) and of the scatter
+        (into the ``out_hw`` frame, ``[n, t_h, t_w]`` order), and n, the tiles inside this frame."""
+        key = ("spatial", tuple(xp_hw), tuple(out_hw), t, s, P, o)
+        if key not in self._rows:
+            (th, tw), (sh, sw), (P_h, P_w), (Ho, Wo) = t, s, P, o
+            Wp, Wq = xp_hw[1], out_hw[1]
+            dev = self.mask.device
+            inside = [(r, c) for r, c, _ in self.positions if r * th < Ho and c * tw < Wo]
+            pr = torch.tensor([r for r, _ in inside], dtype=torch.long, device=dev)
+            pc = torch.tensor([c for _, c in inside], dtype=torch.long, device=dev)
+            iy, ix = torch.arange(P_h, device=dev), torch.arange(P_w, device=dev)
+            sp = (pr * th * sh * Wp + pc * tw * sw)[:, None, None] + iy[None, :, None] * Wp + ix[None, None, :]
+            oy, ox = torch.arange(th, device=dev), torch.arange(tw, device=dev)
+            so = (pr * th * Wq + pc * tw)[:, None, None] + oy[None, :, None] * Wq + ox[None, None, :]
+            self._rows[key] = (sp.reshape(-1), so.reshape(-1), len(inside))
+        return self._rows[key]
+
     def linear_index(self, x_shape, xp_shape, out_shape, t, s, P, o, repeat: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Flat indices of the gather (into the padded input, ``[n, C_in, P_h, P_w]`` order) and
         of the scatter (into the output, ``[n, C_out, t_h, t_w]`` order) of one convolution
@@ -206,6 +225,17 @@ def tiled_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | Non
         y = F.conv2d(x, weight, bias, (sh, sw), (ph, pw), (dh, dw), groups)
         return y * expand_tiles(plan.mask.to(y.dtype), (Ho, Wo)).repeat_interleave(repeat, dim=0)[:, None]
     xp = F.pad(x, (pw, max(need_w - W - pw, 0), ph, max(need_h - H - ph, 0)))
+    if plan.shared:  # every row computes the same tiles: spatial indices only, shared by all channels and rows
+        sp_in, sp_out, n = plan.spatial_index(xp.shape[-2:], out.shape[-2:], (th, tw), (sh, sw), (P_h, P_w), (Ho, Wo))
+        if n == 0:
+            return out[..., :Ho, :Wo]
+        C = x.shape[1]
+        stack = xp.reshape(rows_in, C, -1).index_select(2, sp_in).view(rows_in, C, n, P_h, P_w)
+        stack = stack.transpose(1, 2).reshape(rows_in * n, C, P_h, P_w)  # gather: [rows * n, C_in, P_h, P_w]
+        y = F.conv2d(stack, weight, bias, (sh, sw), 0, (dh, dw), groups)  # compute: [rows * n, C_out, th, tw]
+        y = y.view(rows_in, n, -1, th * tw).transpose(1, 2).reshape(rows_in, y.shape[1], n * th * tw)
+        out.view(rows_in, out.shape[1], -1).index_copy_(2, sp_out, y)  # scatter
+        return out[..., :Ho, :Wo]
     lin_in, lin_out = plan.linear_index(x.shape, xp.shape, out.shape, (th, tw), (sh, sw), (P_h, P_w), (Ho, Wo), repeat)
     if lin_in.numel() == 0:
         return out[..., :Ho, :Wo]

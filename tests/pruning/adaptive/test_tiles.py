@@ -139,6 +139,7 @@ def test_every_reading_builds_and_tiles_reading_has_no_unit_gating():
     (["--hard-from", "0"], "--hard-from"),
     (["--reading", "tiles", "--data-sparsity", "0"], "--data-sparsity"),
     (["--reading", "blocks"], "--reading"),
+    (["--loss", "huber"], "--loss"),
 ])
 def test_reading_options_are_checked(tmp_path, capsys, args, needle):
     code = main(["compress", "--out", str(tmp_path), *args])
