@@ -154,6 +154,19 @@ def main(argv=None) -> int:
     print()
     print(table(metrics))
     print()
+    print("Robustness (test MSE; Table II: Gaussian noise on the scaled input, mask failure = kept tiles / pixels switched off):")
+    print()
+    print("| row | clean | noise 0.01 | noise 0.05 | mask failure 5% | mask failure 10% |")
+    print("|---|---|---|---|---|---|")
+    for name in ("dense", "dyna", "random"):
+        vals = [m["robustness"][name] for m in metrics if name in m.get("robustness", {})]
+        if vals:
+            cells = []
+            for k in ("clean", "noise_0.01", "noise_0.05", "mask_failure_0.05", "mask_failure_0.1"):
+                v = [r[k] for r in vals if r.get(k) is not None]
+                cells.append(f"{np.mean(v):.5f}" if v else "-")
+            print(f"| {name} | " + " | ".join(cells) + " |")
+    print()
     for m in metrics:
         dp = m.get("dense_pretrain", {})
         sig = m.get("compute_on_signal")
