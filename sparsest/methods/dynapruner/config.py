@@ -45,6 +45,8 @@ class CompressConfig(CommonOptions):
             about 8 x 8 pixels).
         hard_from: fraction of the training steps after which the soft masks are hard.
         loss: training loss of every row (``mse`` or ``mae``).
+        generator_warmup: optimiser steps of the mask generator's warm-up toward the future
+            change before each Dyna-Pruner row (0 = off).
         compare_readings: also train every other reading (rows ``dyna:<reading>``), from the
             same dense weights with the same budget, measured in the same run.
     """
@@ -77,6 +79,8 @@ class CompressConfig(CommonOptions):
                               gt=0, le=1)
     loss: Literal["mse", "mae"] = option("mse", "training loss of every row on the scaled targets: mse (as SimVP / the paper "
                                          "train and evaluate) or mae")
+    generator_warmup: int = option(100, "steps that pre-train the mask generator alone toward the future change "
+                                   "|y - x_T| before each Dyna-Pruner row (0 = off: S starts flat)", ge=0)
     compare_readings: bool = option(False, "also train every other reading from the same dense weights (rows dyna:<reading>)")
 
 

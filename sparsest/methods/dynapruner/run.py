@@ -125,6 +125,22 @@ def summarise_signal(parts: list) -> dict:
                     "all tiles that do (signal = any observed pixel above the frame's minimum)"}
 
 
+def scaled_batches(prep, batch_size: int, generator: torch.Generator, max_batches: int):
+    """Up to ``max_batches`` shuffled training batches with the targets in scaled units
+    (``y_scaled``), for the mask generator's warm-up
+    (:meth:`~sparsest.pruning.adaptive.DynaPruner.warm_start_generator`)."""
+    ds = prep.loaders["train"].dataset
+    mean, std = (t.float() for t in prep.scaler.tensors())
+    order = torch.randperm(len(ds), generator=generator).tolist()[:batch_size * max_batches]
+    out = []
+    for a in range(0, len(order), batch_size):
+        items = [ds[i] for i in order[a:a + batch_size]]
+        b = {k: torch.stack([torch.as_tensor(it[k]) for it in items]) for k in ("x", "y", "y_mask")}
+        b["y_scaled"] = (torch.nan_to_num(b["y"]) - mean) / std
+        out.append(b)
+    return out
+
+
 def module_for(model, prep, config: CompressConfig) -> ForecastModule:
     """The engine's module for one row; a Dyna-Pruner's thresholds get ``tau_lr``."""
     if isinstance(model, DynaPruner):
@@ -198,6 +214,10 @@ def _compress(config: CompressConfig, prep, rd: RunDirectory, say) -> tuple[Path
 
     def train_dyna(reading, phase):
         model = wrapper("dyna", reading)
+        if config.generator_warmup:
+            g = torch.Generator().manual_seed(config.seed)  # the warm-up's own order: the loaders' state stays untouched
+            model.warm_start_generator(scaled_batches(prep, config.batch_size, g, config.generator_warmup),
+                                       steps=config.generator_warmup)
         model.calibrate_thresholds(next(iter(prep.loaders["train"]))["x"])
         fit_row(model, prep, config, rd, phase, config.epochs)
         budget_offset = model.calibrate_budget(prep.loaders["train"]) if model.soft else 0.0

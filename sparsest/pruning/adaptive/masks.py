@@ -134,6 +134,43 @@ def soft_threshold(importance: torch.Tensor, tau: torch.Tensor, temperature: flo
     return torch.sigmoid((importance - tau) / (10 * temperature * scale))
 
 
+def warm_start_generator(generator: nn.Module, batches, steps: int = 100, lr: float = 1e-2) -> float:
+    """Pre-train a mask generator alone so S starts where the future changes (ours; the
+    paper's Fig. 3 reading: S aligns with the magnitude of the future change). Target per
+    pixel: ``max_s |y_s - x_T|`` (scaled units, observed entries) divided by its largest value
+    in the sample, so ``t`` is in [0, 1]; loss: binary cross-entropy of S against t. Without
+    it S starts flat (0.5 everywhere) and the first hard masks are arbitrary. Only the
+    generator's weights change.
+
+    Args:
+        generator: :class:`MaskGenerator`, ``[B, T, C, H, W]`` -> S ``[B, H, W]``.
+        batches: a list (re-iterated as needed) of batch dicts with ``x`` (scaled
+            ``[B, T, C, H, W]``), ``y_scaled`` ``[B, S, C, H, W]`` and ``y_mask`` (bool, same shape).
+        steps: optimiser steps (Adam).
+        lr: learning rate.
+
+    Returns:
+        the last step's loss.
+    """
+    opt = torch.optim.Adam(generator.parameters(), lr=lr)
+    was = generator.training
+    generator.train()
+    loss, done = torch.zeros(()), 0
+    while done < steps and batches:
+        for b in batches:
+            change = ((b["y_scaled"] - b["x"][:, -1:]).abs() * b["y_mask"].to(b["x"].dtype)).amax(dim=(1, 2))  # [B, H, W]
+            target = change / change.flatten(1).amax(1).clamp_min(1e-6)[:, None, None]
+            loss = F.binary_cross_entropy(generator(b["x"]).clamp(1e-6, 1 - 1e-6), target)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            done += 1
+            if done >= steps:
+                break
+    generator.train(was)
+    return float(loss.detach())
+
+
 def apply_data_mask(x: torch.Tensor, mask: torch.Tensor, fill: str = "last") -> torch.Tensor:
     """Prune input locations: what the backbone sees at masked-out pixels.
 
@@ -188,4 +225,4 @@ def flip_important(mask: torch.Tensor, fraction: float, generator: torch.Generat
     return flat.view_as(mask)
 
 
-__all__ = ["MaskGenerator", "topk_ste", "threshold_ste", "soft_topk", "soft_threshold", "apply_data_mask", "region_scores", "flip_important"]
+__all__ = ["MaskGenerator", "topk_ste", "threshold_ste", "soft_topk", "soft_threshold", "warm_start_generator", "apply_data_mask", "region_scores", "flip_important"]

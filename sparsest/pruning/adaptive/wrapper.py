@@ -86,7 +86,7 @@ from torch import nn
 
 from ...backbones import DataSpec
 from .gating import attach_gates, clear_gates, find_prunable_convs
-from .masks import MaskGenerator, apply_data_mask, flip_important, region_scores, soft_threshold, soft_topk, threshold_ste, topk_ste
+from .masks import MaskGenerator, apply_data_mask, warm_start_generator, flip_important, region_scores, soft_threshold, soft_topk, threshold_ste, topk_ste
 from .tiles import active_tiles, expand_tiles, tile_scores
 
 POLICIES = ("dyna", "random")
@@ -288,6 +288,11 @@ class DynaPruner(nn.Module):
         per_filter = filter_mask.mean(0)  # [K]
         sums = per_filter.new_zeros(len(self.sizes)).index_add(0, self.layer_of, per_filter)
         return sums / torch.tensor(self.sizes, dtype=sums.dtype, device=sums.device)
+
+    def warm_start_generator(self, batches, steps: int = 100, lr: float = 1e-2) -> float:
+        """:func:`~.masks.warm_start_generator` on this model's generator (no-op, 0.0, for the
+        random policy): S starts where the future changes instead of flat."""
+        return 0.0 if self.policy != "dyna" else warm_start_generator(self.generator, batches, steps, lr)
 
     @torch.no_grad()
     def calibrate_thresholds(self, x: torch.Tensor) -> None:

@@ -147,3 +147,20 @@ def test_reading_options_are_checked(tmp_path, capsys, args, needle):
     lines = [ln for ln in err.strip().splitlines() if ln.strip()]
     assert code == 2 and len(lines) == 1 and needle in lines[0] and "Traceback" not in err, err
     assert not any(tmp_path.iterdir())
+
+
+def test_generator_warm_start_points_the_tiles_at_the_future_change():
+    torch.manual_seed(0)
+    m = DynaPruner(create_backbone("simvp", SPEC, **TINY["simvp"]), SPEC, 0.75, reading="tiles", tiles=(4, 4))
+    x, y = torch.zeros(4, 4, 1, 32, 32), torch.zeros(4, 3, 1, 32, 32)
+    x[:, :, :, 2:8, 2:8] = 1.0  # a cell in the top-left tile, moving down-right
+    y[:, :, :, 4:10, 4:10] = 1.0
+    batches = [{"x": x, "y_scaled": y, "y_mask": torch.ones_like(y, dtype=torch.bool)}]
+    m.eval()
+    with torch.no_grad():
+        m(x)
+    assert float(m.last["S"].std()) < 1e-6  # flat before
+    m.warm_start_generator(batches, steps=150)
+    with torch.no_grad():
+        m(x)
+    assert m.last["tile_mask"][:, :2, :2].sum() >= 4 * 3  # the 4 kept tiles sit where the cell moves
