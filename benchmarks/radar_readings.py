@@ -106,6 +106,38 @@ def table(metrics: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def seed_from_pretrain(src_dir: Path, out: Path, a, seed: int) -> Path:
+    """A new unfinished run directory whose finished ``pretrain`` phase (checkpoint, state with
+    its random-number generators, log) is copied from the finished run of ``seed`` under
+    ``src_dir``; its config is that run's with this benchmark's row options. Resuming it replays
+    the rest exactly as a fresh run with that pre-training would (the engine loads a finished
+    phase instead of training it)."""
+    import shutil
+    import time
+
+    import yaml
+
+    src = runs_of(src_dir, a.data, a.backbone).get(seed)
+    if src is None:
+        raise SystemExit(f"--from-pretrain {src_dir}: no finished run of seed {seed}")
+    cfg = yaml.safe_load((src / "config.yaml").read_text())
+    want = {"data": a.data, "backbone": a.backbone, "seed": seed, "batch_size": a.batch_size, "pretrain_epochs": a.pretrain_epochs}
+    bad = [k for k, v in want.items() if cfg.get(k) != v]
+    if bad:
+        raise SystemExit(f"--from-pretrain {src}: its {', '.join(bad)} differ from this benchmark's")
+    cfg.update(epochs=a.epochs, generator_warmup=a.generator_warmup, compare_readings=seed in a.compare_seeds, out=str(out))
+    out.mkdir(parents=True, exist_ok=True)
+    dst = out / f"{time.strftime('%Y%m%d-%H%M%S')}_{a.data}_{a.backbone}_dynapruner_sd{cfg['data_sparsity']:g}_sw{cfg['model_sparsity']:g}_seed{seed}.partial"
+    for sub in ("checkpoints", "state", "logs"):
+        (dst / sub).mkdir(parents=True)
+    shutil.copy2(src / "checkpoints" / "pretrain.ckpt", dst / "checkpoints" / "pretrain.ckpt")
+    shutil.copy2(src / "state" / "pretrain.pt", dst / "state" / "pretrain.pt")
+    shutil.copytree(src / "logs" / "pretrain", dst / "logs" / "pretrain")
+    (dst / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    (dst / "pretrain_from.txt").write_text(f"{src}\n")
+    return dst
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default="radar-bom")
@@ -116,6 +148,10 @@ def main(argv=None) -> int:
     p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--compare-seeds", type=int, nargs="*", default=[0], help="seeds that also train every other reading")
+    p.add_argument("--generator-warmup", type=int, default=100, help="compress --generator-warmup")
+    p.add_argument("--from-pretrain", metavar="RUNS_DIR", help="start each seed from the finished dense pre-training of the "
+                   "run of the same seed under RUNS_DIR (same data, backbone and every option the pre-training uses, checked): "
+                   "its pretrain phase is copied into a new run directory, which is then resumed")
     p.add_argument("--table-only", action="store_true", help="train nothing; print the table of the runs there")
     p.add_argument("--remeasure", action="store_true", help="train nothing; re-time the finished runs (one at a time), then print")
     p.add_argument("--repeats", type=int, default=10, help="timed repeats per model with --remeasure")
@@ -133,10 +169,13 @@ def main(argv=None) -> int:
             if s in runs_of(out, a.data, a.backbone):
                 continue
             partial = sorted(out.glob(f"*_{a.data}_{a.backbone}_dynapruner_*_seed{s}.partial"))
+            if not partial and a.from_pretrain:
+                partial = [seed_from_pretrain(Path(a.from_pretrain), out, a, s)]
             cmd = [sys.executable, "-m", "sparsest", "compress"]
             cmd += (["--resume", str(partial[-1])] if partial else
                     ["--data", a.data, "--backbone", a.backbone, "--seed", str(s), "--batch-size", str(a.batch_size),
-                     "--pretrain-epochs", str(a.pretrain_epochs), "--epochs", str(a.epochs), "--out", str(out)]
+                     "--pretrain-epochs", str(a.pretrain_epochs), "--epochs", str(a.epochs), "--out", str(out),
+                     "--generator-warmup", str(a.generator_warmup)]
                     + (["--compare-readings"] if s in a.compare_seeds else []))
             print("$", " ".join(cmd), flush=True)
             subprocess.run(cmd, check=True)
@@ -170,8 +209,11 @@ def main(argv=None) -> int:
     for m in metrics:
         dp = m.get("dense_pretrain", {})
         sig = m.get("compute_on_signal")
-        print(f"seed {m['seed']}: dense pre-training converged = {dp.get('converged')} (best val MSE improved "
-              f"{100 * (dp.get('improvement') or 0):.2f}% over the last 3 of {dp.get('epochs')} epochs)"
+        imp = dp.get("improvement") or 0.0
+        print(f"seed {m['seed']}: dense pre-training converged = {dp.get('converged')} (criterion: best val MSE improves < 1% over "
+              f"the last 3 epochs; here " + (f"improved {100 * imp:.2f}%" if imp > 0 else
+                                            f"the last 3 epochs' best is {100 * -imp:.2f}% above the earlier best") +
+              f", {dp.get('epochs')} epochs)"
               + (f"; computed tiles holding rain {100 * sig['computed_tiles_with_signal']:.0f}% vs all tiles "
                  f"{100 * sig['tiles_with_signal']:.0f}%" if sig else ""))
     return 0

@@ -47,6 +47,8 @@ class SpatioTemporalData:
             (e.g. a radar composite's footprint inside its bounding box). Cells outside it
             hold no value at any step (NaN, masked everywhere) and are allowed to; a cell
             inside it must be observed at least once. ``None`` = every cell is inside.
+        lower_bound: the quantity's physical lower bound (rain rate: 0), or None. Forecasts
+            are clipped at it before they are scored (:meth:`StandardScaler.physical`).
     """
 
     values: np.ndarray
@@ -64,6 +66,7 @@ class SpatioTemporalData:
     segments: np.ndarray | None = None
     notes: list[str] = field(default_factory=list)
     domain: np.ndarray | None = None
+    lower_bound: float | None = None
 
     # ------------------------------------------------------------------ shape helpers
     @property

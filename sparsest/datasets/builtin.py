@@ -215,7 +215,7 @@ def _radar_bom(data_dir: Path, name: str, factor: int) -> SpatioTemporalData:
                          "around Mt Stapylton, not degrees")
     return SpatioTemporalData(
         values=rate[:, None], kind="grid", name=name, source=str(path), units="mm/h", latitude=y, longitude=x,
-        timestamps=ts.astype("datetime64[ns]"), steps_per_day=144, channels=["rain_rate"], notes=notes,
+        timestamps=ts.astype("datetime64[ns]"), steps_per_day=144, channels=["rain_rate"], notes=notes, lower_bound=0.0,
     )
 
 
@@ -259,6 +259,7 @@ def _radar_knmi(data_dir: Path, name: str, factor: int) -> SpatioTemporalData:
     return SpatioTemporalData(
         values=rate[:, None], kind="grid", name=name, source=str(path), units="mm/h", latitude=y, longitude=x,
         timestamps=ts.astype("datetime64[ns]"), steps_per_day=288, channels=["rain_rate"], notes=notes, domain=domain,
+        lower_bound=0.0,
     )
 
 

@@ -46,6 +46,7 @@ class ForecastModule(L.LightningModule):
         mean, std = scaler.tensors()
         self.register_buffer("mean", mean.float())
         self.register_buffer("std", std.float())
+        self.floor = getattr(scaler, "floor", None)
         if loss not in ("mae", "mse"):
             raise ValueError(f"loss must be 'mae' or 'mse', got {loss!r}")
         self.lr, self.weight_decay, self.loss = lr, weight_decay, loss
@@ -58,7 +59,8 @@ class ForecastModule(L.LightningModule):
 
     def forward(self, batch: dict) -> torch.Tensor:
         """Forecast in physical units, ``[B, S, ...]``."""
-        return self.forward_scaled(batch) * self.std + self.mean
+        y = self.forward_scaled(batch) * self.std + self.mean
+        return y if self.floor is None else y.clamp_min(self.floor)
 
     def training_step(self, batch: dict, batch_idx: int) -> dict:
         """Masked MAE in scaled units (+ the model's penalty).
@@ -183,6 +185,8 @@ def evaluate(
     meters = {k: HorizonMetrics(horizon, sync_on_compute=False) for k in subsets}  # rank 0 evaluates the whole test split alone
     for batch in loader:
         y_hat = model(batch["x"], batch["tod"], batch["dow"]) * std + mean
+        if getattr(scaler, "floor", None) is not None:
+            y_hat = y_hat.clamp_min(scaler.floor)
         for name, loc in subsets.items():
             m = batch["y_mask"] if loc is None else batch["y_mask"] & loc.to(torch.bool)
             meters[name].update(y_hat, batch["y"], m)

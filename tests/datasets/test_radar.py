@@ -233,3 +233,26 @@ def test_baselines_on_graph_data_skip_extrapolation():
     from sparsest.engine.prepare import baselines, prepare
 
     assert set(baselines(prepare(CommonOptions(data="ghcnd-us")))) == {"persistence", "historical_average"}
+
+
+def test_forecasts_are_clipped_at_the_data_lower_bound_and_models_can_start_at_persistence():
+    from sparsest.data.windows import StandardScaler
+    from sparsest.engine.module import ForecastModule
+
+    scaler = StandardScaler(np.array([1.0]), np.array([2.0]), "grid", floor=0.0)
+    y = scaler.physical(torch.tensor([[-1.0, 0.0, 1.0]]).view(1, 1, 1, 1, 3))
+    assert y.flatten().tolist() == [0.0, 1.0, 3.0]  # -1 scaled = -1 mm/h, clipped at 0
+    assert StandardScaler.from_dict(scaler.to_dict()).floor == 0.0
+    spec = DataSpec(kind="grid", window=4, horizon=3, n_channels=1, n_nodes=64, height=8, width=8)
+    for name in ("simvp", "tau", "convlstm"):
+        m = create_backbone(name, spec, start_at_persistence=True)
+        x = torch.randn(2, 4, 1, 8, 8)
+        assert torch.equal(m(x), x[:, -1:].expand(-1, 3, -1, -1, -1))  # the untrained model is persistence
+        module = ForecastModule(m, scaler)
+        out = module({"x": x, "tod": None, "dow": None})
+        assert (out >= 0).all() and module.floor == 0.0
+
+
+@requires_shared
+def test_radar_sets_have_a_zero_lower_bound(bom):
+    assert bom.lower_bound == 0.0

@@ -71,6 +71,8 @@ class ConvLSTM(nn.Module):
         downsample: run the recurrence at half resolution (stride-2 stem, x2 decoder).
         feed: forecaster input, ``"prediction"`` (autoregressive) or ``"zero"``.
         residual: add the last input frame to every output step.
+        start_at_persistence: (with ``residual``) zero read-out at initialisation: the
+            untrained model forecasts the last frame.
 
     Shapes:
         x: ``[B, T, C, H, W]`` -> ``[B, S, C, H, W]`` (H, W may be odd). ``tod`` / ``dow``
@@ -88,6 +90,7 @@ class ConvLSTM(nn.Module):
         downsample: bool = True,
         feed: str = "prediction",
         residual: bool = True,
+        start_at_persistence: bool = False,
     ):
         super().__init__()
         if feed not in ("prediction", "zero"):
@@ -99,6 +102,9 @@ class ConvLSTM(nn.Module):
         self.forecaster = nn.ModuleList([ConvLSTMCell(hidden_size, hidden_size, kernel_size) for _ in range(n_layers)])
         self.decoder = ConvSC(hidden_size, hidden_size, up=downsample)
         self.readout = nn.Conv2d(hidden_size, input_size, 1)
+        if start_at_persistence and residual:  # the untrained model forecasts the last frame (as SimVP's option)
+            nn.init.zeros_(self.readout.weight)
+            nn.init.zeros_(self.readout.bias)
 
     @staticmethod
     def _step(cells: nn.ModuleList, inp: torch.Tensor, states: list) -> torch.Tensor:

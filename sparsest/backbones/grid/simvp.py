@@ -80,6 +80,9 @@ class SimVP(nn.Module):
         hidden_size: spatial hidden channels (SimVP's ``hid_S``); hid_t: translator channels.
         n_s: encoder / decoder layers (every second one resamples); n_t: gSTA blocks.
         residual: add the last input frame to the output.
+        start_at_persistence: (with ``residual``) initialise the read-out to zero, so the
+            untrained model forecasts exactly the last frame and training moves it from
+            there (ours; helps where persistence is hard to beat, e.g. radar rain).
 
     Shapes:
         x: ``[B, T, C, H, W]`` -> ``[B, S, C, H, W]``. ``tod`` / ``dow`` are ignored.
@@ -95,6 +98,7 @@ class SimVP(nn.Module):
         n_s: int = 2,
         n_t: int = 4,
         residual: bool = True,
+        start_at_persistence: bool = False,
     ):
         super().__init__()
         self.window, self.horizon, self.hidden_size, self.residual = window, horizon, hidden_size, residual
@@ -109,6 +113,9 @@ class SimVP(nn.Module):
         )
         self.decoder = nn.ModuleList([ConvSC(hidden_size, hidden_size, up=d) for d in reversed(downs)])
         self.readout = nn.Conv2d(hidden_size, input_size, 1)
+        if start_at_persistence and residual:
+            nn.init.zeros_(self.readout.weight)
+            nn.init.zeros_(self.readout.bias)
 
     def forward(self, x: torch.Tensor, tod=None, dow=None) -> torch.Tensor:
         B, T, C, H, W = x.shape

@@ -83,6 +83,7 @@ class TAU(SimVP):
         n_s: encoder / decoder layers (every second one resamples); n_t: TAU blocks.
         mlp_ratio: MLP hidden-channel multiplier inside the TAU blocks.
         residual: add the last input frame to the output.
+        start_at_persistence: as :class:`~sparsest.backbones.grid.simvp.SimVP`.
 
     Shapes:
         x: ``[B, T, C, H, W]`` -> ``[B, S, C, H, W]`` (H, W may be odd). ``tod`` / ``dow``
@@ -100,8 +101,10 @@ class TAU(SimVP):
         n_t: int = 4,
         mlp_ratio: float = 4.0,
         residual: bool = True,
+        start_at_persistence: bool = False,
     ):
-        super().__init__(input_size, window, horizon, hidden_size=hidden_size, hid_t=hid_t, n_s=n_s, n_t=0, residual=residual)
+        super().__init__(input_size, window, horizon, hidden_size=hidden_size, hid_t=hid_t, n_s=n_s, n_t=0, residual=residual,
+                         start_at_persistence=start_at_persistence)
         self.translator = nn.Sequential(
             nn.Conv2d(window * hidden_size, hid_t, 1),
             *[TAUSubBlock(hid_t, mlp_ratio=mlp_ratio) for _ in range(n_t)],

@@ -444,6 +444,11 @@ def remeasure(run_dir: str | Path, repeats: int | None = None, console=None) -> 
     return merged
 
 
+def _improvement(imp: float) -> str:
+    return (f"improved {100 * imp:.2f}%" if imp > 0 else
+            f"no improvement (the last 3 epochs' best is {100 * -imp:.2f}% above the earlier best)")
+
+
 def summary(metrics: dict, console, run_dir: Path | None = None) -> None:
     """Rich table of one compress run (accuracy, GFLOPs, latency per row)."""
     from rich.table import Table
@@ -470,7 +475,7 @@ def summary(metrics: dict, console, run_dir: Path | None = None) -> None:
                   f"compact batch-64 speedup x{metrics['latency_ms_b64']['speedup']:.2f}, MSE {metrics['mse_increase_pct']:+.2f}% vs dense")
     dp = metrics.get("dense_pretrain")
     if dp and dp.get("converged") is not None:
-        console.print(f"dense pre-training {'converged' if dp['converged'] else 'NOT converged'}: best validation MSE improved "
-                      f"{100 * dp['improvement']:.2f}% over its last 3 of {dp['epochs']} epochs (criterion < 1%)")
+        console.print(f"dense pre-training {'converged' if dp['converged'] else 'NOT converged'} (criterion: the best validation "
+                      f"MSE improves by < 1% over the last 3 epochs): {_improvement(dp['improvement'])}, {dp['epochs']} epochs")
     if run_dir is not None:
         console.print(f"run directory: {run_dir}")

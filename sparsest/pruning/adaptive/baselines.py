@@ -151,7 +151,8 @@ def evaluate_perturbed(model: nn.Module, loader, scaler, horizon: int, noise_sig
             x = batch["x"]
             if noise_sigma > 0:
                 x = x + noise_sigma * torch.randn(x.shape, generator=g)
-            meter.update(model(x, batch["tod"], batch["dow"]) * std + mean, batch["y"], batch["y_mask"])
+            y_hat = model(x, batch["tod"], batch["dow"]) * std + mean
+            meter.update(y_hat if getattr(scaler, "floor", None) is None else y_hat.clamp_min(scaler.floor), batch["y"], batch["y_mask"])
     finally:
         if mask_failure > 0:
             model.mask_failure, model.failure_generator = 0.0, None
