@@ -33,10 +33,10 @@ class MaskGenerator(nn.Module):
 
     def __init__(self, in_channels: int, hidden: int = 16):
         super().__init__()
-        self.net = nn.Sequential(
-            nn.Conv2d(in_channels, hidden, 3, stride=2, padding=1),
+        self.net = nn.Sequential(  # replicate padding: a zero border would rank the frame's edge apart
+            nn.Conv2d(in_channels, hidden, 3, stride=2, padding=1, padding_mode="replicate"),
             nn.GELU(),
-            nn.Conv2d(hidden, hidden, 3, padding=1),
+            nn.Conv2d(hidden, hidden, 3, padding=1, padding_mode="replicate"),
             nn.GELU(),
             nn.Conv2d(hidden, 1, 1),
         )
@@ -138,7 +138,9 @@ def warm_start_generator(generator: nn.Module, batches, steps: int = 100, lr: fl
     """Pre-train a mask generator alone so S starts where the future changes (ours; the
     paper's Fig. 3 reading: S aligns with the magnitude of the future change). Target per
     pixel: ``max_s |y_s - x_T|`` (scaled units, observed entries) divided by its largest value
-    in the sample, so ``t`` is in [0, 1]; loss: binary cross-entropy of S against t. Without
+    in the sample, so ``t`` is in [0, 1]; loss: binary cross-entropy of S against t, balanced
+    between the pixels that change (``t > 0.05``) and the rest (on a rain frame the few
+    changing pixels would otherwise be outweighed and S would sink to 0 everywhere). Without
     it S starts flat (0.5 everywhere) and the first hard masks are arbitrary. Only the
     generator's weights change.
 
@@ -160,7 +162,10 @@ def warm_start_generator(generator: nn.Module, batches, steps: int = 100, lr: fl
         for b in batches:
             change = ((b["y_scaled"] - b["x"][:, -1:]).abs() * b["y_mask"].to(b["x"].dtype)).amax(dim=(1, 2))  # [B, H, W]
             target = change / change.flatten(1).amax(1).clamp_min(1e-6)[:, None, None]
-            loss = F.binary_cross_entropy(generator(b["x"]).clamp(1e-6, 1 - 1e-6), target)
+            pos = target > 0.05  # where something changes; usually a few % of a rain frame
+            frac = pos.flatten(1).float().mean(1).clamp(1e-3, 1 - 1e-3)[:, None, None]
+            weight = torch.where(pos, 0.5 / frac, 0.5 / (1 - frac))  # balanced: S ranks changing pixels first
+            loss = F.binary_cross_entropy(generator(b["x"]).clamp(1e-6, 1 - 1e-6), target, weight=weight)
             opt.zero_grad()
             loss.backward()
             opt.step()
