@@ -101,11 +101,13 @@ def test_resume_takes_no_other_options(tmp_path):
 
 def test_ctrl_c_says_so_and_the_run_resumes(tmp_path):
     out = tmp_path / "runs"
-    p = subprocess.Popen([sys.executable, "-m", "sparsest", "train", "--epochs", "30", "--limit-train-batches", "3",
+    # enough epochs that the run cannot finish before the signal (it is stopped at its first checkpoint)
+    p = subprocess.Popen([sys.executable, "-m", "sparsest", "train", "--epochs", "500", "--limit-train-batches", "3",
                           "--out", str(out)], env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     t0 = time.time()
-    while not list(out.glob("*.partial/checkpoints/train-last.ckpt")) and time.time() - t0 < 120:
+    while not list(out.glob("*.partial/checkpoints/train-last.ckpt")) and time.time() - t0 < 120 and p.poll() is None:
         time.sleep(0.02)
+    assert p.poll() is None, f"the run ended before it could be interrupted: {p.communicate()[1][-500:]}"
     p.send_signal(signal.SIGINT)
     _, err = p.communicate(timeout=120)
     assert p.returncode == 130 and "Traceback" not in err
