@@ -102,8 +102,11 @@ def test_resume_takes_no_other_options(tmp_path):
 def test_ctrl_c_says_so_and_the_run_resumes(tmp_path):
     out = tmp_path / "runs"
     # enough epochs that the run cannot finish before the signal (it is stopped at its first checkpoint)
+    # preexec: a library imported by an earlier test (in this pytest process) may leave SIGINT ignored, and an ignored
+    # signal stays ignored across exec; the child gets the default, as a shell gives it
     p = subprocess.Popen([sys.executable, "-m", "sparsest", "train", "--epochs", "500", "--limit-train-batches", "3",
-                          "--out", str(out)], env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                          "--out", str(out)], env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     t0 = time.time()
     while not list(out.glob("*.partial/checkpoints/train-last.ckpt")) and time.time() - t0 < 120 and p.poll() is None:
         time.sleep(0.02)
