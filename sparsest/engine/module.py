@@ -180,13 +180,10 @@ def evaluate(
     """
     was_training = model.training
     model.eval()
-    mean, std = (t.float() for t in scaler.tensors())
     subsets = {"all": None, **(location_masks or {})}
     meters = {k: HorizonMetrics(horizon, sync_on_compute=False) for k in subsets}  # rank 0 evaluates the whole test split alone
     for batch in loader:
-        y_hat = model(batch["x"], batch["tod"], batch["dow"]) * std + mean
-        if getattr(scaler, "floor", None) is not None:
-            y_hat = y_hat.clamp_min(scaler.floor)
+        y_hat = scaler.physical(model(batch["x"], batch["tod"], batch["dow"]))
         for name, loc in subsets.items():
             m = batch["y_mask"] if loc is None else batch["y_mask"] & loc.to(torch.bool)
             meters[name].update(y_hat, batch["y"], m)

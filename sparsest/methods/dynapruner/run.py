@@ -106,8 +106,7 @@ def compute_on_signal(tile_mask: torch.Tensor, batch: dict, tiles, scaler) -> to
     target frame (rain now or rain to come)."""
     from ...pruning.adaptive.tiles import tile_scores
 
-    mean, std = (t.float() for t in scaler.tensors())
-    x_last = (batch["x"][:, -1] * std.view(-1, 1, 1) + mean.view(-1, 1, 1))[:, 0]  # [B, H, W] physical
+    x_last = scaler.physical(batch["x"][:, -1])[:, 0]  # [B, H, W] physical
     y = torch.where(batch["y_mask"][:, :, 0].bool(), batch["y"][:, :, 0], torch.full_like(batch["y"][:, :, 0], float("inf")))
     floor = torch.minimum(x_last.flatten(1).min(1).values, y.flatten(1).min(1).values)[:, None, None]
     wet = (x_last > floor + 1e-6) | ((y > floor[:, None] + 1e-6) & torch.isfinite(y)).any(1)

@@ -142,7 +142,6 @@ def evaluate_perturbed(model: nn.Module, loader, scaler, horizon: int, noise_sig
     g = torch.Generator().manual_seed(seed)
     was = model.training
     model.eval()
-    mean, std = (t.float() for t in scaler.tensors())
     meter = HorizonMetrics(horizon)
     if mask_failure > 0:
         model.mask_failure, model.failure_generator = mask_failure, torch.Generator().manual_seed(seed + 1)
@@ -151,8 +150,7 @@ def evaluate_perturbed(model: nn.Module, loader, scaler, horizon: int, noise_sig
             x = batch["x"]
             if noise_sigma > 0:
                 x = x + noise_sigma * torch.randn(x.shape, generator=g)
-            y_hat = model(x, batch["tod"], batch["dow"]) * std + mean
-            meter.update(y_hat if getattr(scaler, "floor", None) is None else y_hat.clamp_min(scaler.floor), batch["y"], batch["y_mask"])
+            meter.update(scaler.physical(model(x, batch["tod"], batch["dow"])), batch["y"], batch["y_mask"])
     finally:
         if mask_failure > 0:
             model.mask_failure, model.failure_generator = 0.0, None
