@@ -35,6 +35,9 @@ SUITES = {
 }
 SEEDS = {"metr": [0, 1, 2], "others": [0]}
 SCHEMES = ["qr", "dynst", "dynst-paper", "random"]
+DENSE_FT = "dense-ft"
+"""The dense model given the same fine-tuning with every sensor kept (sparsity 0): the
+reference a pruned row's fine-tuning epochs must be judged against."""
 
 
 def key(r: dict) -> tuple:
@@ -60,34 +63,38 @@ def run_all(args) -> None:
     for data, backbone, opts in SUITES[args.suite]:
         for seed in args.seeds or SEEDS[args.suite]:
             dense = next((r["dense_checkpoint"] for r in done.values() if (r["data"], r["backbone"], r["seed"]) == (data, backbone, seed)), None)
-            for sparsity in args.sparsities:
-                for scheme in args.schemes:
-                    job = {"data": data, "backbone": backbone, "seed": seed, "scheme": scheme, "sparsity": sparsity}
-                    if key(job) in done:
-                        continue
-                    o = {**opts, "data": data, "backbone": backbone, "seed": seed, "scheme": scheme,
-                         "sensor_sparsity": sparsity, "out": str(out / "runs")}
-                    if dense:
-                        o["dense_checkpoint"] = dense
-                    cfg = build_options(RunConfig, ("--set", scheme_options(o)))
-                    print(f"== {data} {backbone} seed {seed} {scheme} s={sparsity}", flush=True)
-                    t0 = time.perf_counter()
-                    run_dir, m = run(cfg)
-                    dense = dense or str(run_dir / "checkpoints" / "dense.ckpt")
-                    r = {**job, "dense": m["dense"]["mae"], "pruned": m["pruned"]["mae"],
-                         "kept_only": m["pruned_kept_only"]["mae"], "off_only": m["pruned_switched_off_only"]["mae"],
-                         "persistence": m["baselines"]["persistence"]["mae"],
-                         "historical_average": m["baselines"]["historical_average"]["mae"],
-                         "search_s": m["time_s"]["search"], "finetune_s": m["time_s"]["finetune"],
-                         "n_kept": m["n_kept"], "n_sensors": m["n_sensors"], "run_s": time.perf_counter() - t0,
-                         "run_dir": str(run_dir), "dense_checkpoint": dense,
-                         "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}",
-                         "date": time.strftime("%Y-%m-%d")}
-                    done[key(r)] = r
-                    with res_path.open("a") as f:
-                        f.write(json.dumps(r) + "\n")
-                    print(f"   full field {r['pruned']:.4f} (dense {r['dense']:.4f}, {100 * (r['pruned'] / r['dense'] - 1):+.2f}%), "
-                          f"search {r['search_s']:.1f} s", flush=True)
+            jobs = [(s, sp) for sp in args.sparsities for s in args.schemes]
+            if args.dense_finetune:
+                jobs.append((DENSE_FT, 0.0))
+            for scheme, sparsity in jobs:
+                job = {"data": data, "backbone": backbone, "seed": seed, "scheme": scheme, "sparsity": sparsity}
+                if key(job) in done:
+                    continue
+                o = {**opts, "data": data, "backbone": backbone, "seed": seed,
+                     "scheme": "random" if scheme == DENSE_FT else scheme,  # sparsity 0: every sensor kept
+                     "sensor_sparsity": sparsity, "out": str(out / "runs")}
+                if dense:
+                    o["dense_checkpoint"] = dense
+                cfg = build_options(RunConfig, ("--set", scheme_options(o)))
+                print(f"== {data} {backbone} seed {seed} {scheme} s={sparsity}", flush=True)
+                t0 = time.perf_counter()
+                run_dir, m = run(cfg)
+                dense = dense or str(run_dir / "checkpoints" / "dense.ckpt")
+                r = {**job, "dense": m["dense"]["mae"], "pruned": m["pruned"]["mae"],
+                     "kept_only": m["pruned_kept_only"]["mae"], "off_only": m["pruned_switched_off_only"]["mae"],
+                     "persistence": m["baselines"]["persistence"]["mae"],
+                     "historical_average": m["baselines"]["historical_average"]["mae"],
+                     "search_s": m["time_s"]["search"], "finetune_s": m["time_s"]["finetune"],
+                     "n_kept": m["n_kept"], "n_sensors": m["n_sensors"], "run_s": time.perf_counter() - t0,
+                     "finetune_schedule": cfg.finetune_schedule,
+                     "run_dir": str(run_dir), "dense_checkpoint": dense,
+                     "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}",
+                     "date": time.strftime("%Y-%m-%d")}
+                done[key(r)] = r
+                with res_path.open("a") as f:
+                    f.write(json.dumps(r) + "\n")
+                print(f"   full field {r['pruned']:.4f} (dense {r['dense']:.4f}, {100 * (r['pruned'] / r['dense'] - 1):+.2f}%), "
+                      f"search {r['search_s']:.1f} s", flush=True)
 
 
 def table(out: Path) -> str:
@@ -99,15 +106,23 @@ def table(out: Path) -> str:
     dates = sorted({r["date"] for r in rows})
     lines.append(f"Machine: {'; '.join(machines)}; {', '.join(dates)}")
     lines.append("")
-    lines.append("| data | backbone | sparsity | scheme | full-field test MAE | per seed | vs dense | kept-only | switched-off only | search time |")
-    lines.append("|---|---|---|---|---|---|---|---|---|---|")
-    settings = sorted({(r["data"], r["backbone"], r["sparsity"]) for r in rows})
+    lines.append("| data | backbone | sparsity | scheme | full-field test MAE | per seed | vs dense | vs dense + same fine-tuning "
+                 "| kept-only | switched-off only | search time |")
+    lines.append("|---|---|---|---|---|---|---|---|---|---|---|")
+    settings = sorted({(r["data"], r["backbone"], r["sparsity"]) for r in rows if r["scheme"] != DENSE_FT})
     verdicts = []
     for data, backbone, sp in settings:
         g = [r for r in rows if (r["data"], r["backbone"], r["sparsity"]) == (data, backbone, sp)]
         dense = statistics.mean({r["seed"]: r["dense"] for r in g}.values())
         lines.append(f"| {data} | {backbone} | {sp:g} | dense | {dense:.3f} | "
-                     f"{' / '.join(f'{v:.3f}' for _, v in sorted({r['seed']: r['dense'] for r in g}.items()))} | | | | |")
+                     f"{' / '.join(f'{v:.3f}' for _, v in sorted({r['seed']: r['dense'] for r in g}.items()))} | | | | | |")
+        ft = sorted((r for r in rows if (r["data"], r["backbone"], r["scheme"]) == (data, backbone, DENSE_FT)),
+                    key=lambda r: r["seed"])
+        dense_ft = statistics.mean(r["pruned"] for r in ft) if ft else None
+        if ft:
+            per = " / ".join(f"{r['pruned']:.3f}" for r in ft)
+            lines.append(f"| {data} | {backbone} | {sp:g} | dense + same fine-tuning | {dense_ft:.3f} | {per} | "
+                         f"{100 * (dense_ft / dense - 1):+.2f}% | | | | |")
         by = {}
         for scheme in SCHEMES:
             s = sorted((r for r in g if r["scheme"] == scheme), key=lambda r: r["seed"])
@@ -118,7 +133,8 @@ def table(out: Path) -> str:
             mean = statistics.mean(vals)
             sd = f" ± {statistics.stdev(vals):.3f}" if len(vals) > 1 else ""
             lines.append(f"| {data} | {backbone} | {sp:g} | {scheme} | {mean:.3f}{sd} | {' / '.join(f'{v:.3f}' for v in vals)} | "
-                         f"{100 * (mean / dense - 1):+.2f}% | {statistics.mean(r['kept_only'] for r in s):.3f} | "
+                         f"{100 * (mean / dense - 1):+.2f}% | {'' if dense_ft is None else f'{100 * (mean / dense_ft - 1):+.2f}%'} | "
+                         f"{statistics.mean(r['kept_only'] for r in s):.3f} | "
                          f"{statistics.mean(r['off_only'] for r in s):.3f} | {statistics.mean(r['search_s'] for r in s):.1f} s |")
         if "dynst" in by and "qr" in by:
             seeds = sorted(set(by["dynst"]) & set(by["qr"]))
@@ -137,9 +153,14 @@ def main() -> None:
     ap.add_argument("--sparsities", type=float, nargs="+", default=[0.3, 0.5])
     ap.add_argument("--schemes", nargs="+", default=SCHEMES, choices=SCHEMES)
     ap.add_argument("--out", default=None, help="[default: bench_out/sensor_search_<suite>]")
+    ap.add_argument("--no-dense-finetune", dest="dense_finetune", action="store_false",
+                    help="skip the dense + same fine-tuning reference row (every sensor kept)")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (two benchmarks side by side: 1 each)")
     ap.add_argument("--table-only", action="store_true", help="only print the table of what results.jsonl holds")
     args = ap.parse_args()
     args.out = args.out or f"bench_out/sensor_search_{args.suite}"
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if not args.table_only:
         run_all(args)
     print(table(Path(args.out)))

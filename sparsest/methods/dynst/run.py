@@ -36,6 +36,7 @@ from ...engine.module import ForecastModule, evaluate
 from ...engine.prepare import baselines, stack_batch, start
 from ...engine.run import RunDirectory
 from ...errors import ConfigError
+from ...pruning.samples import EpochFractionLR
 from ...pruning.sensors.layout import SensorLayout
 from ...pruning.sensors.options import PLACEMENT_SCHEMES
 from ...pruning.sensors.search import SearchSettings, SensorSearch, build_plan, init_keep, plan_steps, set_phase
@@ -237,8 +238,12 @@ def _run(config: RunConfig, prep, rd: RunDirectory, say) -> tuple[Path, dict]:
     say(f"[bold]fine-tune[/] keep-set fixed: {int(pruned.keep.sum())} of {pruned.n_sensors} sensors kept")
     t0 = time.perf_counter()
     ft_epochs = config.finetune_epochs or config.epochs
+    if config.finetune_schedule == "cosine":  # the schedule sets the length: every epoch runs
+        ft_callbacks, ft_patience = [EpochFractionLR(ft_epochs)], None
+    else:
+        ft_callbacks, ft_patience = [], config.patience
     fit_best(module, prep.loaders["train"], prep.loaders["val"], rd, "pruned", config, max_epochs=ft_epochs,
-             patience=config.patience, generators=gens)
+             patience=ft_patience, callbacks=ft_callbacks, generators=gens)
     finetune_time = time.perf_counter() - t0
     if not rd.primary:  # a DDP worker: training done, rank 0 evaluates and writes
         return rd.path, None

@@ -139,3 +139,27 @@ def test_placement_schemes_run_end_to_end_at_their_sparsity(tmp_path, capsys, sc
     kept = pd.read_csv(run_dir / "sensors.csv")
     if scheme == "keep-set":
         assert kept.loc[kept["kept"] == 1, "sensor_id"].tolist() == ["s0", "s3", "s7"]
+
+
+def test_cosine_fine_tuning_runs_every_epoch_and_ends_at_a_low_lr(tmp_path, capsys):
+    """The default fine-tuning schedule sets the length (no early stopping, even with
+    --patience 1) and decays the lr; --finetune-schedule constant keeps early stopping."""
+    import csv
+
+    import torch
+
+    write_csv(tmp_path / "sig.csv", signals(T=400, N=10))
+    code, _, err = run_cli(["run", "--data", str(tmp_path / "sig.csv"), "--out", str(tmp_path / "runs"), *QUICK,
+                            "--scheme", "qr", "--sensor-sparsity", "0.4", "--finetune-epochs", "4", "--lr", "0.01"], capsys)
+    assert code == 0, err
+    (run_dir,) = list((tmp_path / "runs").glob("*"))
+    rows = [r for r in csv.DictReader(open(run_dir / "logs" / "pruned" / "metrics.csv")) if r.get("val_mae")]
+    assert len(rows) == 4
+    state = torch.load(run_dir / "checkpoints" / "pruned.ckpt", map_location="cpu", weights_only=False)
+    lr = state["optimizer_states"][0]["param_groups"][0]["lr"]
+    assert lr < 0.01 * 0.5  # decayed from --lr (the kept epoch is at least the second of four)
+
+
+def test_finetune_schedule_is_checked(tmp_path, capsys):
+    code, _, err = run_cli(["run", "--finetune-schedule", "linear", "--out", str(tmp_path)], capsys)
+    assert_one_line_error(code, err, "finetune")
