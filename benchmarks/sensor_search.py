@@ -1,10 +1,16 @@
 """Sensor search against the one-second QR placement (issue: part 8).
 
-For each (data, backbone, seed) the dense model is trained once (by the first run); every
-scheme and sparsity then starts from that dense checkpoint and gets the same fine-tuning.
+For each (data, backbone, seed) the dense model is trained once, by a first run that
+fine-tunes it with every sensor kept; every scheme and sparsity then loads that dense
+checkpoint and gets the same fine-tuning, and so does the dense model with every sensor
+kept ("dense + same fine-tuning": what the fine-tuning epochs alone give, the fair
+reference for a pruning cost). The first run drew its fine-tuning from another random
+stream (it trained the dense model first); the table compares it with the loaded one as a
+measure of the fine-tuning's noise.
+
 Prints, per setting and sparsity, the full-field test MAE of each scheme (mean +- sd over
-seeds and each seed), the change against dense, the search's wall-clock time, and in how
-many seeds the default scheme (dynst) beats QR.
+seeds and each seed), the change against dense and against dense + same fine-tuning, the
+search's wall-clock time, and in how many seeds the default scheme (dynst) beats QR.
 
 Resumable: each finished run is appended to ``<out>/results.jsonl`` and skipped next time.
 
