@@ -68,6 +68,8 @@ def scheme_options(opts: dict) -> dict:
     from ..methods.dynst.config import DEFAULT_SCHEME, unused_options
 
     drop = set(unused_options(opts.get("scheme", DEFAULT_SCHEME)))
+    if opts.get("dense_checkpoint") and opts.get("finetune_schedule", "cosine") == "cosine":
+        drop.add("patience")  # only the dense training stops early, and it is loaded
     return {k: v for k, v in opts.items() if k not in drop}
 
 
@@ -87,9 +89,10 @@ def run_bench(cfg: DynstBenchOptions, console=None) -> dict[str, Path]:
     t_start = time.perf_counter()
     for i, job in enumerate(jobs, 1):
         key = (job["data"], job["backbone"], job["seed"])
-        opts = scheme_options({**cfg.run_options, **job, "out": str(out / "runs")})
+        opts = {**cfg.run_options, **job, "out": str(out / "runs")}
         if key in dense_ckpt:
             opts["dense_checkpoint"] = dense_ckpt[key]
+        opts = scheme_options(opts)
         say(f"[{i}/{len(jobs)}] {job['data']} {job['backbone']} {job['scheme']} s={job['sparsity']:g} seed {job['seed']} "
             f"({time.perf_counter() - t_start:.0f} s so far)")
         run_dir, m = run(build_options(RunConfig, ("--set", opts)))

@@ -46,7 +46,8 @@ class RunConfig(SamplePruningFields, CommonOptions):
             iterative, one-shot, dst, random, qr or keep-set.
         keep_set, qr_modes, swap_candidates, max_swaps: the placements
             (:mod:`sparsest.pruning.sensors.placement`); refused with schemes that ignore them.
-        finetune_epochs: max fine-tuning epochs after the search (default ``epochs``).
+        finetune_epochs: fine-tuning epochs after the search (default ``epochs``; all of
+            them run with the cosine schedule, at most that many with constant).
         finetune_schedule: ``cosine`` (default: lr decays to 1% over ``finetune_epochs``,
             no early stopping, the best validation epoch is kept) or ``constant`` (``lr``,
             early stopping after ``patience``). A constant lr leaves the validation MAE
@@ -65,7 +66,8 @@ class RunConfig(SamplePruningFields, CommonOptions):
                          "full-field error of the dense model with a linear read-out), dynst-paper (the paper: iterative pruning "
                          "by |m| + drop/regrow), iterative (no regrow), one-shot, dst (fixed sparsity with drop/regrow), random, "
                          "qr (PySensors QR placement on the training split), keep-set (--keep-set FILE); all get the same fine-tuning")
-    finetune_epochs: int | None = option(None, "max epochs of the fine-tuning after the search [default: --epochs]", ge=1)
+    finetune_epochs: int | None = option(None, "epochs of the fine-tuning after the search (all run with the cosine "
+                                         "schedule, at most with constant) [default: --epochs]", ge=1)
     finetune_schedule: Literal["cosine", "constant"] = option(
         "cosine", "learning rate of the fine-tuning: cosine (decays to 1% of --lr over --finetune-epochs, every epoch run, "
         "best validation epoch kept) or constant (--lr with early stopping after --patience epochs)")
@@ -104,6 +106,9 @@ class RunConfig(SamplePruningFields, CommonOptions):
             if getattr(self, name) != _DEFAULTS[name]:
                 raise ConfigError(f"--{name.replace('_', '-')}: only for --scheme {' / '.join(USED_BY[name])}; "
                                   f"--scheme {self.scheme} would ignore it")
+        if self.dense_checkpoint is not None and self.finetune_schedule == "cosine" and self.patience != _DEFAULTS["patience"]:
+            raise ConfigError("--patience: the dense model is loaded (--dense-checkpoint) and the cosine fine-tuning runs "
+                              "every epoch, so nothing would stop early; drop it or use --finetune-schedule constant")
         if not self.check_backbone().trainable:
             raise ConfigError(f"--backbone: {self.backbone} is a baseline, always reported; pick a trainable backbone")
         return self

@@ -163,3 +163,10 @@ def test_cosine_fine_tuning_runs_every_epoch_and_ends_at_a_low_lr(tmp_path, caps
 def test_finetune_schedule_is_checked(tmp_path, capsys):
     code, _, err = run_cli(["run", "--finetune-schedule", "linear", "--out", str(tmp_path)], capsys)
     assert_one_line_error(code, err, "finetune")
+
+
+def test_patience_with_a_loaded_dense_model_and_cosine_fine_tuning_is_refused(tmp_path, capsys):
+    (tmp_path / "dense.ckpt").write_text("")
+    code, _, err = run_cli(["run", "--dense-checkpoint", str(tmp_path / "dense.ckpt"), "--patience", "3",
+                            "--out", str(tmp_path)], capsys)
+    assert_one_line_error(code, err, "--patience")
