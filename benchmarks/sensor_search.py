@@ -53,19 +53,24 @@ def in_process(r: dict) -> bool:
     return r["dense_checkpoint"] == str(Path(r["run_dir"]) / "checkpoints" / "dense.ckpt")
 
 
+def job_key(r: dict) -> tuple:
+    return (r["data"], r["backbone"], r["seed"], r["scheme"], r["sparsity"])
+
+
 def key(r: dict) -> tuple:
-    return (r["data"], r["backbone"], r["seed"], r["scheme"], r["sparsity"], in_process(r))
+    """A result's key: its job, and whether its run trained the dense model."""
+    return (*job_key(r), in_process(r))
 
 
-def compared(rows: list[dict]) -> list[dict]:
-    """One row per job: the run that loaded the dense checkpoint (every compared row starts
-    from the same loaded weights and the same random state), else the in-process one."""
+def compared(rows: list[dict]) -> dict[tuple, dict]:
+    """One row per job (by :func:`job_key`): the run that loaded the dense checkpoint (every
+    compared row starts from the same loaded weights and random state), else the in-process one."""
     best = {}
     for r in rows:
-        k = key(r)[:-1]
+        k = job_key(r)
         if k not in best or in_process(best[k]) and not in_process(r):
             best[k] = r
-    return list(best.values())
+    return best
 
 
 def load(path: Path) -> list[dict]:
@@ -96,7 +101,7 @@ def run_all(args) -> None:
                 jobs.insert(0, jobs[-1] if args.dense_finetune else jobs[0])
             for scheme, sparsity in jobs:
                 job = {"data": data, "backbone": backbone, "seed": seed, "scheme": scheme, "sparsity": sparsity}
-                if (*job.values(), dense is None) in done:  # the key: the job, and whether it trains the dense
+                if (*job_key(job), dense is None) in done:
                     continue
                 o = {**opts, "data": data, "backbone": backbone, "seed": seed,
                      "scheme": "random" if scheme == DENSE_FT else scheme,  # sparsity 0: every sensor kept
@@ -129,7 +134,8 @@ def table(out: Path) -> str:
     every = load(out / "results.jsonl")
     if not every:
         return "no results yet"
-    rows = compared(every)
+    by_job = compared(every)
+    rows = list(by_job.values())
     lines = []
     machines = sorted({r["machine"] for r in rows})
     dates = sorted({r["date"] for r in rows})
@@ -172,10 +178,9 @@ def table(out: Path) -> str:
             mq = statistics.mean(by["qr"][k] for k in seeds)
             verdicts.append(f"- {data} {backbone} s={sp:g}: dynst {md:.4f} vs qr {mq:.4f} (mean over {len(seeds)} seeds, "
                             f"{'below' if md < mq else 'NOT below'}); dynst below qr in {wins} of {len(seeds)} seeds")
-    by_job = {key(r)[:-1]: r for r in rows}
     noise = [f"{r['data']} {r['backbone']} seed {r['seed']} {r['scheme']} s={r['sparsity']:g}: "
-             f"{r['pruned']:.4f} vs {by_job[key(r)[:-1]]['pruned']:.4f}"
-             for r in every if in_process(r) and not in_process(by_job[key(r)[:-1]])]
+             f"{r['pruned']:.4f} vs {by_job[job_key(r)]['pruned']:.4f}"
+             for r in every if in_process(r) and not in_process(by_job[job_key(r)])]
     if noise:
         verdicts += ["", "Fine-tuning noise (the same keep-set from the same dense weights, fine-tuned right after "
                      "training the dense model in the same process, i.e. another random stream, vs loaded): "

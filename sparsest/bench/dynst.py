@@ -63,13 +63,13 @@ def plan_runs(cfg: DynstBenchOptions) -> list[dict]:
 
 
 def scheme_options(opts: dict) -> dict:
-    """``opts`` without the scheme-specific options its scheme would refuse (a bench passes
-    one set of run options to every scheme; :func:`~sparsest.methods.dynst.config.unused_options`)."""
-    from ..methods.dynst.config import DEFAULT_SCHEME, unused_options
+    """``opts`` without the options its run would refuse as ignored (a bench passes one set
+    of run options to every scheme and to runs that load the dense model;
+    :func:`~sparsest.methods.dynst.config.unused_options`)."""
+    from ..methods.dynst.config import DEFAULT_FINETUNE_SCHEDULE, DEFAULT_SCHEME, unused_options
 
-    drop = set(unused_options(opts.get("scheme", DEFAULT_SCHEME)))
-    if opts.get("dense_checkpoint") and opts.get("finetune_schedule", "cosine") == "cosine":
-        drop.add("patience")  # only the dense training stops early, and it is loaded
+    drop = unused_options(opts.get("scheme", DEFAULT_SCHEME), bool(opts.get("dense_checkpoint")),
+                          opts.get("finetune_schedule", DEFAULT_FINETUNE_SCHEDULE))
     return {k: v for k, v in opts.items() if k not in drop}
 
 

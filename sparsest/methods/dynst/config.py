@@ -29,9 +29,20 @@ USED_BY = {
 """Scheme-specific options and the schemes that use them (the others refuse them)."""
 
 
-def unused_options(scheme: str) -> list[str]:
-    """The scheme-specific options ``scheme`` ignores (a bench drops them per scheme)."""
-    return [name for name, users in USED_BY.items() if scheme not in users]
+DEFAULT_FINETUNE_SCHEDULE = "cosine"
+
+
+def unused_options(scheme: str, dense_loaded: bool = False,
+                   finetune_schedule: str = DEFAULT_FINETUNE_SCHEDULE) -> dict[str, str]:
+    """The options a run of ``scheme`` ignores, each with why (the run refuses them when
+    given; a bench drops them per run): the scheme-specific ones of :data:`USED_BY`, and
+    ``patience`` when the dense model is loaded and the cosine fine-tuning runs every epoch."""
+    unused = {name: f"only for --scheme {' / '.join(users)}; --scheme {scheme} would ignore it"
+              for name, users in USED_BY.items() if scheme not in users}
+    if dense_loaded and finetune_schedule == "cosine":
+        unused["patience"] = ("the dense model is loaded (--dense-checkpoint) and the cosine fine-tuning runs every epoch, "
+                              "so nothing would stop early; drop it or use --finetune-schedule constant")
+    return unused
 
 
 @dataclass(config=OPTION_CONFIG)
@@ -69,7 +80,7 @@ class RunConfig(SamplePruningFields, CommonOptions):
     finetune_epochs: int | None = option(None, "epochs of the fine-tuning after the search (all run with the cosine "
                                          "schedule, at most with constant) [default: --epochs]", ge=1)
     finetune_schedule: Literal["cosine", "constant"] = option(
-        "cosine", "learning rate of the fine-tuning: cosine (decays to 1% of --lr over --finetune-epochs, every epoch run, "
+        DEFAULT_FINETUNE_SCHEDULE, "learning rate of the fine-tuning: cosine (decays to 1% of --lr over --finetune-epochs, every epoch run, "
         "best validation epoch kept) or constant (--lr with early stopping after --patience epochs)")
     rounds: int = option(10, "pruning rounds of the training searches (dynst-paper, iterative, one-shot, dst); each prunes sparsity/rounds", ge=1)
     round_steps: int = option(25, "R: network training steps per round [optimiser steps]", ge=0)
@@ -102,13 +113,9 @@ class RunConfig(SamplePruningFields, CommonOptions):
             self.scheme = "keep-set"
         elif self.scheme == "keep-set":
             raise ConfigError("--scheme keep-set: needs --keep-set FILE (the sensor ids to keep)")
-        for name in unused_options(self.scheme):
+        for name, why in unused_options(self.scheme, self.dense_checkpoint is not None, self.finetune_schedule).items():
             if getattr(self, name) != _DEFAULTS[name]:
-                raise ConfigError(f"--{name.replace('_', '-')}: only for --scheme {' / '.join(USED_BY[name])}; "
-                                  f"--scheme {self.scheme} would ignore it")
-        if self.dense_checkpoint is not None and self.finetune_schedule == "cosine" and self.patience != _DEFAULTS["patience"]:
-            raise ConfigError("--patience: the dense model is loaded (--dense-checkpoint) and the cosine fine-tuning runs "
-                              "every epoch, so nothing would stop early; drop it or use --finetune-schedule constant")
+                raise ConfigError(f"--{name.replace('_', '-')}: {why}")
         if not self.check_backbone().trainable:
             raise ConfigError(f"--backbone: {self.backbone} is a baseline, always reported; pick a trainable backbone")
         return self

@@ -143,7 +143,7 @@ def test_placement_schemes_run_end_to_end_at_their_sparsity(tmp_path, capsys, sc
 
 def test_cosine_fine_tuning_runs_every_epoch_and_ends_at_a_low_lr(tmp_path, capsys):
     """The default fine-tuning schedule sets the length (no early stopping, even with
-    --patience 1) and decays the lr; --finetune-schedule constant keeps early stopping."""
+    --patience 1) and decays the lr."""
     import csv
 
     import torch
