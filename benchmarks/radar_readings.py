@@ -121,7 +121,8 @@ def seed_from_pretrain(src_dir: Path, out: Path, a, seed: int) -> Path:
     if src is None:
         raise SystemExit(f"--from-pretrain {src_dir}: no finished run of seed {seed}")
     cfg = yaml.safe_load((src / "config.yaml").read_text())
-    want = {"data": a.data, "backbone": a.backbone, "seed": seed, "batch_size": a.batch_size, "pretrain_epochs": a.pretrain_epochs}
+    want = {"data": a.data, "backbone": a.backbone, "seed": seed, "batch_size": a.batch_size, "pretrain_epochs": a.pretrain_epochs,
+            "loss": a.loss, "backbone_options": yaml.safe_load(a.backbone_options) or {}}
     bad = [k for k, v in want.items() if cfg.get(k) != v]
     if bad:
         raise SystemExit(f"--from-pretrain {src}: its {', '.join(bad)} differ from this benchmark's")
@@ -149,6 +150,9 @@ def main(argv=None) -> int:
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--compare-seeds", type=int, nargs="*", default=[0], help="seeds that also train every other reading")
     p.add_argument("--generator-warmup", type=int, default=100, help="compress --generator-warmup")
+    p.add_argument("--loss", default="mae", choices=["mae", "mse"], help="compress --loss (MAE training is what makes the dense "
+                   "forecaster beat persistence on radar rain)")
+    p.add_argument("--backbone-options", default="{start_at_persistence: true}", help="compress --backbone-options (YAML)")
     p.add_argument("--from-pretrain", metavar="RUNS_DIR", help="start each seed from the finished dense pre-training of the "
                    "run of the same seed under RUNS_DIR (same data, backbone and every option the pre-training uses, checked): "
                    "its pretrain phase is copied into a new run directory, which is then resumed")
@@ -175,7 +179,7 @@ def main(argv=None) -> int:
             cmd += (["--resume", str(partial[-1])] if partial else
                     ["--data", a.data, "--backbone", a.backbone, "--seed", str(s), "--batch-size", str(a.batch_size),
                      "--pretrain-epochs", str(a.pretrain_epochs), "--epochs", str(a.epochs), "--out", str(out),
-                     "--generator-warmup", str(a.generator_warmup)]
+                     "--generator-warmup", str(a.generator_warmup), "--loss", a.loss, "--backbone-options", a.backbone_options]
                     + (["--compare-readings"] if s in a.compare_seeds else []))
             print("$", " ".join(cmd), flush=True)
             subprocess.run(cmd, check=True)

@@ -126,8 +126,8 @@ class SimVP(nn.Module):
             if i == 0:
                 skip = h.view(B, T, *h.shape[1:])[:, -1]  # [B, hidden_size, H, W] of the last frame
         _, Ch, Hh, Wh = h.shape
-        z = self.translator(h.view(B, T * Ch, Hh, Wh))  # [B, S * hidden_size, h, w]
-        z = z.view(B * self.horizon, self.hidden_size, Hh, Wh)
+        z = self.translator(h.reshape(B, T * Ch, Hh, Wh))  # [B, S * hidden_size, h, w] (reshape: tiled layers run channels-last)
+        z = z.reshape(B * self.horizon, self.hidden_size, Hh, Wh)
         for i, layer in enumerate(self.decoder):
             z = layer(z)
             if i == len(self.decoder) - 1:

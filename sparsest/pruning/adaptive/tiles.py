@@ -14,6 +14,10 @@ are half as large), a sample's tile mask says which tiles are active, and
 2. **compute**: the dense kernel runs on the stack of tiles with no padding,
 3. **scatter**: the outputs are written into a zero map.
 
+A 1 x 1 convolution is one matrix product on the gathered active pixels; a large dilated
+kernel on small tiles gathers the taps of the active pixels instead of the tiles (see
+:data:`KXK`).
+
 Outputs outside the active tiles are 0; inside they equal the dense convolution exactly,
 so tiled execution equals the *masked dense* computation ``conv(x) * mask`` (tested), which
 is what training uses (with soft masks until they anneal to hard, see
@@ -64,14 +68,27 @@ def tile_scores(scores: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
 
 
 MAX_GATHER = 0.6
-"""A layer whose active tiles with their halos would copy more than this fraction of its
-padded input (a large dilated kernel on small tiles) runs dense and is masked: the same
-values, dense FLOPs for that layer (counted as such)."""
+"""Where the active tiles with their halos would copy more than this fraction of the padded
+input (a large dilated kernel on small tiles), the tile stack is not used: a dense or
+depthwise convolution gathers the taps of its active pixels instead (:data:`KXK`), any
+other grouped convolution runs dense and is masked (the same values, dense FLOPs for that
+layer, counted as such)."""
+
+
+KXK = "stack"
+"""How a k x k dense or depthwise convolution computes its active tiles: ``"stack"`` (gather
+the tiles with their halo, the dense kernel on the stack, scatter), ``"pixels"`` (im2col
+restricted to the active output pixels: the k * k taps of each, one matrix product, or for
+a depthwise kernel the same kernel on the stack of k x k tap patches), or ``"auto"``
+(default): the stack unless its halos would copy more values than the pixels' taps or more
+than :data:`MAX_GATHER` of the frame (a large dilated kernel on small tiles, e.g. SimVP's
+7 x 7 at dilation 3 on 4 x 4-pixel tiles). The same values either way (tested)."""
 
 
 class TilePlan:
-    """The active tiles of a batch, grouped by tile position, built once per forward and
-    shared by every gated convolution of it (only the tile sizes differ by resolution).
+    """The active tiles of a batch, built once per forward and shared by every gated
+    convolution of it (only the tile sizes differ by resolution); the row indices each
+    resolution and geometry needs are built on first use and cached here.
 
     Args:
         tile_mask: ``[B, rows, cols]`` hard tile mask (> 0.5 = active).
@@ -79,109 +96,44 @@ class TilePlan:
     Attributes:
         mask: ``[B, rows, cols]`` the hard mask (0/1 float).
         batch: B.
-        positions: ``[(row, col, samples)]`` for every tile position active in at least one
-            sample; ``samples`` is an int64 tensor of the samples active there, or None when
-            all B are.
+        n_active: active tiles over all samples.
     """
 
     def __init__(self, tile_mask: torch.Tensor):
         self.mask = (tile_mask.detach() > 0.5).to(tile_mask.dtype)
-        on = self.mask.bool().cpu()
-        self.batch = on.shape[0]
-        self.n_active = int(on.sum())
-        self.positions = []
-        count = on.sum(0)  # [rows, cols]: samples active at each position
-        self.shared = bool(((count == 0) | (count == self.batch)).all())  # every sample has the same tiles
-        counts = count.tolist()
-        for r, c in torch.nonzero(count).tolist():
-            if counts[r][c] == self.batch:
-                self.positions.append((r, c, None))
-            else:
-                self.positions.append((r, c, torch.nonzero(on[:, r, c]).squeeze(1).to(tile_mask.device)))
-        self._rows: dict = {}
+        self.batch = self.mask.shape[0]
+        self.n_active = int(self.mask.sum())
+        self._cache: dict = {}
 
-    def pixels(self, hw: tuple[int, int], grid: tuple[int, int]) -> list:
-        """``[(b, pixel_index)]``: the active pixels of the flattened ``hw`` frame of each
-        sample (``b`` None when every sample has the same tiles)."""
-        key = ("pixels", hw)
-        if key not in self._rows:
-            m = expand_tiles(self.mask, hw).flatten(1) > 0.5  # [B, H * W]
-            if self.batch == 1 or bool((m == m[:1]).all()):
-                self._rows[key] = [(None, torch.nonzero(m[0]).squeeze(1))]
-            else:
-                self._rows[key] = [(b, torch.nonzero(m[b]).squeeze(1)) for b in range(self.batch)]
-        return self._rows[key]
+    def active_rows(self, hw: tuple[int, int], repeat: int) -> torch.Tensor:
+        """``[n]`` int64: the active pixels of a ``[B * repeat, H, W]`` frame stack as rows of
+        its channels-last ``[B * repeat * H * W, C]`` matrix (frames sample-major)."""
+        key = ("rows", tuple(hw), repeat)
+        if key not in self._cache:
+            m = expand_tiles(self.mask, hw) > 0.5  # [B, H, W]
+            if repeat > 1:
+                m = m.repeat_interleave(repeat, dim=0)
+            self._cache[key] = torch.nonzero(m.reshape(-1)).squeeze(1)
+        return self._cache[key]
 
-    def spatial_index(self, xp_hw, out_hw, t, s, P, o) -> tuple[torch.Tensor, torch.Tensor, int]:
-        """For a plan whose samples share their tiles (:attr:`shared`): flat spatial indices of
-        the gather (into the padded ``xp_hw`` frame, ``[n, P_h, P_w]`` order) and of the scatter
-        (into the ``out_hw`` frame, ``[n, t_h, t_w]`` order), and n, the tiles inside this frame."""
-        key = ("spatial", tuple(xp_hw), tuple(out_hw), t, s, P, o)
-        if key not in self._rows:
-            (th, tw), (sh, sw), (P_h, P_w), (Ho, Wo) = t, s, P, o
-            Wp, Wq = xp_hw[1], out_hw[1]
-            dev = self.mask.device
-            inside = [(r, c) for r, c, _ in self.positions if r * th < Ho and c * tw < Wo]
-            pr = torch.tensor([r for r, _ in inside], dtype=torch.long, device=dev)
-            pc = torch.tensor([c for _, c in inside], dtype=torch.long, device=dev)
-            iy, ix = torch.arange(P_h, device=dev), torch.arange(P_w, device=dev)
-            sp = (pr * th * sh * Wp + pc * tw * sw)[:, None, None] + iy[None, :, None] * Wp + ix[None, None, :]
-            oy, ox = torch.arange(th, device=dev), torch.arange(tw, device=dev)
-            so = (pr * th * Wq + pc * tw)[:, None, None] + oy[None, :, None] * Wq + ox[None, None, :]
-            self._rows[key] = (sp.reshape(-1), so.reshape(-1), len(inside))
-        return self._rows[key]
+    def tiles_in(self, out_hw: tuple[int, int], t: tuple[int, int], repeat: int) -> torch.Tensor:
+        """``[n, 3]`` int64 (frame, tile row, tile column) of every active tile that lies in
+        an ``out_hw`` frame with ``t`` = (t_h, t_w) pixel tiles."""
+        key = ("tiles", tuple(out_hw), tuple(t), repeat)
+        if key not in self._cache:
+            m = self.mask > 0.5
+            rows, cols = -(-out_hw[0] // t[0]), -(-out_hw[1] // t[1])  # tiles that start inside the frame
+            m = m[:, :rows, :cols]
+            if repeat > 1:
+                m = m.repeat_interleave(repeat, dim=0)
+            self._cache[key] = torch.nonzero(m)
+        return self._cache[key]
 
-    def linear_index(self, x_shape, xp_shape, out_shape, t, s, P, o, repeat: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Flat indices of the gather (into the padded input, ``[n, C_in, P_h, P_w]`` order) and
-        of the scatter (into the output, ``[n, C_out, t_h, t_w]`` order) of one convolution
-        geometry, built once per forward and layer shape (vectorised; one ``index_select`` and
-        one ``index_copy_`` per convolution instead of a loop over tiles)."""
-        key = ("linear", tuple(x_shape), tuple(xp_shape), tuple(out_shape), t, s, P, o, repeat)
-        if key in self._rows:
-            return self._rows[key]
-        (th, tw), (sh, sw), (P_h, P_w), (Ho, Wo) = t, s, P, o
-        rows_in, C = x_shape[0], x_shape[1]
-        Hp, Wp = xp_shape[2], xp_shape[3]
-        C_out, Hq, Wq = out_shape[1], out_shape[2], out_shape[3]
-        dev = self.mask.device
-        inside = [(k, r, c) for k, (r, c, _) in enumerate(self.positions) if r * th < Ho and c * tw < Wo]  # tiles in this frame
-        if not inside:
-            empty = torch.zeros(0, dtype=torch.long, device=dev)
-            self._rows[key] = (empty, empty)
-            return self._rows[key]
-        if self.shared:  # every row computes every position: no per-position loop
-            pr = torch.tensor([r for _, r, _ in inside], device=dev)
-            pc = torch.tensor([c for _, _, c in inside], device=dev)
-            rr = torch.arange(rows_in, device=dev).repeat(len(inside))
-            tr, tc = pr.repeat_interleave(rows_in), pc.repeat_interleave(rows_in)
-        else:
-            rr, tr, tc = [], [], []
-            for k, r, c in inside:
-                rows = self.rows(k, repeat)
-                rows = torch.arange(rows_in, device=dev) if rows is None else rows
-                rr.append(rows)
-                tr.append(torch.full_like(rows, r))
-                tc.append(torch.full_like(rows, c))
-            rr, tr, tc = torch.cat(rr), torch.cat(tr), torch.cat(tc)
-        iy, ix = torch.arange(P_h, device=dev), torch.arange(P_w, device=dev)
-        sp = (tr * th * sh * Wp + tc * tw * sw)[:, None, None] + iy[None, :, None] * Wp + ix[None, None, :]  # [n, P_h, P_w]
-        lin_in = ((rr[:, None] * C + torch.arange(C, device=dev)[None]) * (Hp * Wp))[:, :, None, None] + sp[:, None]
-        oy, ox = torch.arange(th, device=dev), torch.arange(tw, device=dev)
-        so = (tr * th * Wq + tc * tw)[:, None, None] + oy[None, :, None] * Wq + ox[None, None, :]  # [n, t_h, t_w]
-        lin_out = ((rr[:, None] * C_out + torch.arange(C_out, device=dev)[None]) * (Hq * Wq))[:, :, None, None] + so[:, None]
-        self._rows[key] = (lin_in.reshape(-1), lin_out.reshape(-1))
-        return self._rows[key]
-
-    def rows(self, k: int, repeat: int) -> torch.Tensor | None:
-        """Rows of a ``[B * repeat, ...]`` tensor (sample-major frames) that position ``k``
-        computes (None = all)."""
-        bs = self.positions[k][2]
-        if bs is None or repeat == 1:
-            return bs
-        key = (k, repeat)
-        if key not in self._rows:
-            self._rows[key] = (bs[:, None] * repeat + torch.arange(repeat, device=bs.device)).reshape(-1)
-        return self._rows[key]
+    def cached(self, key, build):
+        """``build()`` once per plan and ``key`` (index tensors of one layer geometry)."""
+        if key not in self._cache:
+            self._cache[key] = build()
+        return self._cache[key]
 
 
 def active_tiles(tile_mask: torch.Tensor) -> TilePlan:
@@ -193,72 +145,143 @@ def tiled_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | Non
                  plan: TilePlan, grid: tuple[int, int], repeat: int = 1) -> torch.Tensor:
     """A convolution computed on the active tiles only (gather, compute, scatter).
 
+    Features are held channels-last (``torch.channels_last``: an ``[N, C, H, W]`` tensor whose
+    memory is ``[N, H, W, C]``), so a pixel's channels are one contiguous row: every gather and
+    scatter moves whole rows, for all samples at once. The output is channels-last too, and
+    elementwise layers between convolutions keep that layout, so a chain of tiled layers
+    converts only its first input.
+
     Args:
         x: ``[B * repeat, C_in, H, W]`` input (``repeat`` frames per sample, sample-major,
-            as SimVP's ``[B * T]`` encoder batch).
+            as SimVP's ``[B * T]`` encoder batch), any memory format.
         weight, bias, stride, padding, dilation, groups: as :func:`torch.nn.functional.conv2d`.
         plan: the active tiles (:func:`active_tiles`) of the B samples.
         grid: (rows, cols) of the tile grid.
         repeat: frames per sample in ``x``.
 
     Returns:
-        ``[B * repeat, C_out, H_out, W_out]``: the convolution's output at the active tiles,
-        0 elsewhere (equal to ``conv2d(...) * expand_tiles(mask, ...)``).
+        ``[B * repeat, C_out, H_out, W_out]`` (channels-last memory): the convolution's output
+        at the active tiles, 0 elsewhere (equal to ``conv2d(...) * expand_tiles(mask, ...)``).
     """
     sh, sw = _pair(stride)
     ph, pw = _pair(padding)
     dh, dw = _pair(dilation)
     kh, kw = weight.shape[-2:]
-    rows_in, _, H, W = x.shape
+    rows_in, C, H, W = x.shape
+    C_out = weight.shape[0]
     Ho = (H + 2 * ph - dh * (kh - 1) - 1) // sh + 1
     Wo = (W + 2 * pw - dw * (kw - 1) - 1) // sw + 1
     th, tw = tile_size((Ho, Wo), grid)
-    out = x.new_zeros(rows_in, weight.shape[0], grid[0] * th, grid[1] * tw)
-    if not plan.positions:
-        return out[..., :Ho, :Wo]
+    if plan.n_active == 0:
+        return x.new_zeros(rows_in, C_out, Ho, Wo)
+    x = x.contiguous(memory_format=torch.channels_last)  # a no-op when it already is
     if (kh, kw, sh, sw, ph, pw) == (1, 1, 1, 1, 0, 0) and groups == 1:  # pointwise: gather pixels, one matmul
-        return _pointwise(x, weight, bias, plan, grid, repeat)
+        return _pointwise(x, weight, bias, plan, repeat)
     P_h, P_w = (th - 1) * sh + dh * (kh - 1) + 1, (tw - 1) * sw + dw * (kw - 1) + 1
-    need_h, need_w = (grid[0] - 1) * th * sh + P_h, (grid[1] - 1) * tw * sw + P_w
-    gathered = sum(rows_in if p[2] is None else p[2].numel() * repeat for p in plan.positions) * P_h * P_w
-    if gathered > MAX_GATHER * rows_in * (H + 2 * ph) * (W + 2 * pw):  # the halos would copy more than the frame
+    tiles = plan.tiles_in((Ho, Wo), (th, tw), repeat)
+    gathered = tiles.shape[0] * P_h * P_w  # pixel rows the tile stack would copy
+    too_big = gathered > MAX_GATHER * rows_in * (H + 2 * ph) * (W + 2 * pw)
+    depthwise = groups > 1 and groups == C == C_out
+    if (groups == 1 or depthwise) and (KXK == "pixels" or KXK == "auto" and gathered > plan.active_rows((Ho, Wo), repeat).numel() * kh * kw):
+        return _pixel_conv(x, weight, bias, (sh, sw), (ph, pw), (dh, dw), groups, plan, repeat, (Ho, Wo))
+    if too_big and not (groups == 1 or depthwise):  # the halos would copy more than the frame
         y = F.conv2d(x, weight, bias, (sh, sw), (ph, pw), (dh, dw), groups)
         return y * expand_tiles(plan.mask.to(y.dtype), (Ho, Wo)).repeat_interleave(repeat, dim=0)[:, None]
-    xp = F.pad(x, (pw, max(need_w - W - pw, 0), ph, max(need_h - H - ph, 0)))
-    if plan.shared:  # every row computes the same tiles: spatial indices only, shared by all channels and rows
-        sp_in, sp_out, n = plan.spatial_index(xp.shape[-2:], out.shape[-2:], (th, tw), (sh, sw), (P_h, P_w), (Ho, Wo))
-        if n == 0:
-            return out[..., :Ho, :Wo]
-        C = x.shape[1]
-        stack = xp.reshape(rows_in, C, -1).index_select(2, sp_in).view(rows_in, C, n, P_h, P_w)
-        stack = stack.transpose(1, 2).reshape(rows_in * n, C, P_h, P_w)  # gather: [rows * n, C_in, P_h, P_w]
-        y = F.conv2d(stack, weight, bias, (sh, sw), 0, (dh, dw), groups)  # compute: [rows * n, C_out, th, tw]
-        y = y.view(rows_in, n, -1, th * tw).transpose(1, 2).reshape(rows_in, y.shape[1], n * th * tw)
-        out.view(rows_in, out.shape[1], -1).index_copy_(2, sp_out, y)  # scatter
-        return out[..., :Ho, :Wo]
-    lin_in, lin_out = plan.linear_index(x.shape, xp.shape, out.shape, (th, tw), (sh, sw), (P_h, P_w), (Ho, Wo), repeat)
-    if lin_in.numel() == 0:
-        return out[..., :Ho, :Wo]
-    stack = xp.reshape(-1).index_select(0, lin_in).view(-1, x.shape[1], P_h, P_w)  # gather: [n, C_in, P_h, P_w]
-    y = F.conv2d(stack, weight, bias, (sh, sw), 0, (dh, dw), groups)  # compute: [n, C_out, th, tw]
-    out.view(-1).index_copy_(0, lin_out, y.reshape(-1))  # scatter
+    return _stack_conv(x, weight, bias, (sh, sw), (ph, pw), (dh, dw), groups, plan, tiles, (th, tw), (P_h, P_w), (Ho, Wo), grid)
+
+
+def _padded_rows(x: torch.Tensor, pad: tuple[int, int], hw: tuple[int, int]) -> torch.Tensor:
+    """``[N * Hp * Wp, C]``: the channels-last rows of ``x`` zero-padded by ``pad`` = (top, left)
+    into an ``hw`` = (Hp, Wp) frame (the convolution's zero padding, and zeros past the frame
+    where the last tiles' halos reach)."""
+    N, C, H, W = x.shape
+    xp = x.new_zeros(N, hw[0], hw[1], C)
+    xp[:, pad[0] : pad[0] + H, pad[1] : pad[1] + W] = x.permute(0, 2, 3, 1)
+    return xp.view(-1, C)
+
+
+def _scatter_rows(rows: torch.Tensor, values: torch.Tensor, shape: tuple[int, int, int, int]) -> torch.Tensor:
+    """A zero ``[N, C, H, W]`` map (channels-last memory) with ``values`` ``[n, C]`` written at
+    the channels-last rows ``rows`` ``[n]``."""
+    N, C, H, W = shape
+    out = values.new_zeros(N, H, W, C)
+    out.view(-1, C).index_copy_(0, rows, values)
+    return out.permute(0, 3, 1, 2)
+
+
+def _pointwise(x, weight, bias, plan: TilePlan, repeat: int) -> torch.Tensor:
+    """A 1 x 1 convolution on the active pixels of every frame: one row gather, one matrix
+    product, one row scatter."""
+    N, C, H, W = x.shape
+    C_out = weight.shape[0]
+    rows = plan.active_rows((H, W), repeat)
+    xs = x.permute(0, 2, 3, 1).reshape(-1, C).index_select(0, rows)  # [n, C] (a view before the gather)
+    w = weight.view(C_out, C).t()
+    y = torch.addmm(bias, xs, w) if bias is not None else torch.mm(xs, w)  # [n, C_out]
+    return _scatter_rows(rows, y, (N, C_out, H, W))
+
+
+def _pixel_conv(x, weight, bias, stride, padding, dilation, groups: int, plan: TilePlan, repeat: int,
+                out_hw: tuple[int, int]) -> torch.Tensor:
+    """A k x k convolution (dense or depthwise) at the active output pixels only: gather the
+    ``k * k`` input taps of every active pixel from the zero-padded input (im2col restricted
+    to the active pixels), then one matrix product (dense) or the depthwise kernel on the
+    stack of ``k x k`` tap patches (the dilation is in the gather), scatter. Unlike the tile
+    stack it copies no halo, so it also serves large dilated kernels on small tiles."""
+    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
+    N, C, H, W = x.shape
+    C_out, kh, kw = weight.shape[0], weight.shape[-2], weight.shape[-1]
+    Ho, Wo = out_hw
+    Hp, Wp = H + 2 * ph, W + 2 * pw
+    rows = plan.active_rows((Ho, Wo), repeat)
+
+    def build():
+        f, p = rows // (Ho * Wo), rows % (Ho * Wo)
+        base = f * (Hp * Wp) + (p // Wo) * sh * Wp + (p % Wo) * sw
+        ty = (torch.arange(kh, device=rows.device) * dh).repeat_interleave(kw)
+        tx = (torch.arange(kw, device=rows.device) * dw).repeat(kh)
+        return (base[:, None] + (ty * Wp + tx)[None]).reshape(-1)  # [n * kh * kw], tap-major per pixel
+
+    taps = plan.cached(("taps", (H, W), (Ho, Wo), (kh, kw), stride, padding, dilation, repeat), build)
+    cols = _padded_rows(x, (ph, pw), (Hp, Wp)).index_select(0, taps)  # [n * kh * kw, C]
+    n = rows.numel()
+    if groups == 1:
+        w = weight.permute(0, 2, 3, 1).reshape(C_out, kh * kw * C).t()  # taps-then-channels, as the gather
+        y = torch.addmm(bias, cols.view(n, -1), w) if bias is not None else torch.mm(cols.view(n, -1), w)
+    else:  # depthwise: the kernel on n patches of k x k taps (channels-last, no copy)
+        y = F.conv2d(cols.view(n, kh, kw, C).permute(0, 3, 1, 2), weight, bias, 1, 0, 1, groups).reshape(n, C_out)
+    return _scatter_rows(rows, y, (N, C_out, Ho, Wo))
+
+
+def _stack_conv(x, weight, bias, stride, padding, dilation, groups: int, plan: TilePlan, tiles: torch.Tensor, t, P, out_hw,
+                grid) -> torch.Tensor:
+    """The tile stack: every active tile with its halo is gathered (channels-last rows) into
+    ``[n, C, P_h, P_w]``, the convolution runs on the stack without padding, and its
+    ``[n, C_out, t_h, t_w]`` outputs are scattered into a zero map of whole tiles, cropped to
+    the frame."""
+    (sh, sw), (ph, pw) = stride, padding
+    (th, tw), (P_h, P_w), (Ho, Wo) = t, P, out_hw
+    N, C, H, W = x.shape
+    C_out = weight.shape[0]
+    Hq, Wq = grid[0] * th, grid[1] * tw
+    Hp = max(H + 2 * ph, (grid[0] - 1) * th * sh + P_h)
+    Wp = max(W + 2 * pw, (grid[1] - 1) * tw * sw + P_w)
+    n = tiles.shape[0]
+
+    def build():
+        f, r, c = tiles[:, 0], tiles[:, 1], tiles[:, 2]
+        dev = tiles.device
+        iy, ix = torch.arange(P_h, device=dev), torch.arange(P_w, device=dev)
+        src = (f * (Hp * Wp) + r * th * sh * Wp + c * tw * sw)[:, None, None] + iy[None, :, None] * Wp + ix[None, None, :]
+        oy, ox = torch.arange(th, device=dev), torch.arange(tw, device=dev)
+        dst = (f * (Hq * Wq) + r * th * Wq + c * tw)[:, None, None] + oy[None, :, None] * Wq + ox[None, None, :]
+        return src.reshape(-1), dst.reshape(-1)
+
+    src, dst = plan.cached(("stack", (H, W), (Hp, Wp), (Hq, Wq), t, P, stride, N), build)
+    stack = _padded_rows(x, (ph, pw), (Hp, Wp)).index_select(0, src).view(n, P_h, P_w, C).permute(0, 3, 1, 2)
+    y = F.conv2d(stack, weight, bias, stride, 0, dilation, groups)  # [n, C_out, th, tw]
+    out = _scatter_rows(dst, y.permute(0, 2, 3, 1).reshape(-1, C_out), (N, C_out, Hq, Wq))
     return out[..., :Ho, :Wo]
-
-
-def _pointwise(x, weight, bias, plan: TilePlan, grid, repeat: int) -> torch.Tensor:
-    """A 1 x 1 convolution on the active pixels: per sample, gather its active pixels of the
-    flattened frame, one matrix product, scatter (no halo, no per-tile loop)."""
-    rows_in, C, H, W = x.shape
-    w = weight.view(weight.shape[0], C)
-    out = x.new_zeros(rows_in, weight.shape[0], H * W)
-    flat = x.reshape(rows_in, C, H * W)
-    for b, pix in plan.pixels((H, W), grid):
-        rows = slice(b * repeat, (b + 1) * repeat) if b is not None else slice(None)
-        y = torch.matmul(w, flat[rows].index_select(2, pix))  # [rows, C_out, n]
-        if bias is not None:
-            y = y + bias[:, None]
-        out[rows].index_copy_(2, pix, y)
-    return out.view(rows_in, -1, H, W)
 
 
 def _pair(v) -> tuple[int, int]:

@@ -366,11 +366,12 @@ class DynaPruner(nn.Module):
         tiled = tile_mask is not None and self.mode in ("gated", "tiled")
         if self.mode == "gated" and self.gating:  # batch 1 path: sliced units (+ tiles), one sample at a time
             return self._forward_gated(x_in, tod, dow, filt.detach() > 0.5, tile_mask)
+        plan = active_tiles(tile_mask.detach()) if tiled else None  # one plan per forward: every layer shares its index caches
         for g, m in zip(self.gates, filt.split(self.sizes, dim=1)):
             if self.gating:
                 g.mask = m
             if tiled:
-                g.tile_index, g.grid, g.tile_batch = active_tiles(tile_mask.detach()), self.tiles, x_in.shape[0]
+                g.tile_index, g.grid, g.tile_batch = plan, self.tiles, x_in.shape[0]
             elif tile_mask is not None:
                 g.spatial = tile_mask
         return self.backbone(x_in, tod, dow)

@@ -21,14 +21,21 @@ TINY = {"simvp": {"hidden_size": 8, "hid_t": 16, "n_t": 1}, "tau": {"hidden_size
     (64, 64, 7, 1, 9, 3, 8, (8, 8), 1),   # large dilated depthwise kernel (dense fallback)
     (16, 16, 5, 1, 2, 1, 8, (4, 4), 1),   # depthwise
     (17, 25, 1, 1, 0, 1, 1, (4, 6), 3),   # pointwise path
+    (20, 20, 3, 1, 1, 1, 2, (4, 4), 1),   # grouped (neither dense nor depthwise): always the tile stack
 ])
-def test_tiled_conv_equals_masked_dense_conv(H, W, k, stride, pad, dil, groups, grid, repeat):
+@pytest.mark.parametrize("path", ["auto", "stack", "pixels"])
+@pytest.mark.parametrize("B", [1, 3])  # one sample (shared tiles) and samples with different tiles
+def test_tiled_conv_equals_masked_dense_conv(H, W, k, stride, pad, dil, groups, grid, repeat, path, B, monkeypatch):
+    from sparsest.pruning.adaptive import tiles
+
+    monkeypatch.setattr(tiles, "KXK", path)
     g = torch.Generator().manual_seed(0)
-    B, C = 3, 8
+    C = 8
     x = torch.randn(B * repeat, C, H, W, generator=g)
     w, b = torch.randn(C, C // groups, k, k, generator=g), torch.randn(C, generator=g)
     mask = (torch.rand(B, *grid, generator=g) > 0.6).float()
-    mask[0] = 0.0  # a sample with no active tile
+    if B > 1:
+        mask[0] = 0.0  # a sample with no active tile
     dense = F.conv2d(x, w, b, stride, pad, dil, groups)
     masked = dense * expand_tiles(mask, dense.shape[-2:]).repeat_interleave(repeat, 0)[:, None]
     tiled = tiled_conv2d(x, w, b, stride, pad, dil, groups, TilePlan(mask), grid, repeat)
