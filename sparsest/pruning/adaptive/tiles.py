@@ -72,11 +72,10 @@ def tile_scores(scores: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
 
 
 MAX_GATHER = 0.6
-"""Where the active tiles with their halos would copy more than this fraction of the padded
-input (a large dilated kernel on small tiles), the tile stack is not used: a dense or
-depthwise convolution gathers the taps of its active pixels instead (:data:`KXK`), any
-other grouped convolution runs dense and is masked (the same values, dense FLOPs for that
-layer, counted as such)."""
+"""A grouped convolution (neither dense nor depthwise) whose active tiles with their halos
+would copy more than this fraction of its padded input runs dense and is masked (the same
+values, dense FLOPs for that layer, counted as such). Dense and depthwise convolutions
+always compute their active tiles (:data:`KXK`)."""
 
 
 KXK = "auto"
@@ -84,9 +83,9 @@ KXK = "auto"
 the tiles with their halo, the dense kernel on the stack, scatter), ``"pixels"`` (im2col
 restricted to the active output pixels: the k * k taps of each, one matrix product, or for
 a depthwise kernel the same kernel on the stack of k x k tap patches), or ``"auto"``
-(default): the stack unless its halos would copy more values than the pixels' taps or more
-than :data:`MAX_GATHER` of the frame (a large dilated kernel on small tiles, e.g. SimVP's
-7 x 7 at dilation 3 on 4 x 4-pixel tiles). The same values either way (tested)."""
+(default): the stack unless its halos would copy more values than the pixels' taps (on
+this CPU the channels-last stack was faster even for SimVP's 7 x 7 dilation-3 kernel on
+4 x 4-pixel tiles, whose halos copy 30x the tile). The same values either way (tested)."""
 
 
 class TilePlan:
@@ -99,39 +98,33 @@ class TilePlan:
 
     Attributes:
         mask: ``[B, rows, cols]`` the hard mask (0/1 float).
-        batch: B.
         n_active: active tiles over all samples.
     """
 
     def __init__(self, tile_mask: torch.Tensor):
         self.mask = (tile_mask.detach() > 0.5).to(tile_mask.dtype)
-        self.batch = self.mask.shape[0]
         self.n_active = int(self.mask.sum())
         self._cache: dict = {}
 
     def active_rows(self, hw: tuple[int, int], repeat: int) -> torch.Tensor:
         """``[n]`` int64: the active pixels of a ``[B * repeat, H, W]`` frame stack as rows of
         its channels-last ``[B * repeat * H * W, C]`` matrix (frames sample-major)."""
-        key = ("rows", tuple(hw), repeat)
-        if key not in self._cache:
+
+        def build():
             m = expand_tiles(self.mask, hw) > 0.5  # [B, H, W]
-            if repeat > 1:
-                m = m.repeat_interleave(repeat, dim=0)
-            self._cache[key] = torch.nonzero(m.reshape(-1)).squeeze(1)
-        return self._cache[key]
+            return torch.nonzero(m.repeat_interleave(repeat, dim=0).reshape(-1)).squeeze(1)
+
+        return self.cached(("rows", tuple(hw), repeat), build)
 
     def tiles_in(self, out_hw: tuple[int, int], t: tuple[int, int], repeat: int) -> torch.Tensor:
         """``[n, 3]`` int64 (frame, tile row, tile column) of every active tile that lies in
         an ``out_hw`` frame with ``t`` = (t_h, t_w) pixel tiles."""
-        key = ("tiles", tuple(out_hw), tuple(t), repeat)
-        if key not in self._cache:
-            m = self.mask > 0.5
+
+        def build():
             rows, cols = -(-out_hw[0] // t[0]), -(-out_hw[1] // t[1])  # tiles that start inside the frame
-            m = m[:, :rows, :cols]
-            if repeat > 1:
-                m = m.repeat_interleave(repeat, dim=0)
-            self._cache[key] = torch.nonzero(m)
-        return self._cache[key]
+            return torch.nonzero((self.mask[:, :rows, :cols] > 0.5).repeat_interleave(repeat, dim=0))
+
+        return self.cached(("tiles", tuple(out_hw), tuple(t), repeat), build)
 
     def cached(self, key, build):
         """``build()`` once per plan and ``key`` (index tensors of one layer geometry)."""
@@ -184,11 +177,10 @@ def tiled_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | Non
     P_h, P_w = (th - 1) * sh + dh * (kh - 1) + 1, (tw - 1) * sw + dw * (kw - 1) + 1
     tiles = plan.tiles_in((Ho, Wo), (th, tw), repeat)
     gathered = tiles.shape[0] * P_h * P_w  # pixel rows the tile stack would copy
-    too_big = gathered > MAX_GATHER * rows_in * (H + 2 * ph) * (W + 2 * pw)
-    depthwise = groups > 1 and groups == C == C_out
-    if (groups == 1 or depthwise) and (KXK == "pixels" or KXK == "auto" and gathered > plan.active_rows((Ho, Wo), repeat).numel() * kh * kw):
-        return _pixel_conv(x, weight, bias, (sh, sw), (ph, pw), (dh, dw), groups, plan, repeat, (Ho, Wo))
-    if too_big and not (groups == 1 or depthwise):  # the halos would copy more than the frame
+    if groups == 1 or groups == C == C_out:  # dense or depthwise
+        if KXK == "pixels" or KXK == "auto" and gathered > plan.active_rows((Ho, Wo), repeat).numel() * kh * kw:
+            return _pixel_conv(x, weight, bias, (sh, sw), (ph, pw), (dh, dw), groups, plan, repeat, (Ho, Wo))
+    elif gathered > MAX_GATHER * rows_in * (H + 2 * ph) * (W + 2 * pw):  # grouped: the halos would copy more than the frame
         y = F.conv2d(x.contiguous(memory_format=torch.channels_last), weight, bias, (sh, sw), (ph, pw), (dh, dw), groups)
         return y * expand_tiles(plan.mask.to(y.dtype), (Ho, Wo)).repeat_interleave(repeat, dim=0)[:, None]
     return _stack_conv(x, weight, bias, (sh, sw), (ph, pw), (dh, dw), groups, plan, tiles, (th, tw), (P_h, P_w), (Ho, Wo), grid)

@@ -18,7 +18,7 @@ TINY = {"simvp": {"hidden_size": 8, "hid_t": 16, "n_t": 1}, "tau": {"hidden_size
 @pytest.mark.parametrize("H,W,k,stride,pad,dil,groups,grid,repeat", [
     (33, 49, 3, 1, 1, 1, 1, (4, 6), 1),   # odd frame, partial edge tiles
     (33, 49, 3, 2, 1, 1, 1, (8, 8), 2),   # stride 2, tiles outside the small output frame, frames per sample
-    (64, 64, 7, 1, 9, 3, 8, (8, 8), 1),   # large dilated depthwise kernel (dense fallback)
+    (64, 64, 7, 1, 9, 3, 8, (8, 8), 1),   # large dilated depthwise kernel on small tiles
     (16, 16, 5, 1, 2, 1, 8, (4, 4), 1),   # depthwise
     (17, 25, 1, 1, 0, 1, 1, (4, 6), 3),   # pointwise path
     (20, 20, 3, 1, 1, 1, 2, (4, 4), 1),   # grouped (neither dense nor depthwise): always the tile stack
