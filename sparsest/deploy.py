@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .data.windows import StandardScaler
+from .data.windows import StandardScaler, to_physical_range
 from .pruning.sensors.wrapper import SensorMaskedForecaster
 
 
@@ -41,6 +41,7 @@ class DeployedForecaster(nn.Module):
         self.register_buffer("std", std.float())
         self.register_buffer("kept_idx", torch.nonzero(model.keep).flatten())
         self.kind = model.layout.kind
+        self.floor, self.resolution = getattr(scaler, "floor", None), getattr(scaler, "resolution", None)
 
     def forward(self, x: torch.Tensor, tod: torch.Tensor, dow: torch.Tensor) -> torch.Tensor:
         xs = (x - self.mean) / self.std
@@ -49,7 +50,7 @@ class DeployedForecaster(nn.Module):
             full = xs.new_zeros(B, T, self.model.n_sensors, C)
             full[:, :, self.kept_idx] = xs  # switched-off sensors are never read
             xs = full
-        return self.model(xs, tod, dow) * self.std + self.mean
+        return to_physical_range(self.model(xs, tod, dow) * self.std + self.mean, self.floor, self.resolution)
 
 
 def export_pruned(

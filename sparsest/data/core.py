@@ -49,6 +49,11 @@ class SpatioTemporalData:
             inside it must be observed at least once. ``None`` = every cell is inside.
         lower_bound: the quantity's physical lower bound (rain rate: 0), or None. Forecasts
             are clipped at it before they are scored (:meth:`StandardScaler.physical`).
+        resolution: the step the quantity comes in (counts such as bikes available: 1), or
+            None. Forecasts are rounded to a multiple of it before they are scored: a
+            reading that can only be a whole number is forecast as one, which under MAE is
+            what the optimal forecast (a median of whole numbers) is anyway, and a small
+            jitter around an unchanged reading costs nothing.
     """
 
     values: np.ndarray
@@ -67,6 +72,7 @@ class SpatioTemporalData:
     notes: list[str] = field(default_factory=list)
     domain: np.ndarray | None = None
     lower_bound: float | None = None
+    resolution: float | None = None
 
     # ------------------------------------------------------------------ shape helpers
     @property

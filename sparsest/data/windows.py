@@ -121,18 +121,21 @@ class StandardScaler:
     ``[..., C, H, W]`` values through :meth:`shape_for`.
     """
 
-    def __init__(self, mean: np.ndarray, std: np.ndarray, kind: str, floor: float | None = None):
+    def __init__(self, mean: np.ndarray, std: np.ndarray, kind: str, floor: float | None = None,
+                 resolution: float | None = None):
         self.mean = np.asarray(mean, dtype=np.float32)
         self.std = np.asarray(std, dtype=np.float32)
         self.kind = kind
         self.floor = floor  # physical lower bound of the quantity (rain: 0 mm/h), or None
+        self.resolution = resolution  # step the quantity comes in (counts: 1), or None
 
     def physical(self, y_scaled: torch.Tensor) -> torch.Tensor:
         """Forecasts in physical units: ``y * std + mean``, clipped at :attr:`floor` (the
-        data set's lower bound, e.g. no negative rain) when it has one."""
+        data set's lower bound, e.g. no negative rain) and rounded to a multiple of
+        :attr:`resolution` (e.g. whole bikes) where the data set has them; see
+        :func:`to_physical_range`."""
         mean, std = (t.to(y_scaled.dtype) for t in self.tensors(y_scaled.device))
-        y = y_scaled * std + mean
-        return y if self.floor is None else y.clamp_min(self.floor)
+        return to_physical_range(y_scaled * std + mean, self.floor, self.resolution)
 
     @classmethod
     def fit(cls, data: SpatioTemporalData, time_range: tuple[int, int]) -> "StandardScaler":
@@ -151,7 +154,7 @@ class StandardScaler:
             mean = np.nanmean(v, axis=axes, dtype=np.float64)
             std = np.nanstd(v, axis=axes, dtype=np.float64)
         std = np.where(std < 1e-8, 1.0, std)
-        return cls(mean, std, data.kind, getattr(data, "lower_bound", None))
+        return cls(mean, std, data.kind, getattr(data, "lower_bound", None), getattr(data, "resolution", None))
 
     def shape_for(self, arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Mean and std reshaped to broadcast over ``arr``'s channel axis."""
@@ -165,11 +168,22 @@ class StandardScaler:
         return torch.as_tensor(m, device=device), torch.as_tensor(s, device=device)
 
     def to_dict(self) -> dict:
-        return {"mean": self.mean.tolist(), "std": self.std.tolist(), "kind": self.kind, "floor": self.floor}
+        return {"mean": self.mean.tolist(), "std": self.std.tolist(), "kind": self.kind, "floor": self.floor,
+                "resolution": self.resolution}
 
     @classmethod
     def from_dict(cls, d: dict) -> "StandardScaler":
-        return cls(np.array(d["mean"]), np.array(d["std"]), d["kind"], d.get("floor"))
+        return cls(np.array(d["mean"]), np.array(d["std"]), d["kind"], d.get("floor"), d.get("resolution"))
+
+
+def to_physical_range(y: torch.Tensor, floor: float | None = None, resolution: float | None = None) -> torch.Tensor:
+    """Forecasts ``y`` (physical units, any shape) clipped at ``floor`` and rounded to the
+    nearest multiple of ``resolution``; either may be None (no change)."""
+    if floor is not None:
+        y = y.clamp_min(floor)
+    if resolution is not None:
+        y = torch.round(y / resolution) * resolution
+    return y
 
 
 def time_features(data: SpatioTemporalData) -> tuple[np.ndarray, np.ndarray]:

@@ -158,7 +158,7 @@ def divvy_chicago(data_dir: Path) -> SpatioTemporalData:
         values=values[..., None], kind="graph", name="divvy-chicago", source=str(path), units="bikes",
         sensor_ids=[str(i) for i in ids], latitude=lat, longitude=lon, adjacency=knn_graph(lat, lon, DIVVY_KNN, str(path)),
         timestamps=ts[rows].astype("datetime64[ns]"), steps_per_day=288, channels=["bikes"],
-        segments=np.stack([edges[:-1], edges[1:]], axis=1), notes=notes,
+        segments=np.stack([edges[:-1], edges[1:]], axis=1), notes=notes, lower_bound=0.0, resolution=1.0,
     )
 
 

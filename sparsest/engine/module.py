@@ -14,7 +14,7 @@ import lightning as L
 import torch
 from torch import nn
 
-from ..data.windows import StandardScaler
+from ..data.windows import StandardScaler, to_physical_range
 from ..metrics import HorizonMetrics, masked_mae, masked_mse
 
 
@@ -47,6 +47,7 @@ class ForecastModule(L.LightningModule):
         self.register_buffer("mean", mean.float())
         self.register_buffer("std", std.float())
         self.floor = getattr(scaler, "floor", None)
+        self.resolution = getattr(scaler, "resolution", None)
         if loss not in ("mae", "mse"):
             raise ValueError(f"loss must be 'mae' or 'mse', got {loss!r}")
         self.lr, self.weight_decay, self.loss = lr, weight_decay, loss
@@ -59,8 +60,7 @@ class ForecastModule(L.LightningModule):
 
     def forward(self, batch: dict) -> torch.Tensor:
         """Forecast in physical units, ``[B, S, ...]``."""
-        y = self.forward_scaled(batch) * self.std + self.mean
-        return y if self.floor is None else y.clamp_min(self.floor)
+        return to_physical_range(self.forward_scaled(batch) * self.std + self.mean, self.floor, self.resolution)
 
     def training_step(self, batch: dict, batch_idx: int) -> dict:
         """Masked MAE in scaled units (+ the model's penalty).
@@ -88,8 +88,12 @@ class ForecastModule(L.LightningModule):
             err = err ** 2
         m = batch["y_mask"].to(err.dtype)
         weight = batch.get("weight")
+        sums = None
         if weight is None:
             loss = masked_mae_from_error(err, m)
+        elif self.record_sample_loss:  # per-node sums once: the window loss and the scores share them
+            sums = node_sums(err, m)
+            loss = weighted_window_mae(err, m, weight, batch.get("pad"), sums=sums)
         else:
             loss = weighted_window_mae(err, m, weight, batch.get("pad"))
         penalty = getattr(self.model, "penalty", None)
@@ -99,7 +103,7 @@ class ForecastModule(L.LightningModule):
         out = {"loss": loss}
         if self.record_sample_loss:
             t0 = time.perf_counter()
-            out["sample_node_loss"] = node_losses(err.detach(), m)
+            out["sample_node_loss"] = node_losses(err.detach(), m) if sums is None else losses_from_sums(sums[0].detach(), sums[1])
             self.sample_loss_time_s += time.perf_counter() - t0
         return out
 
@@ -124,7 +128,7 @@ def masked_mae_from_error(err: torch.Tensor, mask: torch.Tensor) -> torch.Tensor
 
 
 def weighted_window_mae(err: torch.Tensor, mask: torch.Tensor, weight: torch.Tensor,
-                        pad: torch.Tensor | None = None) -> torch.Tensor:
+                        pad: torch.Tensor | None = None, sums: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
     """Per-window weighted masked MAE: ``sum_b w_b * mean_obs(err_b) / B_real``.
 
     ``mean_obs(err_b)`` is window b's mean absolute error over its observed entries; B_real
@@ -133,11 +137,16 @@ def weighted_window_mae(err: torch.Tensor, mask: torch.Tensor, weight: torch.Ten
     batch has none left, still attached to the graph).
 
     Shapes: ``err``, ``mask`` ``[B, S, ...]`` (float mask), ``weight`` ``[B]``, ``pad`` ``[B]``
-    bool or None -> scalar. Units: those of ``err``.
+    bool or None -> scalar; ``sums``: :func:`node_sums` of ``err`` and ``mask`` when the
+    caller has them already (then ``err`` is not reduced again). Units: those of ``err``.
     """
     b = err.shape[0]
-    obs = mask.reshape(b, -1).sum(dim=1)  # [B] observed entries per window
-    per_window = (err * mask).reshape(b, -1).sum(dim=1) / obs.clamp_min(1.0)  # [B]
+    if sums is None:
+        obs = mask.reshape(b, -1).sum(dim=1)  # [B] observed entries per window
+        per_window = (err * mask).reshape(b, -1).sum(dim=1) / obs.clamp_min(1.0)  # [B]
+    else:  # from the per-node sums of node_sums (the same numbers, summed in another order)
+        obs = sums[1].sum(dim=1)
+        per_window = sums[0].sum(dim=1) / obs.clamp_min(1.0)
     real = obs > 0
     if pad is not None:
         real = real & ~pad.to(device=err.device, dtype=torch.bool).reshape(b)
@@ -145,15 +154,25 @@ def weighted_window_mae(err: torch.Tensor, mask: torch.Tensor, weight: torch.Ten
     return (w * per_window).sum() / real.sum().clamp_min(1).to(err.dtype)
 
 
+def node_sums(err: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-sample, per-location sums of the masked error and of the mask: graph
+    ``[B, S, N, C]`` -> two ``[B, N]``, grid ``[B, S, C, H, W]`` -> two ``[B, H * W]``
+    (``err`` keeps its autograd graph)."""
+    if err.dim() == 4:  # graph [B, S, N, C]
+        return (err * mask).sum(dim=(1, 3)), mask.sum(dim=(1, 3))
+    return (err * mask).sum(dim=(1, 2)).flatten(1), mask.sum(dim=(1, 2)).flatten(1)  # grid [B, S, C, H, W]
+
+
+def losses_from_sums(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
+    """``num / den`` where ``den > 0``, NaN where a location has no observed entry."""
+    return (num / den.clamp_min(1.0)).masked_fill(den == 0, float("nan"))
+
+
 def node_losses(err: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Per-sample, per-location masked mean of ``err``: graph ``[B, S, N, C]`` -> ``[B, N]``,
     grid ``[B, S, C, H, W]`` -> ``[B, H * W]``; NaN where a location has no observed entry
     (so scores can leave it out instead of counting it as a perfect forecast)."""
-    if err.dim() == 4:  # graph [B, S, N, C]
-        num, den = (err * mask).sum(dim=(1, 3)), mask.sum(dim=(1, 3))
-    else:  # grid [B, S, C, H, W]
-        num, den = (err * mask).sum(dim=(1, 2)).flatten(1), mask.sum(dim=(1, 2)).flatten(1)
-    return (num / den.clamp_min(1.0)).masked_fill(den == 0, float("nan"))
+    return losses_from_sums(*node_sums(err, mask))
 
 
 @torch.no_grad()

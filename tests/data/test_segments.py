@@ -128,6 +128,18 @@ def test_divvy_chicago_named_data_set():
     assert ((data.timestamps[starts] - data.timestamps[starts - 1]) > step).all()  # a gap between runs
     deg = (data.adjacency > 0).sum(axis=1)
     assert deg.min() >= 9  # self-loop + 8 nearest (more where the graph was symmetrised)
+    assert data.lower_bound == 0.0 and data.resolution == 1.0  # bikes: whole, non-negative counts
+
+
+def test_count_forecasts_are_rounded_to_the_resolution_and_clipped():
+    import torch
+
+    scaler = StandardScaler(np.array([2.0]), np.array([1.0]), "graph", floor=0.0, resolution=1.0)
+    y = scaler.physical(torch.tensor([[-3.0], [-0.6], [0.4], [1.2]]))  # physical -1.0, 1.4, 2.4, 3.2
+    assert y.flatten().tolist() == [0.0, 1.0, 2.0, 3.0]
+    assert StandardScaler.from_dict(scaler.to_dict()).resolution == 1.0
+    plain = StandardScaler(np.array([2.0]), np.array([1.0]), "graph")
+    assert plain.physical(torch.tensor([[0.4]])).item() == pytest.approx(2.4)  # no resolution: untouched
 
 
 def test_time_slice_clips_runs_and_checks_the_option():

@@ -32,6 +32,7 @@ from .sampler import IndexedDataset, PrunedSampler
 from .scores import complexity_score, mean_loss_score, quantile_strata, window_statistics
 
 TRAINER_KWARGS = {"reload_dataloaders_every_n_epochs": 1, "use_distributed_sampler": False}
+SCORE_CHUNK = 1 << 21  # node-loss entries (visits x nodes) buffered before they are scored: the per-call cost is paid once per chunk, memory stays ~8 MB
 
 
 class SamplePruning(L.Callback):
@@ -70,6 +71,8 @@ class SamplePruning(L.Callback):
         self.scores = torch.full((n,), math.inf, dtype=torch.float64)
         self._new = torch.zeros(n, dtype=torch.float64)
         self._seen = torch.zeros(n, dtype=torch.float64)
+        self._pending: list[tuple[torch.Tensor, torch.Tensor]] = []  # (node losses [b, N], window index [b]) not yet scored
+        self._pending_rows = 0
         self.history: list[dict] = []
         self.samples_seen = 0
         self.overhead_s = 0.0
@@ -130,19 +133,36 @@ class SamplePruning(L.Callback):
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         t0 = time.perf_counter()
         self.step_time_s += t0 - self._t_batch
-        real = ~batch["pad"].cpu()
-        self.samples_seen += int(real.sum())  # this rank; summed over ranks at epoch end
+        pad = batch["pad"]
+        n_pad = int(pad.sum())
+        self.samples_seen += int(pad.numel()) - n_pad  # this rank; summed over ranks at epoch end
         if self.policy.needs_scores and isinstance(outputs, dict) and "sample_node_loss" in outputs:
-            idx = batch["index"].cpu()[real]
-            s = self.score(outputs["sample_node_loss"].cpu()[real], idx)
-            ok = ~torch.isnan(s)  # no observed node this visit: keep the previous score
-            self._new[idx[ok]] = s[ok]
-            self._seen[idx[ok]] = 1.0
+            nl, idx = outputs["sample_node_loss"].cpu(), batch["index"].cpu()
+            if n_pad:
+                real = ~pad.cpu()
+                nl, idx = nl[real], idx[real]
+            self._pending.append((nl, idx))  # scored in chunks: one vectorised call per SCORE_CHUNK entries
+            self._pending_rows += int(idx.numel())
+            if self._pending_rows * nl.shape[1] >= SCORE_CHUNK:
+                self._flush()
         self.overhead_s += time.perf_counter() - t0
+
+    def _flush(self) -> None:
+        """Score the buffered visits (each window is visited at most once per epoch)."""
+        if not self._pending:
+            return
+        nl = torch.cat([p[0] for p in self._pending])
+        idx = torch.cat([p[1] for p in self._pending])
+        self._pending, self._pending_rows = [], 0
+        s = self.score(nl, idx)
+        ok = ~torch.isnan(s)  # no observed node this visit: keep the previous score
+        self._new[idx[ok]] = s[ok]
+        self._seen[idx[ok]] = 1.0
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         t0 = time.perf_counter()
         if self.policy.needs_scores:
+            self._flush()
             new, seen = self._new, self._seen
             if trainer.world_size > 1:  # shards are disjoint: one contributor per visited window
                 both = torch.stack([new * seen, seen]).to(pl_module.device)

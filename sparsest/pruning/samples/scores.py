@@ -151,8 +151,55 @@ def window_statistics(dataset, batch_size: int = 256) -> tuple[torch.Tensor, tor
 
     from ...data.windows import collate_windows
 
+    if all(hasattr(dataset, a) for a in ("values", "starts", "window", "mean", "std")):
+        return _series_statistics(dataset)
     cx, st = [], []
     for b in DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collate_windows):
         cx.append(window_complexity(b["x"], b.get("x_mask")))
         st.append(window_stationarity(b["x"], b.get("x_mask")))
     return torch.cat(cx).float(), torch.cat(st).float()
+
+
+def _series_statistics(ds, columns: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`window_statistics` of a :class:`~sparsest.data.windows.WindowDataset` from
+    running sums over its series, without building a single window: O(T L) for T series
+    steps and L entries per step instead of O(n T_window L) (74k windows of divvy-chicago:
+    ~0.1 s instead of seconds). The same numbers as the window-by-window functions (float64
+    sums, so up to float32 rounding); ``columns`` entries are summed at a time to bound memory.
+    """
+    starts, t = ds.starts, int(ds.window)
+    if t < 2:
+        raise ValueError(f"window_stationarity needs at least 2 input steps, got {t}")
+    h = t // 2
+    a, b = int(starts.min()), int(starts.max()) + t  # the rows any input window touches
+    raw = ds.values[a:b]
+    scaled = ((raw - ds.mean) / ds.std).reshape(b - a, -1)  # [R, L], NaN where missing
+    r = starts - a  # [n] first row of each window
+    n_entries = scaled.shape[1]
+    diff_sum = torch.zeros(b - a, dtype=torch.float64)  # per step t: sum over entries of |v[t+1]-v[t]| on observed pairs
+    pair_sum = torch.zeros(b - a, dtype=torch.float64)
+    stat = torch.zeros(starts.numel(), dtype=torch.float64)
+    zero = torch.zeros(1, dtype=torch.float64)
+    for c in range(0, n_entries, columns):
+        v = scaled[:, c:c + columns].double()
+        m = ~torch.isnan(v)
+        v = torch.where(m, v, 0.0)
+        m = m.double()
+        pair = m[1:] * m[:-1]
+        diff_sum[:-1] += ((v[1:] - v[:-1]).abs() * pair).sum(dim=1)
+        pair_sum[:-1] += pair.sum(dim=1)
+        cs = [torch.cat([zero.expand(1, v.shape[1]), q.cumsum(dim=0)]) for q in (m, v * m, v * v * m)]  # [R + 1, l]
+
+        def half(lo, hi):  # per window and entry: mean and std over rows [r + lo, r + hi)
+            cnt, s1, s2 = (q[r + hi] - q[r + lo] for q in cs)
+            cnt = cnt.clamp_min(1.0)
+            mu = s1 / cnt
+            return mu, (s2 / cnt - mu * mu).clamp_min(0.0).sqrt()
+
+        mu1, sd1 = half(0, h)
+        mu2, sd2 = half(h, t)
+        stat += ((mu1 - mu2).abs() + (sd1 - sd2).abs()).sum(dim=1)
+    cd = torch.cat([zero, diff_sum.cumsum(0)])
+    cp = torch.cat([zero, pair_sum.cumsum(0)])
+    complexity = (cd[r + t - 1] - cd[r]) / (cp[r + t - 1] - cp[r]).clamp_min(1.0)  # pairs (t, t+1) with t in [r, r + T - 1)
+    return complexity.float(), (stat / n_entries).float()

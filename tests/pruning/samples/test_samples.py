@@ -222,6 +222,34 @@ def test_training_records_scores_and_prunes():
     assert ov["step_time_s"] > 0 and ov["overhead_s"] > 0 and ov["module_s"] > 0
 
 
+def test_chunked_scoring_gives_the_scores_of_per_batch_scoring(monkeypatch):
+    from sparsest.pruning.samples import callback
+
+    chunked = _fit("st-prune", epochs=3)[0].callback.scores  # default chunk: one scoring call per epoch here
+    monkeypatch.setattr(callback, "SCORE_CHUNK", 1)  # every batch scored as it ends
+    per_batch = _fit("st-prune", epochs=3)[0].callback.scores
+    assert torch.isfinite(chunked).all() and torch.equal(chunked, per_batch)
+
+
+def test_window_statistics_from_the_series_equal_the_window_by_window_ones():
+    from torch.utils.data import DataLoader
+
+    from sparsest.data.windows import collate_windows
+    from sparsest.pruning.samples.scores import window_complexity, window_statistics
+
+    data = _tiny_data(N=70)  # more entries than one column chunk
+    rng = np.random.default_rng(1)
+    data.values[rng.random(data.values.shape) < 0.2] = np.nan  # missing readings
+    data.values[40:60, 3] = np.nan  # an outage
+    scaler = StandardScaler.fit(data, (0, 200))
+    ds = WindowDataset(data, (0, 200), 7, 3, scaler, runs=[(0, 90), (110, 200)])  # windows never cross the gap
+    fast_c, fast_s = window_statistics(ds)
+    b = next(iter(DataLoader(ds, batch_size=len(ds), collate_fn=collate_windows)))
+    assert fast_c.shape == fast_s.shape == (len(ds),)
+    assert torch.allclose(fast_c, window_complexity(b["x"], b["x_mask"]), atol=1e-5)
+    assert torch.allclose(fast_s, window_stationarity(b["x"], b["x_mask"]), atol=1e-5)
+
+
 def test_lr_schedule_follows_pruned_epoch_lengths():
     epochs = 4
     lr_cb = EpochFractionLR(epochs)
