@@ -5,7 +5,7 @@
 # layers: a 2-core CPU trains an epoch in ~20 s), 8 epochs, early stopping (patience 3),
 # batch 32. Each call appends to bench_out/stprune_divvy/results.csv and skips runs already
 # there (resumable). Prints the tables; writes figure4.png and val_mae_vs_time.png.
-#   bash benchmarks/stprune_divvy.sh headline   # seed 0 at the 30% budget, all methods; seeds 1, 2: st-prune
+#   bash benchmarks/stprune_divvy.sh headline   # seeds 0-2 at the 30% budget, all methods
 #   bash benchmarks/stprune_divvy.sh sweep      # seed 0 at 10/50/70/90% (30% from headline)
 #   bash benchmarks/stprune_divvy.sh gwn        # Graph WaveNet (small preset), seed 0, 30%
 set -euo pipefail
@@ -16,10 +16,8 @@ common=(--data divvy-chicago --epochs 8 --batch-size 32 --threads 2)
 methods=(--methods st-prune infobatch infobatch-budget random)
 stid=(time_slice=-20000: patience=3 "backbone_options={hidden_size: 16, n_layers: 2}")
 case $part in
-  headline) $py benchmarks/stprune_table.py "${common[@]}" "${methods[@]}" --backbone stid --seeds 0 --budgets 0.3 \
-              --out bench_out/stprune_divvy --set "${stid[@]}"
-            $py benchmarks/stprune_table.py "${common[@]}" --backbone stid --seeds 1 2 --budgets 0.3 \
-              --methods st-prune --out bench_out/stprune_divvy --set "${stid[@]}" ;;
+  headline) $py benchmarks/stprune_table.py "${common[@]}" "${methods[@]}" --backbone stid --seeds 0 1 2 --budgets 0.3 \
+              --out bench_out/stprune_divvy --set "${stid[@]}" ;;
   sweep) $py benchmarks/stprune_table.py "${common[@]}" "${methods[@]}" --backbone stid --seeds 0 --budgets 0.1 0.3 0.5 0.7 0.9 \
               --out bench_out/stprune_divvy --set "${stid[@]}" ;;
   gwn) $py benchmarks/stprune_table.py "${common[@]}" "${methods[@]}" --backbone gwn --seeds 0 --budgets 0.3 \
