@@ -223,6 +223,16 @@ def summarize(csv: str | Path, out: str | Path, note: str = "") -> dict:
     return {"tables": tables, "req1": g1, "req2": r2, "req3": r3, "figure": fig_path, "curves": curves}
 
 
+def most_seeded_budget(df) -> float | None:
+    """The per-epoch budget that the pruned runs of ``df`` (one data set and backbone) cover
+    with the most seeds (the lowest such budget on a tie); None without pruned runs."""
+    pruned = df[df.method != "none"]
+    if not len(pruned):
+        return None
+    n = pruned.groupby("budget").seed.nunique()
+    return float(n[n == n.max()].index.min())
+
+
 def plot_val_vs_time(df, path: Path, seed: int | None = None) -> Path | None:
     """Validation MAE against wall-clock time of every method at the budget with the most
     seeds (one panel per data set and backbone; ``seed`` or the lowest seed), with the
@@ -239,9 +249,9 @@ def plot_val_vs_time(df, path: Path, seed: int | None = None) -> Path | None:
     for ax, (ds, bb) in zip(axes[0], groups):
         sub = df[(df.dataset == ds) & (df.backbone == bb)]
         s = seed if seed is not None else int(sub.seed.min())
+        budget = most_seeded_budget(sub)
         sub = sub[sub.seed == s]
         pruned = sub[sub.method != "none"]
-        budget = pruned.groupby("budget").seed.size().idxmax() if len(pruned) else None
         full = sub[sub.method == "none"]
         if len(full):
             f = full.iloc[0]

@@ -35,3 +35,15 @@ def test_quick_bench_writes_tables(tmp_path, capsys):
     assert main(["bench", "--from-runs", str(tmp_path / "runs"), "--out", str(tmp_path / "rebuilt")]) == 0
     again = pd.read_csv(tmp_path / "rebuilt" / "table1.csv")
     assert abs(again.loc[0, "mae_dynst"] - t1.loc[0, "mae_dynst"]) < 1e-12
+
+
+def test_val_vs_time_plot_shows_the_budget_with_the_most_seeds():
+    import pandas as pd
+
+    from sparsest.bench.stprune import most_seeded_budget
+
+    rows = [("none", 1.0, s) for s in range(3)] + [("st-prune", 0.3, s) for s in range(3)]
+    rows += [("st-prune", 0.1, 0), ("random", 0.1, 0), ("infobatch", 0.1, 0)]  # more rows, one seed
+    df = pd.DataFrame(rows, columns=["method", "budget", "seed"])
+    assert most_seeded_budget(df) == 0.3
+    assert most_seeded_budget(df[df.method == "none"]) is None
