@@ -321,6 +321,13 @@ def test_bench_suite_quick(tmp_path, capsys):
     assert (res[res.method != "none"].budget.isin([0.3, 0.7])).all()
     assert (tmp_path / "b" / "figure4.png").stat().st_size > 0
     assert "Requirement 2" in (tmp_path / "b" / "stprune_tables.md").read_text()
+    from sparsest.bench.stprune import persistence_val_mae
+
+    req1 = pd.read_csv(tmp_path / "b" / "req1_runs.csv")
+    full_dir = res[res.method == "none"].run_dir.iloc[0]
+    pv = persistence_val_mae(full_dir)  # persistence on the run's own validation split, from its config.yaml
+    assert math.isfinite(pv) and pv > 0 and (req1.persistence_val_mae == pv).all()
+    assert math.isnan(persistence_val_mae(tmp_path / "no-such-run"))
 
 
 def test_summarize_pairs_merged_sweeps_with_their_own_full_run(tmp_path):
