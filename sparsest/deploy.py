@@ -41,7 +41,7 @@ class DeployedForecaster(nn.Module):
         self.register_buffer("std", std.float())
         self.register_buffer("kept_idx", torch.nonzero(model.keep).flatten())
         self.kind = model.layout.kind
-        self.floor, self.resolution = getattr(scaler, "floor", None), getattr(scaler, "resolution", None)
+        self.floor, self.resolution = scaler.floor, scaler.resolution
 
     def forward(self, x: torch.Tensor, tod: torch.Tensor, dow: torch.Tensor) -> torch.Tensor:
         xs = (x - self.mean) / self.std

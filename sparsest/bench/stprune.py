@@ -97,28 +97,35 @@ def sweep(datasets, backbones, seeds, out, base: dict, budgets=BUDGETS, methods=
     return csv
 
 
-def persistence_val_mae(run_dir: str | Path) -> float:
+#: the options that decide a run's data and windows (so its persistence forecast)
+_DATA_KEYS = ("data", "data_dir", "adjacency", "locations", "knn", "segments", "time_slice", "window", "horizon", "patch_size")
+
+
+def persistence_val_mae(run_dir: str | Path, cache: dict | None = None) -> float:
     """Validation MAE of persistence on the data of a finished run (its ``config.yaml``:
     data set, time slice, window, horizon), in the data's units; NaN when the run directory
-    or its data is not there any more."""
+    or its data is not there any more. ``cache`` (data options -> value) lets runs on the
+    same data (other seeds) reuse one evaluation."""
     import yaml
 
-    from ..backbones.registry import create_backbone
-    from ..engine.module import evaluate
-    from ..engine.prepare import prepare
+    from ..engine.prepare import baselines, prepare
     from ..errors import SparsestError
 
     path = Path(run_dir) / "config.yaml"
     if not path.exists():
         return float("nan")
     cfg = yaml.safe_load(path.read_text())
+    key = repr([cfg.get(k) for k in _DATA_KEYS])
+    if cache is not None and key in cache:
+        return cache[key]
     try:
-        opts = build_options(TrainConfig, (str(path), {**cfg, "out": str(Path(run_dir).parent)}))
-        prep = prepare(opts)
+        prep = prepare(build_options(TrainConfig, (str(path), {**cfg, "out": str(Path(run_dir).parent)})))
     except SparsestError:
         return float("nan")
-    model = create_backbone("persistence", prep.spec)
-    return float(evaluate(model, prep.loaders["val"], prep.scaler, prep.spec.horizon)["all"]["mae"])
+    value = float(baselines(prep, "val", ("persistence",))["persistence"]["mae"])
+    if cache is not None:
+        cache[key] = value
+    return value
 
 
 def summarize(csv: str | Path, out: str | Path, note: str = "") -> dict:
@@ -142,10 +149,11 @@ def summarize(csv: str | Path, out: str | Path, note: str = "") -> dict:
     # measured under the same machine load
     key_cols = ["dataset", "backbone", "seed"] + (["sweep"] if "sweep" in df.columns else [])
     full = df[df.method == "none"].set_index(key_cols)
-    pers_val: dict = {}  # full-data run dir -> persistence's validation MAE on its data
+    pers_val: dict = {}  # full-data run key -> persistence's validation MAE on its data
+    same_data: dict = {}  # one evaluation per data configuration
     for key, f in full.iterrows():
         rd = f.get("run_dir")
-        pers_val[key] = persistence_val_mae(rd) if isinstance(rd, str) else float("nan")
+        pers_val[key] = persistence_val_mae(rd, same_data) if isinstance(rd, str) else float("nan")
     r1 = []
     for _, r in df[df.method != "none"].iterrows():
         key = tuple(r[c] for c in key_cols)
@@ -158,9 +166,10 @@ def summarize(csv: str | Path, out: str | Path, note: str = "") -> dict:
         pv = pers_val.get(key, float("nan"))
         # half of the full-data run's validation gain over persistence (a stricter target
         # where persistence itself is within 1% of the full-data best)
-        half = pv - 0.5 * (pv - f.best_val_mae) if pv > f.best_val_mae else float("nan")
-        t_half = time_to_target(json.loads(r.val_mae), json.loads(r.cum_time_s), half) if half == half else float("nan")
-        t_half_full = time_to_target(json.loads(f.val_mae), json.loads(f.cum_time_s), half) if half == half else float("nan")
+        beats = pv > f.best_val_mae  # False for NaN
+        half = 0.5 * (pv + f.best_val_mae) if beats else float("nan")
+        t_half = time_to_target(json.loads(r.val_mae), json.loads(r.cum_time_s), half) if beats else float("nan")
+        t_half_full = time_to_target(json.loads(f.val_mae), json.loads(f.cum_time_s), half) if beats else float("nan")
         r1.append({"dataset": r.dataset, "backbone": r.backbone, "seed": r.seed, "method": r.method, "budget": r.budget,
                    "full_time_s": t_full, "time_s": r.train_time_s, "time_to_target_s": ttt,
                    "ttt_over_full": ttt / t_full, "persistence_val_mae": pv, "half_gain_target": half,

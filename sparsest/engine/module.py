@@ -88,14 +88,11 @@ class ForecastModule(L.LightningModule):
             err = err ** 2
         m = batch["y_mask"].to(err.dtype)
         weight = batch.get("weight")
-        sums = None
+        sums = node_sums(err, m) if self.record_sample_loss else None  # the window loss and the scores share them
         if weight is None:
             loss = masked_mae_from_error(err, m)
-        elif self.record_sample_loss:  # per-node sums once: the window loss and the scores share them
-            sums = node_sums(err, m)
-            loss = weighted_window_mae(err, m, weight, batch.get("pad"), sums=sums)
         else:
-            loss = weighted_window_mae(err, m, weight, batch.get("pad"))
+            loss = weighted_window_mae(err, m, weight, batch.get("pad"), sums=sums)
         penalty = getattr(self.model, "penalty", None)
         if callable(penalty):
             loss = loss + penalty()
@@ -103,7 +100,7 @@ class ForecastModule(L.LightningModule):
         out = {"loss": loss}
         if self.record_sample_loss:
             t0 = time.perf_counter()
-            out["sample_node_loss"] = node_losses(err.detach(), m) if sums is None else losses_from_sums(sums[0].detach(), sums[1])
+            out["sample_node_loss"] = losses_from_sums(sums[0].detach(), sums[1])
             self.sample_loss_time_s += time.perf_counter() - t0
         return out
 
@@ -136,17 +133,14 @@ def weighted_window_mae(err: torch.Tensor, mask: torch.Tensor, weight: torch.Ten
     Padding windows and windows without an observed entry contribute nothing (0 when the
     batch has none left, still attached to the graph).
 
-    Shapes: ``err``, ``mask`` ``[B, S, ...]`` (float mask), ``weight`` ``[B]``, ``pad`` ``[B]``
-    bool or None -> scalar; ``sums``: :func:`node_sums` of ``err`` and ``mask`` when the
+    Shapes: ``err``, ``mask`` graph ``[B, S, N, C]`` or grid ``[B, S, C, H, W]`` (float mask),
+    ``weight`` ``[B]``, ``pad`` ``[B]`` bool or None -> scalar; ``sums``: :func:`node_sums` of ``err`` and ``mask`` when the
     caller has them already (then ``err`` is not reduced again). Units: those of ``err``.
     """
     b = err.shape[0]
-    if sums is None:
-        obs = mask.reshape(b, -1).sum(dim=1)  # [B] observed entries per window
-        per_window = (err * mask).reshape(b, -1).sum(dim=1) / obs.clamp_min(1.0)  # [B]
-    else:  # from the per-node sums of node_sums (the same numbers, summed in another order)
-        obs = sums[1].sum(dim=1)
-        per_window = sums[0].sum(dim=1) / obs.clamp_min(1.0)
+    num, den = node_sums(err, mask) if sums is None else sums  # [B, N] each
+    obs = den.sum(dim=1)  # [B] observed entries per window
+    per_window = num.sum(dim=1) / obs.clamp_min(1.0)  # [B]
     real = obs > 0
     if pad is not None:
         real = real & ~pad.to(device=err.device, dtype=torch.bool).reshape(b)

@@ -180,16 +180,18 @@ def start(opts, console=None):
     return say, prep
 
 
-def baselines(prep: Prepared) -> dict:
-    """Test metrics of persistence and historical average (fitted on train), and for grid
-    data of optical-flow extrapolation (pysteps; key ``extrapolation``)."""
+def baselines(prep: Prepared, split: str = "test", names: tuple[str, ...] | None = None) -> dict:
+    """Metrics on ``split`` of persistence and historical average (fitted on train), and for
+    grid data of optical-flow extrapolation (pysteps; key ``extrapolation``); ``names``
+    picks some of them (default: all that apply)."""
     out = {}
-    names = ("persistence", "historical-average") + (("extrapolation",) if prep.spec.kind == "grid" else ())
+    if names is None:
+        names = ("persistence", "historical-average") + (("extrapolation",) if prep.spec.kind == "grid" else ())
     for name in names:
         model = create_backbone(name, prep.spec)
         if hasattr(model, "fit"):
             model.fit(prep.data, prep.split.train, prep.tod, prep.scaler)
-        out[name.replace("-", "_")] = evaluate(model, prep.loaders["test"], prep.scaler, prep.spec.horizon)["all"]
+        out[name.replace("-", "_")] = evaluate(model, prep.loaders[split], prep.scaler, prep.spec.horizon)["all"]
     return out
 
 

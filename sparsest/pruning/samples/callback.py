@@ -72,7 +72,7 @@ class SamplePruning(L.Callback):
         self._new = torch.zeros(n, dtype=torch.float64)
         self._seen = torch.zeros(n, dtype=torch.float64)
         self._pending: list[tuple[torch.Tensor, torch.Tensor]] = []  # (node losses [b, N], window index [b]) not yet scored
-        self._pending_rows = 0
+        self._pending_entries = 0  # node losses buffered in _pending
         self.history: list[dict] = []
         self.samples_seen = 0
         self.overhead_s = 0.0
@@ -142,8 +142,8 @@ class SamplePruning(L.Callback):
                 real = ~pad.cpu()
                 nl, idx = nl[real], idx[real]
             self._pending.append((nl, idx))  # scored in chunks: one vectorised call per SCORE_CHUNK entries
-            self._pending_rows += int(idx.numel())
-            if self._pending_rows * nl.shape[1] >= SCORE_CHUNK:
+            self._pending_entries += nl.numel()
+            if self._pending_entries >= SCORE_CHUNK:
                 self._flush()
         self.overhead_s += time.perf_counter() - t0
 
@@ -153,7 +153,7 @@ class SamplePruning(L.Callback):
             return
         nl = torch.cat([p[0] for p in self._pending])
         idx = torch.cat([p[1] for p in self._pending])
-        self._pending, self._pending_rows = [], 0
+        self._pending, self._pending_entries = [], 0
         s = self.score(nl, idx)
         ok = ~torch.isnan(s)  # no observed node this visit: keep the previous score
         self._new[idx[ok]] = s[ok]

@@ -149,9 +149,9 @@ def window_statistics(dataset, batch_size: int = 256) -> tuple[torch.Tensor, tor
     """
     from torch.utils.data import DataLoader
 
-    from ...data.windows import collate_windows
+    from ...data.windows import WindowDataset, collate_windows
 
-    if all(hasattr(dataset, a) for a in ("values", "starts", "window", "mean", "std")):
+    if isinstance(dataset, WindowDataset):
         return _series_statistics(dataset)
     cx, st = [], []
     for b in DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collate_windows):
@@ -163,8 +163,8 @@ def window_statistics(dataset, batch_size: int = 256) -> tuple[torch.Tensor, tor
 def _series_statistics(ds, columns: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
     """:func:`window_statistics` of a :class:`~sparsest.data.windows.WindowDataset` from
     running sums over its series, without building a single window: O(T L) for T series
-    steps and L entries per step instead of O(n T_window L) (74k windows of divvy-chicago:
-    ~0.1 s instead of seconds). The same numbers as the window-by-window functions (float64
+    steps and L entries per step instead of O(n T_window L) (13.9k training windows of
+    divvy-chicago's last 20,000 steps: 1.1 s instead of 2.7 s, 1 thread beside two trainings). The same numbers as the window-by-window functions (float64
     sums, so up to float32 rounding); ``columns`` entries are summed at a time to bound memory.
     """
     starts, t = ds.starts, int(ds.window)
@@ -189,17 +189,20 @@ def _series_statistics(ds, columns: int = 64) -> tuple[torch.Tensor, torch.Tenso
         diff_sum[:-1] += ((v[1:] - v[:-1]).abs() * pair).sum(dim=1)
         pair_sum[:-1] += pair.sum(dim=1)
         cs = [torch.cat([zero.expand(1, v.shape[1]), q.cumsum(dim=0)]) for q in (m, v * m, v * v * m)]  # [R + 1, l]
-
-        def half(lo, hi):  # per window and entry: mean and std over rows [r + lo, r + hi)
-            cnt, s1, s2 = (q[r + hi] - q[r + lo] for q in cs)
-            cnt = cnt.clamp_min(1.0)
-            mu = s1 / cnt
-            return mu, (s2 / cnt - mu * mu).clamp_min(0.0).sqrt()
-
-        mu1, sd1 = half(0, h)
-        mu2, sd2 = half(h, t)
+        mu1, sd1 = _span_mean_std(cs, r, 0, h)
+        mu2, sd2 = _span_mean_std(cs, r, h, t)
         stat += ((mu1 - mu2).abs() + (sd1 - sd2).abs()).sum(dim=1)
     cd = torch.cat([zero, diff_sum.cumsum(0)])
     cp = torch.cat([zero, pair_sum.cumsum(0)])
     complexity = (cd[r + t - 1] - cd[r]) / (cp[r + t - 1] - cp[r]).clamp_min(1.0)  # pairs (t, t+1) with t in [r, r + T - 1)
     return complexity.float(), (stat / n_entries).float()
+
+
+def _span_mean_std(cumsums, r: torch.Tensor, lo: int, hi: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and std over rows ``[r + lo, r + hi)`` of each window start ``r`` ``[n]``, from the
+    running sums (with a leading zero row) of the mask, the masked values and their squares
+    ``[R + 1, l]`` -> two ``[n, l]`` (0 where no reading is observed)."""
+    cnt, s1, s2 = (q[r + hi] - q[r + lo] for q in cumsums)
+    cnt = cnt.clamp_min(1.0)
+    mu = s1 / cnt
+    return mu, (s2 / cnt - mu * mu).clamp_min(0.0).sqrt()
