@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..layers import Conv2d
 from ..registry import DataSpec, register_backbone
 
 
@@ -38,7 +39,7 @@ class GASubBlock(nn.Module):
         self.norm1 = nn.BatchNorm2d(dim)
         self.proj1 = nn.Conv2d(dim, dim, 1)
         self.dw = nn.Conv2d(dim, dim, 5, padding=2, groups=dim)
-        self.dw_dil = nn.Conv2d(dim, dim, 7, padding=9, groups=dim, dilation=3)
+        self.dw_dil = Conv2d(dim, dim, 7, padding=9, groups=dim, dilation=3)  # pads explicitly: see layers.conv2d
         self.gate = nn.Conv2d(dim, 2 * dim, 1)
         self.proj2 = nn.Conv2d(dim, dim, 1)
         hidden = int(dim * mlp_ratio)

@@ -38,10 +38,13 @@ Batch layout: a gated layer may see ``k * B`` rows (SimVP / TAU run the encoder 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from ...backbones.layers import Conv2d, conv2d
 from .tiles import expand_tiles, tiled_conv2d
+
+CONV_TYPES = (nn.Conv2d, Conv2d)
+"""Module types that can be gated (exact types: other Conv2d subclasses may compute differently)."""
 
 
 class GatedConv2d(nn.Module):
@@ -125,7 +128,7 @@ class GatedConv2d(nn.Module):
         if self.tile_index is not None:
             return tiled_conv2d(x, w, b, c.stride, c.padding, c.dilation, groups, self.tile_index, self.grid,
                                 x.shape[0] // self.tile_batch)
-        y = F.conv2d(x, w, b, c.stride, c.padding, c.dilation, groups)
+        y = conv2d(x, w, b, c.stride, c.padding, c.dilation, groups)
         if self.spatial is not None:
             m = expand_tiles(self.spatial.to(y.dtype), y.shape[-2:])  # [B, H', W']
             if m.shape[0] != y.shape[0]:
@@ -187,7 +190,7 @@ def find_prunable_convs(model: nn.Module, min_channels: int = 8) -> list[str]:
     in ``named_modules`` order."""
     names = []
     for name, mod in model.named_modules():
-        if type(mod) is not nn.Conv2d or mod.padding_mode != "zeros":
+        if type(mod) not in CONV_TYPES or mod.padding_mode != "zeros":
             continue
         if mod.out_channels < min_channels or mod.in_channels < min_channels:
             continue
@@ -209,7 +212,7 @@ def attach_gates(model: nn.Module, names: list[str]) -> list[GatedConv2d]:
         parent_name, _, child = name.rpartition(".")
         parent = model.get_submodule(parent_name) if parent_name else model
         conv = getattr(parent, child)
-        if type(conv) is not nn.Conv2d:
+        if type(conv) not in CONV_TYPES:
             raise ValueError(f"{name} is not an nn.Conv2d")
         gate = GatedConv2d(conv)
         setattr(parent, child, gate)

@@ -217,36 +217,54 @@ def _pointwise(x, weight, bias, plan: TilePlan, repeat: int) -> torch.Tensor:
     return _scatter_rows(rows, y, (N, C_out, H, W))
 
 
-def _pixel_conv(x, weight, bias, stride, padding, dilation, groups: int, plan: TilePlan, repeat: int,
-                out_hw: tuple[int, int]) -> torch.Tensor:
-    """A k x k convolution (dense or depthwise) at the active output pixels only: gather the
-    ``k * k`` input taps of every active pixel from the zero-padded input (im2col restricted
-    to the active pixels), then one matrix product (dense) or the depthwise kernel on the
-    stack of ``k x k`` tap patches (the dilation is in the gather), scatter. Unlike the tile
-    stack it copies no halo, so it also serves large dilated kernels on small tiles."""
-    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
-    N, C, H, W = x.shape
-    C_out, kh, kw = weight.shape[0], weight.shape[-2], weight.shape[-1]
-    Ho, Wo = out_hw
+def tap_index(plan: TilePlan, hw: tuple[int, int], out_hw: tuple[int, int], kernel, stride, padding, dilation,
+              repeat: int) -> torch.Tensor:
+    """``[n * k_h * k_w]`` int64: for every active output pixel of an ``out_hw`` frame stack
+    (``repeat`` frames per sample), the rows of its ``k_h x k_w`` input taps in the
+    zero-padded channels-last ``[F * (H + 2 p_h) * (W + 2 p_w), C]`` input (tap-major per
+    pixel, pixels in :meth:`TilePlan.active_rows` order): im2col restricted to the active
+    pixels. Cached on the plan."""
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = _pair(kernel), _pair(stride), _pair(padding), _pair(dilation)
+    (H, W), (Ho, Wo) = hw, out_hw
     Hp, Wp = H + 2 * ph, W + 2 * pw
-    rows = plan.active_rows((Ho, Wo), repeat)
 
     def build():
+        rows = plan.active_rows((Ho, Wo), repeat)
         f, p = rows // (Ho * Wo), rows % (Ho * Wo)
         base = f * (Hp * Wp) + (p // Wo) * sh * Wp + (p % Wo) * sw
         ty = (torch.arange(kh, device=rows.device) * dh).repeat_interleave(kw)
         tx = (torch.arange(kw, device=rows.device) * dw).repeat(kh)
-        return (base[:, None] + (ty * Wp + tx)[None]).reshape(-1)  # [n * kh * kw], tap-major per pixel
+        return (base[:, None] + (ty * Wp + tx)[None]).reshape(-1)
 
-    taps = plan.cached(("taps", (H, W), (Ho, Wo), (kh, kw), stride, padding, dilation, repeat), build)
-    cols = _padded_rows(x, (ph, pw), (Hp, Wp)).index_select(0, taps)  # [n * kh * kw, C]
-    n = rows.numel()
+    return plan.cached(("taps", tuple(hw), tuple(out_hw), (kh, kw), (sh, sw), (ph, pw), (dh, dw), repeat), build)
+
+
+def taps_conv(cols: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, groups: int) -> torch.Tensor:
+    """A dense (``groups == 1``) or depthwise convolution at pixels whose taps are gathered:
+    ``cols`` ``[n * k_h * k_w, C]`` (:func:`tap_index` order) -> ``[n, C_out]``. Dense: one
+    matrix product with the weight laid out taps-then-channels; depthwise: the kernel on the
+    ``n`` patches of ``k_h x k_w`` taps (channels-last, no copy)."""
+    C_out, kh, kw = weight.shape[0], weight.shape[-2], weight.shape[-1]
+    C = cols.shape[1]
+    n = cols.shape[0] // (kh * kw)
     if groups == 1:
-        w = weight.permute(0, 2, 3, 1).reshape(C_out, kh * kw * C).t()  # taps-then-channels, as the gather
-        y = torch.addmm(bias, cols.view(n, -1), w) if bias is not None else torch.mm(cols.view(n, -1), w)
-    else:  # depthwise: the kernel on n patches of k x k taps (channels-last, no copy)
-        y = F.conv2d(cols.view(n, kh, kw, C).permute(0, 3, 1, 2), weight, bias, 1, 0, 1, groups).reshape(n, C_out)
-    return _scatter_rows(rows, y, (N, C_out, Ho, Wo))
+        w = weight.permute(0, 2, 3, 1).reshape(C_out, kh * kw * C).t()
+        return torch.addmm(bias, cols.view(n, -1), w) if bias is not None else torch.mm(cols.view(n, -1), w)
+    return F.conv2d(cols.view(n, kh, kw, C).permute(0, 3, 1, 2), weight, bias, 1, 0, 1, groups).reshape(n, C_out)
+
+
+def _pixel_conv(x, weight, bias, stride, padding, dilation, groups: int, plan: TilePlan, repeat: int,
+                out_hw: tuple[int, int]) -> torch.Tensor:
+    """A k x k convolution (dense or depthwise) at the active output pixels only: gather the
+    ``k * k`` input taps of every active pixel from the zero-padded input
+    (:func:`tap_index`), then :func:`taps_conv`, scatter. Unlike the tile stack it copies no
+    halo, so it also serves large dilated kernels on small tiles."""
+    (ph, pw) = padding
+    N, C, H, W = x.shape
+    taps = tap_index(plan, (H, W), out_hw, weight.shape[-2:], stride, padding, dilation, repeat)
+    cols = _padded_rows(x, (ph, pw), (H + 2 * ph, W + 2 * pw)).index_select(0, taps)  # [n * kh * kw, C]
+    y = taps_conv(cols, weight, bias, groups)
+    return _scatter_rows(plan.active_rows(out_hw, repeat), y, (N, weight.shape[0], *out_hw))
 
 
 def _stack_conv(x, weight, bias, stride, padding, dilation, groups: int, plan: TilePlan, tiles: torch.Tensor, t, P, out_hw,
@@ -284,4 +302,4 @@ def _pair(v) -> tuple[int, int]:
     return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
 
 
-__all__ = ["tile_size", "expand_tiles", "tile_scores", "TilePlan", "active_tiles", "tiled_conv2d"]
+__all__ = ["tile_size", "expand_tiles", "tile_scores", "TilePlan", "active_tiles", "tiled_conv2d", "tap_index", "taps_conv"]

@@ -85,6 +85,7 @@ import torch
 from torch import nn
 
 from ...backbones import DataSpec
+from . import rows
 from .gating import attach_gates, clear_gates, find_prunable_convs
 from .masks import MaskGenerator, apply_data_mask, warm_start_generator, flip_important, region_scores, soft_threshold, soft_topk, threshold_ste, topk_ste
 from .tiles import active_tiles, expand_tiles, tile_scores
@@ -367,6 +368,8 @@ class DynaPruner(nn.Module):
         if self.mode == "gated" and self.gating:  # batch 1 path: sliced units (+ tiles), one sample at a time
             return self._forward_gated(x_in, tod, dow, filt.detach() > 0.5, tile_mask)
         plan = active_tiles(tile_mask.detach()) if tiled else None  # one plan per forward: every layer shares its index caches
+        if tiled and not self.gating and not self.training and rows.ENABLED and rows.supports(self.backbone, tuple(x_in.shape[-2:]), self.tiles):
+            return rows.simvp_forward(self.backbone, x_in, plan, self.tiles)  # compact rows through the whole network
         for g, m in zip(self.gates, filt.split(self.sizes, dim=1)):
             if self.gating:
                 g.mask = m

@@ -171,3 +171,86 @@ def test_generator_warm_start_points_the_tiles_at_the_future_change():
     with torch.no_grad():
         m(x)
     assert m.last["tile_mask"][:, :2, :2].sum() >= 4 * 3  # the 4 kept tiles sit where the cell moves
+
+
+@pytest.mark.parametrize("H,W,grid,B,opts", [
+    (32, 32, (4, 4), 3, TINY["simvp"]),                                # samples with different tiles
+    (64, 48, (8, 6), 1, {"hidden_size": 8, "hid_t": 16, "n_t": 2}),   # batch 1, two gSTA blocks
+    (40, 24, (5, 3), 2, {"hidden_size": 8, "hid_t": 16, "n_t": 1, "n_s": 4}),  # two down-samplings
+])
+def test_simvp_compact_rows_equal_masked_dense(H, W, grid, B, opts, monkeypatch):
+    from sparsest.pruning.adaptive import rows
+
+    spec = DataSpec(kind="grid", window=4, horizon=3, n_channels=1, n_nodes=H * W, height=H, width=W)
+    torch.manual_seed(0)
+    model = DynaPruner(create_backbone("simvp", spec, **opts), spec, 0.7, reading="tiles", tiles=grid).eval()
+    for m in model.modules():  # BatchNorm statistics that are not the identity
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.normal_()
+            m.running_var.uniform_(0.5, 2.0)
+    x = torch.randn(B, 4, 1, H, W)
+    calls = []
+    monkeypatch.setattr(rows, "simvp_forward", lambda *a, f=rows.simvp_forward: calls.append(1) or f(*a))
+    with torch.no_grad():
+        model.mode = "masked"
+        masked = model(x)
+        for mode in ("gated", "tiled"):
+            model.mode = mode
+            torch.testing.assert_close(model(x), masked, atol=1e-5, rtol=1e-4)
+    assert len(calls) == 2  # both inference modes ran on compact rows
+    assert rows.supports(model.backbone, (H, W), grid)
+
+
+def test_compact_rows_fall_back_where_tiles_do_not_divide_the_frame():
+    from sparsest.pruning.adaptive import rows
+
+    spec = DataSpec(kind="grid", window=4, horizon=3, n_channels=1, n_nodes=33 * 49, height=33, width=49)
+    model = DynaPruner(create_backbone("simvp", spec, **TINY["simvp"]), spec, 0.7, reading="tiles").eval()
+    assert not rows.supports(model.backbone, (33, 49), model.tiles)
+    channels = DynaPruner(create_backbone("simvp", SPEC, **TINY["simvp"]), SPEC, 0.7, 0.5, reading="tiles+channels").eval()
+    gate = channels.backbone.translator[0]
+    gate.mask = torch.ones(1, gate.n_units)  # channel state on a gate: the generic path
+    assert not rows.supports(channels.backbone, (32, 32), channels.tiles)
+    x = torch.randn(2, 4, 1, 33, 49)
+    with torch.no_grad():
+        model.mode = "masked"
+        masked = model(x)
+        model.mode = "tiled"
+        torch.testing.assert_close(model(x), masked, atol=1e-5, rtol=1e-4)
+
+
+def test_conv2d_pads_explicitly_with_the_same_values():
+    from sparsest.backbones.layers import Conv2d, conv2d
+    from sparsest.pruning.adaptive.gating import find_prunable_convs
+
+    g = torch.Generator().manual_seed(0)
+    x, w, b = torch.randn(2, 8, 20, 20, generator=g), torch.randn(8, 1, 7, 7, generator=g), torch.randn(8, generator=g)
+    torch.testing.assert_close(conv2d(x, w, b, 1, 9, 3, 8), F.conv2d(x, w, b, 1, 9, 3, 8))
+    torch.testing.assert_close(conv2d(x, w, b, 2, (8, 1), 1, 8), F.conv2d(x, w, b, 2, (8, 1), 1, 8))
+    m, ref = Conv2d(8, 8, 7, padding=9, dilation=3, groups=8), torch.nn.Conv2d(8, 8, 7, padding=9, dilation=3, groups=8)
+    ref.load_state_dict(m.state_dict())  # the same parameters as nn.Conv2d
+    torch.testing.assert_close(m(x), ref(x))
+    assert find_prunable_convs(torch.nn.Sequential(m)) == ["0"]
+    with pytest.raises(ValueError, match="padding_mode"):
+        Conv2d(8, 8, 3, padding=1, padding_mode="reflect")
+
+
+def test_simvp_compact_rows_with_uneven_tiles_per_sample():
+    from sparsest.pruning.adaptive import rows
+    from sparsest.pruning.adaptive.gating import clear_gates
+
+    torch.manual_seed(1)
+    model = DynaPruner(create_backbone("simvp", SPEC, **TINY["simvp"]), SPEC, 0.7, reading="tiles", tiles=(4, 4)).eval()
+    mask = torch.zeros(2, 4, 4)
+    mask[0, 1, 2] = mask[0, 3, 0] = 1.0  # 2 tiles
+    mask[1, :2, 1:] = 1.0  # 6 tiles
+    x = torch.randn(2, 4, 1, 32, 32)
+    with torch.no_grad():
+        for g in model.gates:
+            g.spatial = mask
+        dense = model.backbone(x)
+        clear_gates(model.gates)
+        got = rows.simvp_forward(model.backbone, x, TilePlan(mask), (4, 4))
+    on = expand_tiles(mask, (32, 32)).bool()[:, None, None].expand_as(dense)
+    torch.testing.assert_close(got[on], dense[on], atol=1e-5, rtol=1e-4)
+    assert torch.equal(got[~on], x[:, -1:].expand_as(dense)[~on])  # persistence elsewhere
