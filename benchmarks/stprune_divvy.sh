@@ -8,6 +8,9 @@
 #   bash benchmarks/stprune_divvy.sh headline   # seeds 0-2 at the 30% budget, all methods
 #   bash benchmarks/stprune_divvy.sh sweep      # seed 0 at 10/50/70/90% (30% from headline)
 #   bash benchmarks/stprune_divvy.sh gwn        # Graph WaveNet (small preset), seed 0, 30%
+#   SEEDS="0 1 2" bash benchmarks/stprune_divvy.sh full   # the whole series (74,695 steps, ~52k
+#                                               # training windows, ~80 s an epoch), 30%, all methods
+#   bash benchmarks/stprune_divvy.sh full-sweep # the whole series, seed 0, 10/50/70/90%
 set -euo pipefail
 part=${1:-headline}
 py=${PYTHON:-python}
@@ -22,5 +25,9 @@ case $part in
               --out bench_out/stprune_divvy --set "${stid[@]}" ;;
   gwn) $py benchmarks/stprune_table.py "${common[@]}" "${methods[@]}" --backbone gwn --seeds 0 --budgets 0.3 \
               --out bench_out/stprune_divvy_gwn --set time_slice=-20000: patience=3 "backbone_options={preset: small}" ;;
-  *) echo "unknown part $part (headline, sweep, gwn)"; exit 2 ;;
+  full) $py benchmarks/stprune_table.py "${common[@]}" "${methods[@]}" --backbone stid --seeds ${SEEDS:-0 1 2} --budgets 0.3 \
+              --out bench_out/stprune_divvy_full --set patience=3 "backbone_options={hidden_size: 16, n_layers: 2}" ;;
+  full-sweep) $py benchmarks/stprune_table.py "${common[@]}" "${methods[@]}" --backbone stid --seeds 0 --budgets 0.1 0.3 0.5 0.7 0.9 \
+              --out bench_out/stprune_divvy_full --set patience=3 "backbone_options={hidden_size: 16, n_layers: 2}" ;;
+  *) echo "unknown part $part (headline, sweep, gwn, full, full-sweep)"; exit 2 ;;
 esac

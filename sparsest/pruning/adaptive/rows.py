@@ -17,7 +17,10 @@ those rows:
 - a k x k convolution writes the rows into a zero-padded channels-last frame, whose other
   pixels hold what the masked dense network holds there (the *background*, below), cuts
   every active tile out of it with the halo its kernel reads, and runs the dense kernel on
-  that stack (SBNet's gather / compute; the outputs are already rows, no scatter);
+  that stack (SBNet's gather / compute; the outputs are already rows, no scatter). Where
+  the halos would copy more pixels than the whole padded frame (SimVP's 7 x 7 dilation-3
+  kernel on 4 x 4-pixel tiles: 30x the tile), the kernel runs on the whole frame and the
+  active rows are kept: cheaper here, and its FLOPs are counted as the whole frame's;
 - GroupNorm takes its statistics from the rows, counting every other pixel of the frame
   with its value 0 (a gated convolution's output there); its value at those pixels, and
   the activation's, is one constant per frame and channel (the background), which is what
@@ -191,6 +194,11 @@ def _conv(state, conv: nn.Conv2d, ix: "_Index", repeat: int) -> tuple[torch.Tens
         xp[:, ph : ph + H, pw : pw + W] = state.permute(0, 2, 3, 1)
         xp = xp.view(-1, C)
     src = ix.stack_index(out_hw, (th, tw), P, (sh, sw), (Hp, Wp), repeat)
+    if src.numel() > xp.shape[0]:  # the halos would copy more than the whole padded frame: convolve it, keep the tiles
+        frames = xp.view(-1, Hp, Wp, C).permute(0, 3, 1, 2)
+        y = F.conv2d(frames, conv.weight, conv.bias, conv.stride, 0, conv.dilation, conv.groups)  # [F, C_out, >= H', >= W']
+        y = y[..., : out_hw[0], : out_hw[1]].permute(0, 2, 3, 1).reshape(-1, conv.out_channels)
+        return y.index_select(0, ix.positions(out_hw, repeat)), out_hw
     n = src.numel() // (P[0] * P[1])
     stack = xp.index_select(0, src).view(n, P[0], P[1], C).permute(0, 3, 1, 2)
     y = F.conv2d(stack, conv.weight, conv.bias, conv.stride, 0, conv.dilation, conv.groups)  # [n, C_out, th, tw]

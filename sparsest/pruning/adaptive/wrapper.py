@@ -57,7 +57,10 @@ evaluation; computes everything), ``"gated"`` computes only each sample's active
 (sliced weights, one sample at a time; the batch-1 inference path that is really cheaper).
 With a tile reading, ``"gated"`` also computes only the active tiles, and ``"tiled"`` runs a
 whole batch on its active tiles (units masked, not sliced: the batch path of the compact
-model). All are numerically equal (tested). :meth:`compact` removes filters that are active
+model). For the ``"tiles"`` reading of SimVP both run the whole network on the compact rows
+of the active pixels (:mod:`.rows`, DynConv-style: no layer between the convolutions
+touches a whole frame), where :func:`.rows.supports` allows. All are numerically equal
+(tested). :meth:`compact` removes filters that are active
 for fewer than ``min_usage`` of the samples, for batch inference.
 
 Without tiles the data mask saves no compute in these dense CNN / ConvLSTM backbones (a zero
