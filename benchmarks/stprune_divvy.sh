@@ -17,7 +17,8 @@ py=${PYTHON:-python}
 echo "machine: $(uname -m), $(nproc) cores, torch $($py -c 'import torch; print(torch.__version__)'), $(date -u +%Y-%m-%dT%H:%M)"
 common=(--data divvy-chicago --epochs 8 --batch-size 32 --threads 2)
 methods=(--methods st-prune infobatch infobatch-budget random)
-stid=(time_slice=-20000: patience=3 "backbone_options={hidden_size: 16, n_layers: 2}")
+whole=(patience=3 "backbone_options={hidden_size: 16, n_layers: 2}")  # the whole series
+stid=(time_slice=-20000: "${whole[@]}")  # the last 20,000 steps
 case $part in
   headline) $py benchmarks/stprune_table.py "${common[@]}" "${methods[@]}" --backbone stid --seeds 0 1 2 --budgets 0.3 \
               --out bench_out/stprune_divvy --set "${stid[@]}" ;;
@@ -26,8 +27,8 @@ case $part in
   gwn) $py benchmarks/stprune_table.py "${common[@]}" "${methods[@]}" --backbone gwn --seeds 0 --budgets 0.3 \
               --out bench_out/stprune_divvy_gwn --set time_slice=-20000: patience=3 "backbone_options={preset: small}" ;;
   full) $py benchmarks/stprune_table.py "${common[@]}" "${methods[@]}" --backbone stid --seeds ${SEEDS:-0 1 2} --budgets 0.3 \
-              --out bench_out/stprune_divvy_full --set patience=3 "backbone_options={hidden_size: 16, n_layers: 2}" ;;
+              --out bench_out/stprune_divvy_full --set "${whole[@]}" ;;
   full-sweep) $py benchmarks/stprune_table.py "${common[@]}" "${methods[@]}" --backbone stid --seeds 0 --budgets 0.1 0.3 0.5 0.7 0.9 \
-              --out bench_out/stprune_divvy_full --set patience=3 "backbone_options={hidden_size: 16, n_layers: 2}" ;;
+              --out bench_out/stprune_divvy_full --set "${whole[@]}" ;;
   *) echo "unknown part $part (headline, sweep, gwn, full, full-sweep)"; exit 2 ;;
 esac

@@ -49,7 +49,7 @@ from torch import nn
 
 from ...backbones.grid.simvp import ConvSC, GASubBlock, SimVP
 from .gating import GatedConv2d
-from .tiles import TilePlan, tile_size
+from .tiles import TilePlan, _padded_rows, stack_geometry, stack_sources, tile_size
 
 ENABLED = True
 """Run a supported SimVP's tile reading on compact rows (module doc); False: the generic
@@ -172,15 +172,12 @@ def _conv1x1(x: torch.Tensor, conv: nn.Module) -> torch.Tensor:
 def _conv(state, conv: nn.Conv2d, ix: "_Index", repeat: int) -> tuple[torch.Tensor, tuple[int, int]]:
     """A k x k convolution at the active tiles: ``(rows [n, C_out], output (H', W'))``. The
     input (rows with their background, or a whole frame stack) is written into a zero-padded
-    channels-last frame, the active tiles are cut out with their halos and the kernel runs
-    on the stack without padding."""
+    channels-last frame, the active tiles are cut out with their halos
+    (:func:`~.tiles.stack_sources`) and the kernel runs on the stack without padding."""
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = conv.kernel_size, conv.stride, conv.padding, conv.dilation
     H, W = state.hw if isinstance(state, _Rows) else tuple(state.shape[-2:])
     out_hw = ((H + 2 * ph - dh * (kh - 1) - 1) // sh + 1, (W + 2 * pw - dw * (kw - 1) - 1) // sw + 1)
-    th, tw = tile_size(out_hw, ix.grid)
-    P = ((th - 1) * sh + dh * (kh - 1) + 1, (tw - 1) * sw + dw * (kw - 1) + 1)
-    Hp = max(H + 2 * ph, (ix.grid[0] - 1) * th * sh + P[0])
-    Wp = max(W + 2 * pw, (ix.grid[1] - 1) * tw * sw + P[1])
+    t, P, (Hp, Wp) = stack_geometry((H, W), out_hw, conv.kernel_size, conv.stride, conv.padding, conv.dilation, ix.grid)
     if isinstance(state, _Rows):
         C = state.rows.shape[1]
         xp = state.rows.new_zeros(ix.batch * repeat, Hp, Wp, C)
@@ -189,11 +186,9 @@ def _conv(state, conv: nn.Conv2d, ix: "_Index", repeat: int) -> tuple[torch.Tens
         xp = xp.view(-1, C)
         xp.index_copy_(0, ix.positions((H, W), repeat, pad=(ph, pw), frame=(Hp, Wp)), state.rows)
     else:
-        N, C = state.shape[:2]
-        xp = state.new_zeros(N, Hp, Wp, C)
-        xp[:, ph : ph + H, pw : pw + W] = state.permute(0, 2, 3, 1)
-        xp = xp.view(-1, C)
-    src = ix.stack_index(out_hw, (th, tw), P, (sh, sw), (Hp, Wp), repeat)
+        C = state.shape[1]
+        xp = _padded_rows(state, (ph, pw), (Hp, Wp))
+    src = ix.stack_index(t, P, (sh, sw), (Hp, Wp), repeat)
     if src.numel() > xp.shape[0]:  # the halos would copy more than the whole padded frame: convolve it, keep the tiles
         frames = xp.view(-1, Hp, Wp, C).permute(0, 3, 1, 2)
         y = F.conv2d(frames, conv.weight, conv.bias, conv.stride, 0, conv.dilation, conv.groups)  # [F, C_out, >= H', >= W']
@@ -231,8 +226,8 @@ def _group_norm(y: torch.Tensor, norm: nn.GroupNorm, ix: "_Index", hw, repeat: i
     if norm.affine:
         scale = scale * norm.weight
     shift = norm.bias if norm.affine else y.new_zeros(C)
-    rows = (d * scale[:, None]).view(-1, C) + shift if P is not None else d * scale.index_select(0, ix.frame_of_rows(hw, repeat)) + shift
-    return rows, shift - mean_c * scale
+    per_row = scale[:, None] if P is not None else scale.index_select(0, frame)
+    return (d * per_row).view(-1, C) + shift, shift - mean_c * scale
 
 
 def _batch_norm(x: torch.Tensor, bn: nn.BatchNorm2d) -> torch.Tensor:
@@ -255,8 +250,13 @@ class _Index:
         return self.plan.cached(("rows",) + key, build)
 
     def tiles(self, repeat: int) -> torch.Tensor:
-        """``[n_t, 3]`` (frame, tile row, tile column) of the active tiles, frame-major."""
-        return self._cached(("tiles", repeat), lambda: torch.nonzero((self.plan.mask > 0.5).repeat_interleave(repeat, dim=0)))
+        """``[n_t, 3]`` (frame, tile row, tile column) of the active tiles, frame-major (the
+        same at every resolution: whole tiles)."""
+        return self.plan.tiles_in(self.grid, (1, 1), repeat)
+
+    def tiles_per_frame(self, repeat: int) -> torch.Tensor:
+        """``[F]`` int64: active tiles of each frame."""
+        return self._cached(("per-frame", repeat), lambda: torch.bincount(self.tiles(repeat)[:, 0], minlength=self.batch * repeat))
 
     def positions(self, hw, repeat: int, pad=(0, 0), frame=None) -> torch.Tensor:
         """``[n]`` each row's pixel as a row of the channels-last ``[F, H_f, W_f, C]`` stack
@@ -280,48 +280,27 @@ class _Index:
 
     def uniform(self, hw, repeat: int) -> int | None:
         """Active pixels per frame when every frame has the same number, else None."""
-
-        def build():
-            per = torch.bincount(self.tiles(repeat)[:, 0], minlength=self.batch * repeat)
-            th, tw = tile_size(hw, self.grid)
-            return int(per[0]) * th * tw if bool((per == per[0]).all()) else None
-
-        return self._cached(("uniform", tuple(hw), repeat), build)
+        per = self.tiles_per_frame(repeat)
+        th, tw = tile_size(hw, self.grid)
+        return self._cached(("uniform", tuple(hw), repeat), lambda: int(per[0]) * th * tw if bool((per == per[0]).all()) else None)
 
     def active_per_frame(self, hw, repeat: int) -> torch.Tensor:
         """``[F]`` float: active pixels per frame."""
         th, tw = tile_size(hw, self.grid)
+        return (self.tiles_per_frame(repeat) * (th * tw)).to(self.plan.mask.dtype)
 
-        def build():
-            per = torch.bincount(self.tiles(repeat)[:, 0], minlength=self.batch * repeat)
-            return (per * (th * tw)).to(self.plan.mask.dtype)
-
-        return self._cached(("per-frame", tuple(hw), repeat), build)
-
-    def stack_index(self, out_hw, t, P, stride, padded, repeat: int) -> torch.Tensor:
-        """``[n_t * P_h * P_w]`` rows of the padded input that form each active tile's input
-        window (tile-major; as :func:`~.tiles._stack_conv`)."""
-        (th, tw), (Ph, Pw), (sh, sw), (Hp, Wp) = t, P, stride, padded
-
-        def build():
-            tl = self.tiles(repeat)
-            f, r, c = tl[:, 0], tl[:, 1], tl[:, 2]
-            iy, jx = torch.arange(Ph, device=tl.device), torch.arange(Pw, device=tl.device)
-            src = (f * (Hp * Wp) + r * th * sh * Wp + c * tw * sw)[:, None, None] + iy[None, :, None] * Wp + jx[None, None, :]
-            return src.reshape(-1)
-
-        return self._cached(("stack", tuple(out_hw), tuple(t), tuple(P), tuple(stride), tuple(padded), repeat), build)
+    def stack_index(self, t, P, stride, padded, repeat: int) -> torch.Tensor:
+        """``[n_t * P_h * P_w]``: :func:`~.tiles.stack_sources` of the active tiles."""
+        return self._cached(("stack", tuple(t), tuple(P), tuple(stride), tuple(padded), repeat),
+                            lambda: stack_sources(self.tiles(repeat), t, P, stride, padded))
 
     def frame_rows(self, frames: torch.Tensor, repeat: int) -> torch.Tensor:
         """``[n, C]`` the active pixels of a whole ``[F, C, H, W]`` frame stack."""
         C = frames.shape[1]
         return frames.permute(0, 2, 3, 1).reshape(-1, C).index_select(0, self.positions(tuple(frames.shape[-2:]), repeat))
 
-    def upsample(self, state):
-        """Nearest 2x up-sampling of rows (repeated inside their tiles; the background stays)
-        or of a whole frame stack."""
-        if not isinstance(state, _Rows):
-            return F.interpolate(state, scale_factor=2, mode="nearest")
+    def upsample(self, state: _Rows) -> _Rows:
+        """Nearest 2x up-sampling of rows: repeated inside their tiles, the background stays."""
         th, tw = tile_size(state.hw, self.grid)
         C = state.rows.shape[1]
         up = state.rows.view(-1, th, tw, C).repeat_interleave(2, dim=1).repeat_interleave(2, dim=2)
@@ -334,7 +313,7 @@ class _Index:
 
         def build():
             th, tw = tile_size(hw, self.grid)
-            counts = torch.bincount(self.tiles(1)[:, 0], minlength=self.batch) * (th * tw)  # P_b
+            counts = self.tiles_per_frame(1) * (th * tw)  # P_b
             start = torch.cumsum(counts, 0) - counts
             sample = torch.repeat_interleave(torch.arange(self.batch, device=counts.device), counts)
             j = torch.arange(int(counts.sum()), device=counts.device) - start[sample]

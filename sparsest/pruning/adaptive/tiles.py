@@ -168,13 +168,12 @@ def tiled_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | Non
     C_out = weight.shape[0]
     Ho = (H + 2 * ph - dh * (kh - 1) - 1) // sh + 1
     Wo = (W + 2 * pw - dw * (kw - 1) - 1) // sw + 1
-    th, tw = tile_size((Ho, Wo), grid)
+    (th, tw), (P_h, P_w), padded = stack_geometry((H, W), (Ho, Wo), (kh, kw), (sh, sw), (ph, pw), (dh, dw), grid)
     if plan.n_active == 0:
         return x.new_zeros(rows_in, C_out, Ho, Wo)
     if (kh, kw, sh, sw, ph, pw) == (1, 1, 1, 1, 0, 0) and groups == 1:  # pointwise: gather pixels, one matmul
         return _pointwise(x.contiguous(memory_format=torch.channels_last), weight, bias, plan, repeat)  # no-op when it is
     # k x k: the zero-padded channels-last copy is made from any layout (_padded_rows)
-    P_h, P_w = (th - 1) * sh + dh * (kh - 1) + 1, (tw - 1) * sw + dw * (kw - 1) + 1
     tiles = plan.tiles_in((Ho, Wo), (th, tw), repeat)
     gathered = tiles.shape[0] * P_h * P_w  # pixel rows the tile stack would copy
     if groups == 1 or groups == C == C_out:  # dense or depthwise
@@ -183,7 +182,32 @@ def tiled_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | Non
     elif gathered > MAX_GATHER * rows_in * (H + 2 * ph) * (W + 2 * pw):  # grouped: the halos would copy more than the frame
         y = F.conv2d(x.contiguous(memory_format=torch.channels_last), weight, bias, (sh, sw), (ph, pw), (dh, dw), groups)
         return y * expand_tiles(plan.mask.to(y.dtype), (Ho, Wo)).repeat_interleave(repeat, dim=0)[:, None]
-    return _stack_conv(x, weight, bias, (sh, sw), (ph, pw), (dh, dw), groups, plan, tiles, (th, tw), (P_h, P_w), (Ho, Wo), grid)
+    return _stack_conv(x, weight, bias, (sh, sw), (ph, pw), (dh, dw), groups, plan, tiles, (th, tw), (P_h, P_w), padded, (Ho, Wo),
+                       grid)
+
+
+def stack_geometry(hw, out_hw, kernel, stride, padding, dilation, grid) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
+    """``(t, P, padded)`` of a convolution computed on a tile stack: the tile size ``t`` at
+    the output resolution ``out_hw``, the input window ``P`` = ``(t - 1) * stride +
+    dilation * (k - 1) + 1`` each output tile reads, and the zero-padded input frame
+    ``padded`` that holds every tile's window (the convolution's padding, and more where
+    the last tiles' windows reach past it). All (height, width)."""
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = _pair(kernel), _pair(stride), _pair(padding), _pair(dilation)
+    th, tw = tile_size(out_hw, grid)
+    P = ((th - 1) * sh + dh * (kh - 1) + 1, (tw - 1) * sw + dw * (kw - 1) + 1)
+    padded = (max(hw[0] + 2 * ph, (grid[0] - 1) * th * sh + P[0]), max(hw[1] + 2 * pw, (grid[1] - 1) * tw * sw + P[1]))
+    return (th, tw), P, padded
+
+
+def stack_sources(tiles: torch.Tensor, t, P, stride, padded) -> torch.Tensor:
+    """``[n * P_h * P_w]`` int64: the rows of the zero-padded channels-last
+    ``[F * Hp * Wp, C]`` input (:func:`stack_geometry`) that form the input window of each
+    tile ``tiles`` ``[n, 3]`` (frame, tile row, tile column), tile-major, raster order."""
+    (th, tw), (P_h, P_w), (sh, sw), (Hp, Wp) = t, P, _pair(stride), padded
+    f, r, c = tiles[:, 0], tiles[:, 1], tiles[:, 2]
+    iy, ix = torch.arange(P_h, device=tiles.device), torch.arange(P_w, device=tiles.device)
+    src = (f * (Hp * Wp) + r * th * sh * Wp + c * tw * sw)[:, None, None] + iy[None, :, None] * Wp + ix[None, None, :]
+    return src.reshape(-1)
 
 
 def _padded_rows(x: torch.Tensor, pad: tuple[int, int], hw: tuple[int, int]) -> torch.Tensor:
@@ -217,82 +241,58 @@ def _pointwise(x, weight, bias, plan: TilePlan, repeat: int) -> torch.Tensor:
     return _scatter_rows(rows, y, (N, C_out, H, W))
 
 
-def tap_index(plan: TilePlan, hw: tuple[int, int], out_hw: tuple[int, int], kernel, stride, padding, dilation,
-              repeat: int) -> torch.Tensor:
-    """``[n * k_h * k_w]`` int64: for every active output pixel of an ``out_hw`` frame stack
-    (``repeat`` frames per sample), the rows of its ``k_h x k_w`` input taps in the
-    zero-padded channels-last ``[F * (H + 2 p_h) * (W + 2 p_w), C]`` input (tap-major per
-    pixel, pixels in :meth:`TilePlan.active_rows` order): im2col restricted to the active
-    pixels. Cached on the plan."""
-    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = _pair(kernel), _pair(stride), _pair(padding), _pair(dilation)
-    (H, W), (Ho, Wo) = hw, out_hw
+def _pixel_conv(x, weight, bias, stride, padding, dilation, groups: int, plan: TilePlan, repeat: int,
+                out_hw: tuple[int, int]) -> torch.Tensor:
+    """A k x k convolution (dense or depthwise) at the active output pixels only: gather the
+    ``k * k`` input taps of every active pixel from the zero-padded input (im2col restricted
+    to the active pixels), then one matrix product (dense) or the depthwise kernel on the
+    stack of ``k x k`` tap patches (the dilation is in the gather), scatter. Unlike the tile
+    stack it copies no halo, so it also serves large dilated kernels on small tiles."""
+    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
+    N, C, H, W = x.shape
+    C_out, kh, kw = weight.shape[0], weight.shape[-2], weight.shape[-1]
+    Ho, Wo = out_hw
     Hp, Wp = H + 2 * ph, W + 2 * pw
+    rows = plan.active_rows((Ho, Wo), repeat)
 
     def build():
-        rows = plan.active_rows((Ho, Wo), repeat)
         f, p = rows // (Ho * Wo), rows % (Ho * Wo)
         base = f * (Hp * Wp) + (p // Wo) * sh * Wp + (p % Wo) * sw
         ty = (torch.arange(kh, device=rows.device) * dh).repeat_interleave(kw)
         tx = (torch.arange(kw, device=rows.device) * dw).repeat(kh)
-        return (base[:, None] + (ty * Wp + tx)[None]).reshape(-1)
+        return (base[:, None] + (ty * Wp + tx)[None]).reshape(-1)  # [n * kh * kw], tap-major per pixel
 
-    return plan.cached(("taps", tuple(hw), tuple(out_hw), (kh, kw), (sh, sw), (ph, pw), (dh, dw), repeat), build)
-
-
-def taps_conv(cols: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, groups: int) -> torch.Tensor:
-    """A dense (``groups == 1``) or depthwise convolution at pixels whose taps are gathered:
-    ``cols`` ``[n * k_h * k_w, C]`` (:func:`tap_index` order) -> ``[n, C_out]``. Dense: one
-    matrix product with the weight laid out taps-then-channels; depthwise: the kernel on the
-    ``n`` patches of ``k_h x k_w`` taps (channels-last, no copy)."""
-    C_out, kh, kw = weight.shape[0], weight.shape[-2], weight.shape[-1]
-    C = cols.shape[1]
-    n = cols.shape[0] // (kh * kw)
+    taps = plan.cached(("taps", (H, W), (Ho, Wo), (kh, kw), stride, padding, dilation, repeat), build)
+    cols = _padded_rows(x, (ph, pw), (Hp, Wp)).index_select(0, taps)  # [n * kh * kw, C]
+    n = rows.numel()
     if groups == 1:
-        w = weight.permute(0, 2, 3, 1).reshape(C_out, kh * kw * C).t()
-        return torch.addmm(bias, cols.view(n, -1), w) if bias is not None else torch.mm(cols.view(n, -1), w)
-    return F.conv2d(cols.view(n, kh, kw, C).permute(0, 3, 1, 2), weight, bias, 1, 0, 1, groups).reshape(n, C_out)
+        w = weight.permute(0, 2, 3, 1).reshape(C_out, kh * kw * C).t()  # taps-then-channels, as the gather
+        y = torch.addmm(bias, cols.view(n, -1), w) if bias is not None else torch.mm(cols.view(n, -1), w)
+    else:  # depthwise: the kernel on n patches of k x k taps (channels-last, no copy)
+        y = F.conv2d(cols.view(n, kh, kw, C).permute(0, 3, 1, 2), weight, bias, 1, 0, 1, groups).reshape(n, C_out)
+    return _scatter_rows(rows, y, (N, C_out, Ho, Wo))
 
 
-def _pixel_conv(x, weight, bias, stride, padding, dilation, groups: int, plan: TilePlan, repeat: int,
-                out_hw: tuple[int, int]) -> torch.Tensor:
-    """A k x k convolution (dense or depthwise) at the active output pixels only: gather the
-    ``k * k`` input taps of every active pixel from the zero-padded input
-    (:func:`tap_index`), then :func:`taps_conv`, scatter. Unlike the tile stack it copies no
-    halo, so it also serves large dilated kernels on small tiles."""
-    (ph, pw) = padding
-    N, C, H, W = x.shape
-    taps = tap_index(plan, (H, W), out_hw, weight.shape[-2:], stride, padding, dilation, repeat)
-    cols = _padded_rows(x, (ph, pw), (H + 2 * ph, W + 2 * pw)).index_select(0, taps)  # [n * kh * kw, C]
-    y = taps_conv(cols, weight, bias, groups)
-    return _scatter_rows(plan.active_rows(out_hw, repeat), y, (N, weight.shape[0], *out_hw))
-
-
-def _stack_conv(x, weight, bias, stride, padding, dilation, groups: int, plan: TilePlan, tiles: torch.Tensor, t, P, out_hw,
-                grid) -> torch.Tensor:
-    """The tile stack: every active tile with its halo is gathered (channels-last rows) into
-    ``[n, C, P_h, P_w]``, the convolution runs on the stack without padding, and its
-    ``[n, C_out, t_h, t_w]`` outputs are scattered into a zero map of whole tiles, cropped to
-    the frame."""
-    (sh, sw), (ph, pw) = stride, padding
+def _stack_conv(x, weight, bias, stride, padding, dilation, groups: int, plan: TilePlan, tiles: torch.Tensor, t, P, padded,
+                out_hw, grid) -> torch.Tensor:
+    """The tile stack: every active tile with its halo is gathered (channels-last rows,
+    :func:`stack_sources`) into ``[n, C, P_h, P_w]``, the convolution runs on the stack
+    without padding, and its ``[n, C_out, t_h, t_w]`` outputs are scattered into a zero map
+    of whole tiles, cropped to the frame."""
     (th, tw), (P_h, P_w), (Ho, Wo) = t, P, out_hw
     N, C, H, W = x.shape
     C_out = weight.shape[0]
     Hq, Wq = grid[0] * th, grid[1] * tw
-    Hp = max(H + 2 * ph, (grid[0] - 1) * th * sh + P_h)
-    Wp = max(W + 2 * pw, (grid[1] - 1) * tw * sw + P_w)
     n = tiles.shape[0]
 
     def build():
         f, r, c = tiles[:, 0], tiles[:, 1], tiles[:, 2]
-        dev = tiles.device
-        iy, ix = torch.arange(P_h, device=dev), torch.arange(P_w, device=dev)
-        src = (f * (Hp * Wp) + r * th * sh * Wp + c * tw * sw)[:, None, None] + iy[None, :, None] * Wp + ix[None, None, :]
-        oy, ox = torch.arange(th, device=dev), torch.arange(tw, device=dev)
+        oy, ox = torch.arange(th, device=tiles.device), torch.arange(tw, device=tiles.device)
         dst = (f * (Hq * Wq) + r * th * Wq + c * tw)[:, None, None] + oy[None, :, None] * Wq + ox[None, None, :]
-        return src.reshape(-1), dst.reshape(-1)
+        return stack_sources(tiles, t, P, stride, padded), dst.reshape(-1)
 
-    src, dst = plan.cached(("stack", (H, W), (Hp, Wp), (Hq, Wq), t, P, stride, N), build)
-    stack = _padded_rows(x, (ph, pw), (Hp, Wp)).index_select(0, src).view(n, P_h, P_w, C).permute(0, 3, 1, 2)
+    src, dst = plan.cached(("stack", (H, W), tuple(padded), (Hq, Wq), t, P, stride, N), build)
+    stack = _padded_rows(x, padding, padded).index_select(0, src).view(n, P_h, P_w, C).permute(0, 3, 1, 2)
     y = F.conv2d(stack, weight, bias, stride, 0, dilation, groups)  # [n, C_out, th, tw]
     out = _scatter_rows(dst, y.permute(0, 2, 3, 1).reshape(-1, C_out), (N, C_out, Hq, Wq))
     return out[..., :Ho, :Wo]
@@ -302,4 +302,4 @@ def _pair(v) -> tuple[int, int]:
     return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
 
 
-__all__ = ["tile_size", "expand_tiles", "tile_scores", "TilePlan", "active_tiles", "tiled_conv2d", "tap_index", "taps_conv"]
+__all__ = ["tile_size", "expand_tiles", "tile_scores", "TilePlan", "active_tiles", "tiled_conv2d", "stack_geometry", "stack_sources"]

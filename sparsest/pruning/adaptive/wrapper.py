@@ -371,7 +371,7 @@ class DynaPruner(nn.Module):
         if self.mode == "gated" and self.gating:  # batch 1 path: sliced units (+ tiles), one sample at a time
             return self._forward_gated(x_in, tod, dow, filt.detach() > 0.5, tile_mask)
         plan = active_tiles(tile_mask.detach()) if tiled else None  # one plan per forward: every layer shares its index caches
-        if tiled and not self.gating and not self.training and rows.ENABLED and rows.supports(self.backbone, tuple(x_in.shape[-2:]), self.tiles):
+        if tiled and not self.gating and not self.training and rows.ENABLED and self._rows_supported(tuple(x_in.shape[-2:])):
             return rows.simvp_forward(self.backbone, x_in, plan, self.tiles)  # compact rows through the whole network
         for g, m in zip(self.gates, filt.split(self.sizes, dim=1)):
             if self.gating:
@@ -381,6 +381,16 @@ class DynaPruner(nn.Module):
             elif tile_mask is not None:
                 g.spatial = tile_mask
         return self.backbone(x_in, tod, dow)
+
+    def _rows_supported(self, hw: tuple[int, int]) -> bool:
+        """:func:`.rows.supports` for ``hw`` frames, once per frame size and set of removed
+        units (``keep``, the only channel state a gate holds between forwards; walking the
+        backbone on every forward cost ~0.25 ms, ~1% of a batch-1 forward)."""
+        key = (hw, tuple(g.keep is None for g in self.gates))
+        cache = self.__dict__.setdefault("_rows_ok", {})  # plain dict, not module state (models pickled before it load)
+        if key not in cache:
+            cache[key] = rows.supports(self.backbone, hw, self.tiles)
+        return cache[key]
 
     def _forward_gated(self, x_in, tod, dow, on: torch.Tensor, tile_mask=None) -> torch.Tensor:
         outs = []
