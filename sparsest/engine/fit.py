@@ -265,11 +265,29 @@ def _fit(trainer, *args, **kwargs) -> None:
         raise KeyboardInterrupt
 
 
+class DeferringEarlyStopping(L.pytorch.callbacks.EarlyStopping):
+    """Lightning's early stopping, except that a callback with a ``defer_stop(epoch) -> bool``
+    method may postpone a stop it fires (sample pruning runs its annealed full-data epochs
+    first, :meth:`~sparsest.pruning.samples.callback.SamplePruning.defer_stop`, and stops
+    after them itself). The decision is the same on every rank (deterministic in the epoch)."""
+
+    def _run_early_stopping_check(self, trainer) -> None:
+        was = trainer.should_stop
+        super()._run_early_stopping_check(trainer)
+        if trainer.should_stop and not was:
+            for cb in trainer.callbacks:
+                defer = getattr(cb, "defer_stop", None)
+                if callable(defer) and defer(trainer.current_epoch):
+                    trainer.should_stop = False
+                    self.stopped_epoch = 0
+                    break
+
+
 def fit_best(module: L.LightningModule, train_loader, val_loader, run: RunDirectory, name: str, opts, *, max_epochs: int,
              patience: int | None = None, callbacks=(), generators=(), trainer_kwargs=None, progress: bool = True,
              monitor: str = "val_mae") -> float:
     """Train phase ``name`` for at most ``max_epochs`` with early stopping on validation MAE
-    (``patience`` epochs; None or 0 = off), keep the best epoch's weights
+    (``patience`` epochs; None or 0 = off; :class:`DeferringEarlyStopping`), keep the best epoch's weights
     (``checkpoints/<name>.ckpt``) and load them into ``module``. Resumable (module doc).
 
     Args:
@@ -291,7 +309,7 @@ def fit_best(module: L.LightningModule, train_loader, val_loader, run: RunDirect
     last = run.checkpoints / f"{name}-last.ckpt"
     extra = [ckpt, ResumeState(last, generators)]
     if patience:
-        extra.append(L.pytorch.callbacks.EarlyStopping(monitor=monitor, mode="min", patience=patience))
+        extra.append(DeferringEarlyStopping(monitor=monitor, mode="min", patience=patience))
     trainer = make_trainer(opts, run, name, max_epochs=max_epochs, callbacks=[*callbacks, *extra], progress=progress,
                            **(trainer_kwargs or {}))
     _fit(trainer, module, train_loader, val_loader, ckpt_path=str(last) if last.exists() else None)

@@ -86,7 +86,7 @@ def test_grid_domain_allows_cells_never_observed_outside_it():
 
 
 def test_radar_sets_listed():
-    for name, w, h in (("radar-bom", 6, 6), ("radar-bom-full", 6, 6), ("radar-knmi", 3, 6), ("radar-knmi-full", 3, 6)):
+    for name, w, h in (("radar-bom", 6, 6), ("radar-bom-2km", 6, 6), ("radar-bom-full", 6, 6), ("radar-knmi", 3, 6), ("radar-knmi-full", 3, 6)):
         e = get_dataset_entry(name)
         assert e is not None and e.kind == "grid" and (e.window, e.horizon) == (w, h), name
     assert "heavy for a CPU" in get_dataset_entry("radar-bom-full").summary
@@ -155,6 +155,22 @@ def test_full_resolution_sets_nan_exactly_where_the_file_has_no_data(bom_raw, kn
     d = load_dataset("radar-knmi-full", SHARED_DATA)[0]
     assert d.values.shape == (92, 1, 417, 419)
     assert np.array_equal(np.isnan(d.values[:, 0]), code[:, 220:637, 160:579] == 65535)
+
+
+@requires_shared
+def test_radar_bom_2km_is_the_4_x_4_block_mean_of_the_file(bom, bom_raw):
+    code, scale = bom_raw
+    d = load_dataset("radar-bom-2km", SHARED_DATA)[0]
+    assert d.values.shape == (144, 1, 128, 128) and d.name == "radar-bom-2km"
+    assert any("4 x 4 block means" in m and "2 km" in m for m in d.notes)
+    block = code[30, 200:204, 240:244]
+    if (block >= 0).all():  # an all-valid block: its plain mean in mm/h
+        assert d.values[30, 0, 50, 60] == pytest.approx(block.mean() * scale * 6, rel=1e-5)
+    # where all 64 pixels of a 4 km block are valid, its four 2 km cells average to it
+    coarse = d.values[:, 0].reshape(144, 64, 2, 64, 2).mean(axis=(2, 4))
+    full = (code >= 0).reshape(144, 64, 8, 64, 8).all(axis=(2, 4))
+    assert full.mean() > 0.5
+    np.testing.assert_allclose(coarse[full], bom.values[:, 0][full], rtol=1e-4, atol=1e-5)
 
 
 # ----------------------------------------------------------------------------- extrapolation

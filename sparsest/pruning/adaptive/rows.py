@@ -14,12 +14,13 @@ those rows:
   (raster order), so a tile's outputs are a contiguous block and the tile list is the same
   at every resolution of the network;
 - a 1 x 1 convolution is one matrix product on the rows;
-- a k x k convolution writes the rows into a zero-padded channels-last frame, whose other
-  pixels hold what the masked dense network holds there (the *background*, below), cuts
-  every active tile out of it with the halo its kernel reads, and runs the dense kernel on
-  that stack (SBNet's gather / compute; the outputs are already rows, no scatter). Where
-  the halos would copy more pixels than the whole padded frame (SimVP's 7 x 7 dilation-3
-  kernel on 4 x 4-pixel tiles: 30x the tile), the kernel runs on the whole frame and the
+- a k x k convolution gathers the stack of every active tile with the halo its kernel reads
+  in one ``index_select`` from ``cat([rows, one background row per frame, one zero row])``:
+  the halo pixels outside the active tiles read what the masked dense network holds there
+  (the *background*, below), the padding reads 0; then the dense kernel runs on that stack
+  (SBNet's gather / compute; the outputs are already rows, no scatter). Where the halos
+  would copy more pixels than the whole padded frame (SimVP's 7 x 7 dilation-3 kernel on
+  4 x 4-pixel tiles: 30x the tile), the kernel runs on the zero-padded whole frame and the
   active rows are kept: cheaper here, and its FLOPs are counted as the whole frame's;
 - GroupNorm takes its statistics from the rows, counting every other pixel of the frame
   with its value 0 (a gated convolution's output there); its value at those pixels, and
@@ -43,13 +44,14 @@ Used by :class:`~.wrapper.DynaPruner` for the ``"tiles"`` reading of a
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ...backbones.grid.simvp import ConvSC, GASubBlock, SimVP
 from .gating import GatedConv2d
-from .tiles import TilePlan, _padded_rows, stack_geometry, stack_sources, tile_size
+from .tiles import TilePlan, _padded_rows, stack_geometry, tile_size
 
 ENABLED = True
 """Run a supported SimVP's tile reading on compact rows (module doc); False: the generic
@@ -171,16 +173,39 @@ def _conv1x1(x: torch.Tensor, conv: nn.Module) -> torch.Tensor:
 
 def _conv(state, conv: nn.Conv2d, ix: "_Index", repeat: int) -> tuple[torch.Tensor, tuple[int, int]]:
     """A k x k convolution at the active tiles: ``(rows [n, C_out], output (H', W'))``. The
-    input (rows with their background, or a whole frame stack) is written into a zero-padded
-    channels-last frame, the active tiles are cut out with their halos
-    (:func:`~.tiles.stack_sources`) and the kernel runs on the stack without padding."""
+    tile stack (every active tile with the halo its kernel reads, :func:`~.tiles.stack_sources`)
+    is gathered by one ``index_select`` from the rows, one background row per frame and one
+    zero row (the padding), through an index map of the padded frame
+    (:meth:`_Index.stack_rows`: one integer per pixel instead of C floats); a whole frame
+    stack input (the first encoder layer's output) is gathered the same way from its
+    channels-last pixels and a zero row. A kernel whose halos would copy more than the
+    padded frame runs on a zero-padded channels-last frame instead. The kernel runs
+    without padding."""
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = conv.kernel_size, conv.stride, conv.padding, conv.dilation
     H, W = state.hw if isinstance(state, _Rows) else tuple(state.shape[-2:])
     out_hw = ((H + 2 * ph - dh * (kh - 1) - 1) // sh + 1, (W + 2 * pw - dw * (kw - 1) - 1) // sw + 1)
     t, P, (Hp, Wp) = stack_geometry((H, W), out_hw, conv.kernel_size, conv.stride, conv.padding, conv.dilation, ix.grid)
+    frames = ix.batch * repeat
+    size = ix.stack_size(t, P, (sh, sw), (Hp, Wp), repeat)
+    whole = size > frames * Hp * Wp  # the halos would copy more than the whole padded frame
+    if not whole:  # gather the stack from the rows (or the frame's pixels), the background and a zero row
+        if isinstance(state, _Rows):
+            C = state.rows.shape[1]
+            background = state.background if state.background is not None else state.rows.new_zeros(frames, C)
+            table = torch.cat([state.rows, background, state.rows.new_zeros(1, C)])
+            gather = ix.stack_rows((H, W), (ph, pw), t, P, (sh, sw), (Hp, Wp), repeat)
+        else:
+            C = state.shape[1]
+            table = torch.cat([state.permute(0, 2, 3, 1).reshape(-1, C), state.new_zeros(1, C)])
+            gather = ix.stack_rows((H, W), (ph, pw), t, P, (sh, sw), (Hp, Wp), repeat, whole_frame=True)
+        n = size // (P[0] * P[1])
+        stack = table.index_select(0, gather)
+        stack = stack.view(n, P[0], P[1], C).permute(0, 3, 1, 2)
+        y = F.conv2d(stack, conv.weight, conv.bias, conv.stride, 0, conv.dilation, conv.groups)  # [n, C_out, th, tw]
+        return y.permute(0, 2, 3, 1).reshape(-1, conv.out_channels), out_hw
     if isinstance(state, _Rows):
         C = state.rows.shape[1]
-        xp = state.rows.new_zeros(ix.batch * repeat, Hp, Wp, C)
+        xp = state.rows.new_zeros(frames, Hp, Wp, C)
         if state.background is not None:
             xp[:, ph : ph + H, pw : pw + W] = state.background[:, None, None, :]
         xp = xp.view(-1, C)
@@ -188,16 +213,10 @@ def _conv(state, conv: nn.Conv2d, ix: "_Index", repeat: int) -> tuple[torch.Tens
     else:
         C = state.shape[1]
         xp = _padded_rows(state, (ph, pw), (Hp, Wp))
-    src = ix.stack_index(t, P, (sh, sw), (Hp, Wp), repeat)
-    if src.numel() > xp.shape[0]:  # the halos would copy more than the whole padded frame: convolve it, keep the tiles
-        frames = xp.view(-1, Hp, Wp, C).permute(0, 3, 1, 2)
-        y = F.conv2d(frames, conv.weight, conv.bias, conv.stride, 0, conv.dilation, conv.groups)  # [F, C_out, >= H', >= W']
-        y = y[..., : out_hw[0], : out_hw[1]].permute(0, 2, 3, 1).reshape(-1, conv.out_channels)
-        return y.index_select(0, ix.positions(out_hw, repeat)), out_hw
-    n = src.numel() // (P[0] * P[1])
-    stack = xp.index_select(0, src).view(n, P[0], P[1], C).permute(0, 3, 1, 2)
-    y = F.conv2d(stack, conv.weight, conv.bias, conv.stride, 0, conv.dilation, conv.groups)  # [n, C_out, th, tw]
-    return y.permute(0, 2, 3, 1).reshape(-1, conv.out_channels), out_hw
+    fr = xp.view(-1, Hp, Wp, C).permute(0, 3, 1, 2)  # whole padded frames: convolve them, keep the tiles
+    y = F.conv2d(fr, conv.weight, conv.bias, conv.stride, 0, conv.dilation, conv.groups)  # [F, C_out, >= H', >= W']
+    y = y[..., : out_hw[0], : out_hw[1]].permute(0, 2, 3, 1).reshape(-1, conv.out_channels)
+    return y.index_select(0, ix.positions(out_hw, repeat)), out_hw
 
 
 def _group_norm(y: torch.Tensor, norm: nn.GroupNorm, ix: "_Index", hw, repeat: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -241,58 +260,116 @@ def _batch_norm(x: torch.Tensor, bn: nn.BatchNorm2d) -> torch.Tensor:
 
 class _Index:
     """Row indices of one forward's active tiles (module doc: tile-major rows), built on
-    first use per geometry and cached on the :class:`~.tiles.TilePlan`."""
+    first use per geometry and cached on the :class:`~.tiles.TilePlan`. They are built with
+    NumPy on the host (tens of small integer operations per geometry, each ~10x cheaper
+    than a PyTorch call at these sizes: at batch 1 this bookkeeping was ~15% of a forward)
+    and moved to the mask's device once."""
 
     def __init__(self, plan: TilePlan, grid: tuple[int, int]):
         self.plan, self.grid, self.batch = plan, tuple(grid), plan.mask.shape[0]
 
     def _cached(self, key, build):
-        return self.plan.cached(("rows",) + key, build)
+        """A torch index built by ``build()`` (a NumPy int64 array), once per key."""
+        dev = self.plan.mask.device
+        return self.plan.cached(("rows",) + key, lambda: torch.from_numpy(np.ascontiguousarray(build())).to(dev))
 
-    def tiles(self, repeat: int) -> torch.Tensor:
-        """``[n_t, 3]`` (frame, tile row, tile column) of the active tiles, frame-major (the
-        same at every resolution: whole tiles)."""
-        return self.plan.tiles_in(self.grid, (1, 1), repeat)
+    def _np(self, key, build):
+        """A NumPy array built once per key (the host side of the indices)."""
+        return self.plan.cached(("rows-np",) + key, build)
 
-    def tiles_per_frame(self, repeat: int) -> torch.Tensor:
+    def tiles(self, repeat: int) -> np.ndarray:
+        """``[n_t, 3]`` int64 (frame, tile row, tile column) of the active tiles, frame-major
+        (the same at every resolution: whole tiles)."""
+
+        def build():
+            m = self.plan.mask.detach()[:, : self.grid[0], : self.grid[1]] > 0.5
+            return np.argwhere(np.repeat(m.cpu().numpy(), repeat, axis=0)).astype(np.int64)
+
+        return self._np(("tiles", repeat), build)
+
+    def tiles_per_frame(self, repeat: int) -> np.ndarray:
         """``[F]`` int64: active tiles of each frame."""
-        return self._cached(("per-frame", repeat), lambda: torch.bincount(self.tiles(repeat)[:, 0], minlength=self.batch * repeat))
+        return self._np(("per-frame", repeat), lambda: np.bincount(self.tiles(repeat)[:, 0], minlength=self.batch * repeat))
 
-    def positions(self, hw, repeat: int, pad=(0, 0), frame=None) -> torch.Tensor:
-        """``[n]`` each row's pixel as a row of the channels-last ``[F, H_f, W_f, C]`` stack
-        whose frames hold the ``hw`` frame at offset ``pad`` (default: the frame itself)."""
+    def _positions(self, hw, repeat: int, pad=(0, 0), frame=None) -> np.ndarray:
         Hf, Wf = frame if frame is not None else hw
 
         def build():
             t = self.tiles(repeat)
             th, tw = tile_size(hw, self.grid)
-            iy = torch.arange(th, device=t.device).repeat_interleave(tw)
-            jx = torch.arange(tw, device=t.device).repeat(th)
-            y = (t[:, 1:2] * th + iy[None] + pad[0]).reshape(-1)
-            xx = (t[:, 2:3] * tw + jx[None] + pad[1]).reshape(-1)
-            return t[:, 0].repeat_interleave(th * tw) * (Hf * Wf) + y * Wf + xx
+            iy, jx = np.repeat(np.arange(th), tw), np.tile(np.arange(tw), th)
+            y = t[:, 1:2] * th + iy[None] + pad[0]
+            x = t[:, 2:3] * tw + jx[None] + pad[1]
+            return (t[:, 0:1] * (Hf * Wf) + y * Wf + x).reshape(-1)
 
-        return self._cached(("pos", tuple(hw), repeat, tuple(pad), (Hf, Wf)), build)
+        return self._np(("pos", tuple(hw), repeat, tuple(pad), (Hf, Wf)), build)
+
+    def positions(self, hw, repeat: int, pad=(0, 0), frame=None) -> torch.Tensor:
+        """``[n]`` each row's pixel as a row of the channels-last ``[F, H_f, W_f, C]`` stack
+        whose frames hold the ``hw`` frame at offset ``pad`` (default: the frame itself)."""
+        Hf, Wf = frame if frame is not None else hw
+        return self._cached(("pos", tuple(hw), repeat, tuple(pad), (Hf, Wf)), lambda: self._positions(hw, repeat, pad, frame))
 
     def frame_of_rows(self, hw, repeat: int) -> torch.Tensor:
         th, tw = tile_size(hw, self.grid)
-        return self._cached(("frame", tuple(hw), repeat), lambda: self.tiles(repeat)[:, 0].repeat_interleave(th * tw))
+        return self._cached(("frame", tuple(hw), repeat), lambda: np.repeat(self.tiles(repeat)[:, 0], th * tw))
 
     def uniform(self, hw, repeat: int) -> int | None:
         """Active pixels per frame when every frame has the same number, else None."""
         per = self.tiles_per_frame(repeat)
         th, tw = tile_size(hw, self.grid)
-        return self._cached(("uniform", tuple(hw), repeat), lambda: int(per[0]) * th * tw if bool((per == per[0]).all()) else None)
+        return int(per[0]) * th * tw if per.size and bool((per == per[0]).all()) else None
 
     def active_per_frame(self, hw, repeat: int) -> torch.Tensor:
         """``[F]`` float: active pixels per frame."""
         th, tw = tile_size(hw, self.grid)
-        return (self.tiles_per_frame(repeat) * (th * tw)).to(self.plan.mask.dtype)
+        return torch.from_numpy(self.tiles_per_frame(repeat) * (th * tw)).to(self.plan.mask.device, self.plan.mask.dtype)
+
+    def _stack_sources(self, t, P, stride, padded, repeat: int) -> np.ndarray:
+        """:func:`~.tiles.stack_sources` of the active tiles, in NumPy."""
+
+        def build():
+            (th, tw), (P_h, P_w), (sh, sw), (Hp, Wp) = t, P, stride, padded
+            tl = self.tiles(repeat)
+            base = tl[:, 0] * (Hp * Wp) + tl[:, 1] * th * sh * Wp + tl[:, 2] * tw * sw
+            return (base[:, None, None] + np.arange(P_h)[None, :, None] * Wp + np.arange(P_w)[None, None, :]).reshape(-1)
+
+        return self._np(("stack", tuple(t), tuple(P), tuple(stride), tuple(padded), repeat), build)
 
     def stack_index(self, t, P, stride, padded, repeat: int) -> torch.Tensor:
         """``[n_t * P_h * P_w]``: :func:`~.tiles.stack_sources` of the active tiles."""
         return self._cached(("stack", tuple(t), tuple(P), tuple(stride), tuple(padded), repeat),
-                            lambda: stack_sources(self.tiles(repeat), t, P, stride, padded))
+                            lambda: self._stack_sources(t, P, stride, padded, repeat))
+
+    def stack_size(self, t, P, stride, padded, repeat: int) -> int:
+        """The length of :meth:`stack_index` (no tensor built)."""
+        return int(self.tiles(repeat).shape[0]) * P[0] * P[1]
+
+    def stack_rows(self, hw, pad, t, P, stride, padded, repeat: int, whole_frame: bool = False) -> torch.Tensor:
+        """``[n_t * P_h * P_w]``: for each pixel of the tile stack (:meth:`stack_index`) of
+        an ``hw`` frame placed at offset ``pad`` in ``padded`` frames, its row in
+        ``cat([rows [n], background [F], zero [1]])``: an active pixel's row, the frame's
+        background row for its other pixels, the zero row for the padding. With
+        ``whole_frame``: its row in ``cat([the channels-last frame stack [F * H * W], zero
+        [1]])``."""
+
+        def build():
+            frames, (H, W), (Hp, Wp) = self.batch * repeat, hw, padded
+            src = self._stack_sources(t, P, stride, padded, repeat)
+            if whole_frame:
+                m = np.full((frames, Hp, Wp), frames * H * W, dtype=np.int64)
+                m[:, pad[0] : pad[0] + H, pad[1] : pad[1] + W] = np.arange(frames * H * W).reshape(frames, H, W)
+                return m.reshape(-1)[src]
+            pos = self._positions(hw, repeat, pad, padded)
+            n = pos.size
+            m = np.full((frames, Hp, Wp), n + frames, dtype=np.int64)
+            m[:, pad[0] : pad[0] + H, pad[1] : pad[1] + W] = n + np.arange(frames)[:, None, None]
+            m = m.reshape(-1)
+            m[pos] = np.arange(n)
+            return m[src]
+
+        key = ("stack-rows", tuple(hw), tuple(pad), tuple(t), tuple(P), tuple(stride), tuple(padded), repeat, whole_frame)
+        return self._cached(key, build)
 
     def frame_rows(self, frames: torch.Tensor, repeat: int) -> torch.Tensor:
         """``[n, C]`` the active pixels of a whole ``[F, C, H, W]`` frame stack."""
@@ -306,7 +383,7 @@ class _Index:
         up = state.rows.view(-1, th, tw, C).repeat_interleave(2, dim=1).repeat_interleave(2, dim=2)
         return _Rows(up.reshape(-1, C), (2 * state.hw[0], 2 * state.hw[1]), state.repeat, state.background)
 
-    def _regroup_index(self, hw, k: int) -> torch.Tensor:
+    def _regroup_np(self, hw, k: int) -> np.ndarray:
         """``[n_s, k]``: the row, in the stack of ``k`` frames per sample, of row ``r`` of the
         one-frame-per-sample stack in the sample's frame ``t``: ``start_b * k + t * P_b + j``
         for the ``j``-th row of sample ``b``, which has ``P_b`` rows (whole tiles)."""
@@ -314,19 +391,22 @@ class _Index:
         def build():
             th, tw = tile_size(hw, self.grid)
             counts = self.tiles_per_frame(1) * (th * tw)  # P_b
-            start = torch.cumsum(counts, 0) - counts
-            sample = torch.repeat_interleave(torch.arange(self.batch, device=counts.device), counts)
-            j = torch.arange(int(counts.sum()), device=counts.device) - start[sample]
-            t = torch.arange(k, device=counts.device)
-            return (start[sample] * k + j)[:, None] + t[None] * counts[sample][:, None]
+            start = np.cumsum(counts) - counts
+            sample = np.repeat(np.arange(self.batch), counts)
+            j = np.arange(int(counts.sum())) - start[sample]
+            return (start[sample] * k + j)[:, None] + np.arange(k)[None] * counts[sample][:, None]
 
-        return self._cached(("regroup", tuple(hw), k), build)
+        return self._np(("regroup", tuple(hw), k), build)
+
+    def _regroup_index(self, hw, k: int) -> torch.Tensor:
+        """:meth:`_regroup_np` flattened, as a torch index."""
+        return self._cached(("regroup", tuple(hw), k), lambda: self._regroup_np(hw, k).reshape(-1))
 
     def regroup(self, rows: torch.Tensor, hw, k: int, to_frames: bool) -> torch.Tensor:
         """SimVP's reshape between ``[B * k, C]`` frames and ``[B, k * C]`` stacked channels,
         on rows: ``[n_s * k, C]`` frame rows -> ``[n_s, k * C]`` sample rows
         (``to_frames=False``, the translator's input), or back (``to_frames=True``)."""
-        idx = self._regroup_index(hw, k).reshape(-1)
+        idx = self._regroup_index(hw, k)
         if not to_frames:
             return rows.index_select(0, idx).view(-1, k * rows.shape[1])
         per_frame = rows.view(idx.numel(), -1)  # (row, frame) order
@@ -337,9 +417,9 @@ class _Index:
         same pixel in the one-frame-per-sample stack."""
 
         def build():
-            idx = self._regroup_index(hw, k)
-            out = torch.empty(idx.numel(), dtype=torch.long, device=idx.device)
-            out[idx.reshape(-1)] = torch.arange(idx.shape[0], device=idx.device).repeat_interleave(k)
+            idx = self._regroup_np(hw, k)
+            out = np.empty(idx.size, dtype=np.int64)
+            out[idx.reshape(-1)] = np.repeat(np.arange(idx.shape[0]), k)
             return out
 
         return self._cached(("per-sample", tuple(hw), k), build)

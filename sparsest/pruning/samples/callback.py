@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader
 
 from ...data.windows import collate_windows
 from .options import PruningOptions
-from .policy import SelectionPolicy
+from .policy import SelectionPolicy, annealed_epochs
 from .sampler import IndexedDataset, PrunedSampler
 from .scores import complexity_score, mean_loss_score, quantile_strata, window_statistics
 
@@ -79,6 +79,7 @@ class SamplePruning(L.Callback):
         self.setup_s = 0.0
         self.step_time_s = 0.0
         self._t_batch = 0.0
+        self.stop_at: int | None = None  # last epoch of an early-stopped run's annealed tail
         self.apply(0)
 
     # -- state (resume)
@@ -93,7 +94,7 @@ class SamplePruning(L.Callback):
         return {"scores": self.scores.clone(), "kept": self.sampler.kept.clone(),
                 "weights": None if w is None else torch.as_tensor(w).clone(), "history": self.history,
                 "samples_seen": self.samples_seen, "overhead_s": self.overhead_s, "step_time_s": self.step_time_s,
-                "sampler_time_s": self.sampler.time_s}
+                "sampler_time_s": self.sampler.time_s, "anneal_from": self.policy.anneal_from, "stop_at": self.stop_at}
 
     def load_state_dict(self, state: dict) -> None:
         self.scores = state["scores"].clone()
@@ -103,6 +104,7 @@ class SamplePruning(L.Callback):
         self.samples_seen = int(state["samples_seen"])
         self.overhead_s, self.step_time_s = float(state["overhead_s"]), float(state["step_time_s"])
         self.sampler.time_s = float(state["sampler_time_s"])
+        self.policy.anneal_from, self.stop_at = state.get("anneal_from"), state.get("stop_at")  # absent before they existed
 
     # -- selection
     def apply(self, epoch: int) -> None:
@@ -111,6 +113,30 @@ class SamplePruning(L.Callback):
         self.sampler.set_selection(sel.indices)
         self.dataset.weights = sel.weights
         self.history.append({"epoch": epoch, "kept": sel.n_kept, "ratio": self.policy.ratio(epoch)})
+
+    def defer_stop(self, epoch: int) -> bool:
+        """Early stopping fired at the end of ``epoch``: if the run is still in its pruned
+        epochs, run the annealed full-data epochs first (as many as the schedule ends with,
+        :func:`~.policy.annealed_epochs`) and stop after them; returns whether the stop is
+        deferred (then the caller cancels it).
+
+        InfoBatch's annealing (Qin et al., ICLR 2024, Sec. 3.3: the last ``1 - delta`` of the
+        epochs train on the full data to remove the remaining gradient bias) is part of the
+        method: an early stop during the pruned epochs would end the run on a model trained
+        only on pruned, re-weighted epochs. Ours (the paper trains a fixed number of epochs).
+        No deferral for ``none`` / ``static`` (no annealing) or when the next epoch is full
+        data anyway."""
+        pol = self.policy
+        if pol.method in ("none", "static") or pol.epochs is None or epoch + 1 >= pol.epochs:
+            return False
+        tail = annealed_epochs(pol.epochs, pol.anneal)
+        if tail == 0 or pol.ratio(epoch + 1) == 0.0:
+            return False
+        pol.anneal_from, self.stop_at = epoch + 1, epoch + tail
+        if self.history and self.history[-1]["epoch"] == epoch + 1:  # re-select the next epoch: full data now
+            self.history.pop()
+        self.apply(epoch + 1)
+        return True
 
     def score(self, node_loss: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
         """Score of each visited window from its per-node losses ``[B, N]`` (NaN = node not
@@ -173,6 +199,8 @@ class SamplePruning(L.Callback):
             self._new.zero_()
             self._seen.zero_()
         self.apply(trainer.current_epoch + 1)
+        if self.stop_at is not None and trainer.current_epoch >= self.stop_at:  # the deferred stop (defer_stop)
+            trainer.should_stop = True
         self.overhead_s += time.perf_counter() - t0
 
     def on_train_end(self, trainer, pl_module) -> None:

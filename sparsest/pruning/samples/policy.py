@@ -81,6 +81,15 @@ def epoch_generator(seed: int, epoch: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(seed) * 1_000_003 + int(epoch) * 7919 + 17)
 
 
+def annealed_epochs(epochs: int | None, anneal: float = 0.875) -> int:
+    """How many full-data epochs end a schedule of ``epochs`` (those with ``epoch + 1 > anneal *
+    epochs``, :func:`prune_ratio_at`): 1 for E = 8, 2 for E = 10 at delta = 0.875; 0 without
+    annealing."""
+    if epochs is None or anneal >= 1:
+        return 0
+    return sum(1 for e in range(epochs) if e + 1 > anneal * epochs)
+
+
 def prune_ratio_at(epoch: int, epochs: int | None, prune_ratio: float, anneal: float = 0.875, warmup_epochs: int = 1) -> float:
     """The keep-ratio schedule: the prune ratio of ``epoch`` (0-based).
 
@@ -373,6 +382,9 @@ class SelectionPolicy:
             windows (fraction of the budget).
         rescale: ST-Prune's loss rescaling of kept low-score windows, ``strata`` or ``mass``
             (see :func:`select_st_prune`).
+        anneal_from: an earlier start of the full-data (annealed) epochs, set when early
+            stopping fires during the pruned epochs (:meth:`SamplePruning.defer_stop`); None:
+            the schedule's own boundary.
     """
 
     method: str
@@ -384,6 +396,7 @@ class SelectionPolicy:
     warmup_epochs: int = 1
     hard_cap: float = 0.5
     rescale: str = "strata"
+    anneal_from: int | None = None
 
     def __post_init__(self):
         if self.method not in METHODS:
@@ -402,6 +415,8 @@ class SelectionPolicy:
             return 0.0
         if self.method == "static":  # no annealing: pruned for good after the warm-up
             return prune_ratio_at(epoch, None, self.prune_ratio, 1.0, self.warmup_epochs)
+        if self.anneal_from is not None and epoch >= self.anneal_from:
+            return 0.0
         return prune_ratio_at(epoch, self.epochs, self.prune_ratio, self.anneal, self.warmup_epochs)
 
     def select(self, epoch: int, scores: torch.Tensor | None = None, strata: torch.Tensor | None = None) -> Selection:

@@ -222,6 +222,41 @@ def test_training_records_scores_and_prunes():
     assert ov["step_time_s"] > 0 and ov["overhead_s"] > 0 and ov["module_s"] > 0
 
 
+class _ConstantValMAE(L.Callback):
+    """Logs a validation MAE that never improves (early stopping fires after ``patience``)."""
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        trainer.callback_metrics["val_mae"] = torch.tensor(1.0)
+
+
+@pytest.mark.parametrize("method", ["st-prune", "infobatch", "random"])
+def test_early_stop_during_pruned_epochs_runs_the_annealed_epoch_first(method):
+    from sparsest.engine.fit import DeferringEarlyStopping
+
+    es = DeferringEarlyStopping(monitor="val_mae", mode="min", patience=1)
+    sp, trainer, module, n = _fit(method, epochs=8, extra=(_ConstantValMAE(), es))
+    kept = [h["kept"] for h in sp.callback.history]
+    assert trainer.current_epoch == 3  # fired after epoch 1 (pruned), then epoch 2 on the full data, then stopped
+    assert kept[0] == n and kept[1] < n and kept[2] == n and [h["epoch"] for h in sp.callback.history[:3]] == [0, 1, 2]
+    assert sp.callback.samples_seen == sum(kept[:3])
+    assert sp.policy.anneal_from == 2 and sp.callback.stop_at == 2
+    state = sp.callback.state_dict()  # a resumed run keeps the moved boundary and the stop
+    assert (state["anneal_from"], state["stop_at"]) == (2, 2)
+
+
+def test_no_deferral_without_annealing():
+    from sparsest.engine.fit import DeferringEarlyStopping
+    from sparsest.pruning.samples.policy import annealed_epochs
+
+    assert [annealed_epochs(e) for e in (8, 10, 16, None)] == [1, 2, 2, 0] and annealed_epochs(8, 1.0) == 0
+    es = DeferringEarlyStopping(monitor="val_mae", mode="min", patience=1)
+    sp, trainer, module, n = _fit("static", epochs=8, extra=(_ConstantValMAE(), es))  # static never anneals: stops at once
+    assert trainer.current_epoch == 2 and sp.policy.anneal_from is None
+    es = DeferringEarlyStopping(monitor="val_mae", mode="min", patience=6)
+    sp, trainer, module, n = _fit("st-prune", epochs=8, extra=(_ConstantValMAE(), es))  # fires at epoch 6: epoch 7 is full anyway
+    assert trainer.current_epoch == 7 and sp.policy.anneal_from is None
+
+
 def test_chunked_scoring_gives_the_scores_of_per_batch_scoring(monkeypatch):
     from sparsest.pruning.samples import callback
 
