@@ -51,7 +51,7 @@ from torch import nn
 
 from ...backbones.grid.simvp import ConvSC, GASubBlock, SimVP
 from .gating import GatedConv2d
-from .tiles import TilePlan, _padded_rows, stack_geometry, tile_size
+from .tiles import TilePlan, stack_geometry, stack_sources, tile_size
 
 ENABLED = True
 """Run a supported SimVP's tile reading on compact rows (module doc); False: the generic
@@ -179,41 +179,30 @@ def _conv(state, conv: nn.Conv2d, ix: "_Index", repeat: int) -> tuple[torch.Tens
     (:meth:`_Index.stack_rows`: one integer per pixel instead of C floats); a whole frame
     stack input (the first encoder layer's output) is gathered the same way from its
     channels-last pixels and a zero row. A kernel whose halos would copy more than the
-    padded frame runs on a zero-padded channels-last frame instead. The kernel runs
-    without padding."""
+    padded frame runs on the whole zero-padded frames, gathered from the same table. The
+    kernel runs without padding."""
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = conv.kernel_size, conv.stride, conv.padding, conv.dilation
     H, W = state.hw if isinstance(state, _Rows) else tuple(state.shape[-2:])
     out_hw = ((H + 2 * ph - dh * (kh - 1) - 1) // sh + 1, (W + 2 * pw - dw * (kw - 1) - 1) // sw + 1)
     t, P, (Hp, Wp) = stack_geometry((H, W), out_hw, conv.kernel_size, conv.stride, conv.padding, conv.dilation, ix.grid)
     frames = ix.batch * repeat
+    whole_frame = not isinstance(state, _Rows)
+    if whole_frame:  # the first encoder layer's output: its channels-last pixels and a zero row
+        C = state.shape[1]
+        table = torch.cat([state.permute(0, 2, 3, 1).reshape(-1, C), state.new_zeros(1, C)])
+    else:  # the rows, one background row per frame and a zero row
+        C = state.rows.shape[1]
+        background = state.background if state.background is not None else state.rows.new_zeros(frames, C)
+        table = torch.cat([state.rows, background, state.rows.new_zeros(1, C)])
     size = ix.stack_size(t, P, (sh, sw), (Hp, Wp), repeat)
-    whole = size > frames * Hp * Wp  # the halos would copy more than the whole padded frame
-    if not whole:  # gather the stack from the rows (or the frame's pixels), the background and a zero row
-        if isinstance(state, _Rows):
-            C = state.rows.shape[1]
-            background = state.background if state.background is not None else state.rows.new_zeros(frames, C)
-            table = torch.cat([state.rows, background, state.rows.new_zeros(1, C)])
-            gather = ix.stack_rows((H, W), (ph, pw), t, P, (sh, sw), (Hp, Wp), repeat)
-        else:
-            C = state.shape[1]
-            table = torch.cat([state.permute(0, 2, 3, 1).reshape(-1, C), state.new_zeros(1, C)])
-            gather = ix.stack_rows((H, W), (ph, pw), t, P, (sh, sw), (Hp, Wp), repeat, whole_frame=True)
-        n = size // (P[0] * P[1])
-        stack = table.index_select(0, gather)
-        stack = stack.view(n, P[0], P[1], C).permute(0, 3, 1, 2)
+    if size <= frames * Hp * Wp:  # the tile stack
+        stack = table.index_select(0, ix.stack_rows((H, W), (ph, pw), t, P, (sh, sw), (Hp, Wp), repeat, whole_frame))
+        stack = stack.view(size // (P[0] * P[1]), P[0], P[1], C).permute(0, 3, 1, 2)
         y = F.conv2d(stack, conv.weight, conv.bias, conv.stride, 0, conv.dilation, conv.groups)  # [n, C_out, th, tw]
         return y.permute(0, 2, 3, 1).reshape(-1, conv.out_channels), out_hw
-    if isinstance(state, _Rows):
-        C = state.rows.shape[1]
-        xp = state.rows.new_zeros(frames, Hp, Wp, C)
-        if state.background is not None:
-            xp[:, ph : ph + H, pw : pw + W] = state.background[:, None, None, :]
-        xp = xp.view(-1, C)
-        xp.index_copy_(0, ix.positions((H, W), repeat, pad=(ph, pw), frame=(Hp, Wp)), state.rows)
-    else:
-        C = state.shape[1]
-        xp = _padded_rows(state, (ph, pw), (Hp, Wp))
-    fr = xp.view(-1, Hp, Wp, C).permute(0, 3, 1, 2)  # whole padded frames: convolve them, keep the tiles
+    # the halos would copy more than the whole padded frame: convolve the padded frames, keep the tiles
+    fr = table.index_select(0, ix.padded_rows((H, W), (ph, pw), (Hp, Wp), repeat, whole_frame))
+    fr = fr.view(frames, Hp, Wp, C).permute(0, 3, 1, 2)
     y = F.conv2d(fr, conv.weight, conv.bias, conv.stride, 0, conv.dilation, conv.groups)  # [F, C_out, >= H', >= W']
     y = y[..., : out_hw[0], : out_hw[1]].permute(0, 2, 3, 1).reshape(-1, conv.out_channels)
     return y.index_select(0, ix.positions(out_hw, repeat)), out_hw
@@ -281,11 +270,7 @@ class _Index:
         """``[n_t, 3]`` int64 (frame, tile row, tile column) of the active tiles, frame-major
         (the same at every resolution: whole tiles)."""
 
-        def build():
-            m = self.plan.mask.detach()[:, : self.grid[0], : self.grid[1]] > 0.5
-            return np.argwhere(np.repeat(m.cpu().numpy(), repeat, axis=0)).astype(np.int64)
-
-        return self._np(("tiles", repeat), build)
+        return self._np(("tiles", repeat), lambda: self.plan.tiles_in(self.grid, (1, 1), repeat).cpu().numpy())
 
     def tiles_per_frame(self, repeat: int) -> np.ndarray:
         """``[F]`` int64: active tiles of each frame."""
@@ -327,49 +312,48 @@ class _Index:
 
     def _stack_sources(self, t, P, stride, padded, repeat: int) -> np.ndarray:
         """:func:`~.tiles.stack_sources` of the active tiles, in NumPy."""
-
-        def build():
-            (th, tw), (P_h, P_w), (sh, sw), (Hp, Wp) = t, P, stride, padded
-            tl = self.tiles(repeat)
-            base = tl[:, 0] * (Hp * Wp) + tl[:, 1] * th * sh * Wp + tl[:, 2] * tw * sw
-            return (base[:, None, None] + np.arange(P_h)[None, :, None] * Wp + np.arange(P_w)[None, None, :]).reshape(-1)
-
-        return self._np(("stack", tuple(t), tuple(P), tuple(stride), tuple(padded), repeat), build)
-
-    def stack_index(self, t, P, stride, padded, repeat: int) -> torch.Tensor:
-        """``[n_t * P_h * P_w]``: :func:`~.tiles.stack_sources` of the active tiles."""
-        return self._cached(("stack", tuple(t), tuple(P), tuple(stride), tuple(padded), repeat),
-                            lambda: self._stack_sources(t, P, stride, padded, repeat))
+        return self._np(("stack", tuple(t), tuple(P), tuple(stride), tuple(padded), repeat),
+                        lambda: stack_sources(self.tiles(repeat), t, P, stride, padded))
 
     def stack_size(self, t, P, stride, padded, repeat: int) -> int:
-        """The length of :meth:`stack_index` (no tensor built)."""
+        """The length of :meth:`_stack_sources` (no index built)."""
         return int(self.tiles(repeat).shape[0]) * P[0] * P[1]
 
-    def stack_rows(self, hw, pad, t, P, stride, padded, repeat: int, whole_frame: bool = False) -> torch.Tensor:
-        """``[n_t * P_h * P_w]``: for each pixel of the tile stack (:meth:`stack_index`) of
-        an ``hw`` frame placed at offset ``pad`` in ``padded`` frames, its row in
-        ``cat([rows [n], background [F], zero [1]])``: an active pixel's row, the frame's
-        background row for its other pixels, the zero row for the padding. With
-        ``whole_frame``: its row in ``cat([the channels-last frame stack [F * H * W], zero
-        [1]])``."""
+    def _frame_map(self, hw, pad, padded, repeat: int, whole_frame: bool) -> np.ndarray:
+        """``[F * Hp * Wp]``: for each pixel of the ``padded`` frames that hold an ``hw`` frame
+        at offset ``pad``, its row in ``cat([rows [n], background [F], zero [1]])``: an active
+        pixel's row, the frame's background row for its other pixels, the zero row for the
+        padding. With ``whole_frame``: its row in ``cat([the channels-last frame stack
+        [F * H * W], zero [1]])``."""
 
         def build():
             frames, (H, W), (Hp, Wp) = self.batch * repeat, hw, padded
-            src = self._stack_sources(t, P, stride, padded, repeat)
+            inside = (slice(None), slice(pad[0], pad[0] + H), slice(pad[1], pad[1] + W))
             if whole_frame:
                 m = np.full((frames, Hp, Wp), frames * H * W, dtype=np.int64)
-                m[:, pad[0] : pad[0] + H, pad[1] : pad[1] + W] = np.arange(frames * H * W).reshape(frames, H, W)
-                return m.reshape(-1)[src]
+                m[inside] = np.arange(frames * H * W).reshape(frames, H, W)
+                return m.reshape(-1)
             pos = self._positions(hw, repeat, pad, padded)
-            n = pos.size
-            m = np.full((frames, Hp, Wp), n + frames, dtype=np.int64)
-            m[:, pad[0] : pad[0] + H, pad[1] : pad[1] + W] = n + np.arange(frames)[:, None, None]
+            m = np.full((frames, Hp, Wp), pos.size + frames, dtype=np.int64)
+            m[inside] = pos.size + np.arange(frames)[:, None, None]
             m = m.reshape(-1)
-            m[pos] = np.arange(n)
-            return m[src]
+            m[pos] = np.arange(pos.size)
+            return m
 
+        return self._np(("frame-map", tuple(hw), tuple(pad), tuple(padded), repeat, whole_frame), build)
+
+    def padded_rows(self, hw, pad, padded, repeat: int, whole_frame: bool = False) -> torch.Tensor:
+        """:meth:`_frame_map` as a torch index: the whole zero-padded frames gathered from the
+        table."""
+        return self._cached(("frame-map", tuple(hw), tuple(pad), tuple(padded), repeat, whole_frame),
+                            lambda: self._frame_map(hw, pad, padded, repeat, whole_frame))
+
+    def stack_rows(self, hw, pad, t, P, stride, padded, repeat: int, whole_frame: bool = False) -> torch.Tensor:
+        """``[n_t * P_h * P_w]``: for each pixel of the tile stack (:meth:`_stack_sources`), its
+        row in the table of :meth:`_frame_map`."""
         key = ("stack-rows", tuple(hw), tuple(pad), tuple(t), tuple(P), tuple(stride), tuple(padded), repeat, whole_frame)
-        return self._cached(key, build)
+        return self._cached(key, lambda: self._frame_map(hw, pad, padded, repeat, whole_frame)[
+            self._stack_sources(t, P, stride, padded, repeat)])
 
     def frame_rows(self, frames: torch.Tensor, repeat: int) -> torch.Tensor:
         """``[n, C]`` the active pixels of a whole ``[F, C, H, W]`` frame stack."""

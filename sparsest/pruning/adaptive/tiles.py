@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -202,10 +203,14 @@ def stack_geometry(hw, out_hw, kernel, stride, padding, dilation, grid) -> tuple
 def stack_sources(tiles: torch.Tensor, t, P, stride, padded) -> torch.Tensor:
     """``[n * P_h * P_w]`` int64: the rows of the zero-padded channels-last
     ``[F * Hp * Wp, C]`` input (:func:`stack_geometry`) that form the input window of each
-    tile ``tiles`` ``[n, 3]`` (frame, tile row, tile column), tile-major, raster order."""
+    tile ``tiles`` ``[n, 3]`` (frame, tile row, tile column), tile-major, raster order; a
+    NumPy ``tiles`` gives a NumPy array."""
     (th, tw), (P_h, P_w), (sh, sw), (Hp, Wp) = t, P, _pair(stride), padded
     f, r, c = tiles[:, 0], tiles[:, 1], tiles[:, 2]
-    iy, ix = torch.arange(P_h, device=tiles.device), torch.arange(P_w, device=tiles.device)
+    if isinstance(tiles, np.ndarray):  # the compact rows build their indices on the host (rows._Index)
+        iy, ix = np.arange(P_h), np.arange(P_w)
+    else:
+        iy, ix = torch.arange(P_h, device=tiles.device), torch.arange(P_w, device=tiles.device)
     src = (f * (Hp * Wp) + r * th * sh * Wp + c * tw * sw)[:, None, None] + iy[None, :, None] * Wp + ix[None, None, :]
     return src.reshape(-1)
 

@@ -127,10 +127,8 @@ class SamplePruning(L.Callback):
         No deferral for ``none`` / ``static`` (no annealing) or when the next epoch is full
         data anyway."""
         pol = self.policy
-        if pol.method in ("none", "static") or pol.epochs is None or epoch + 1 >= pol.epochs:
-            return False
         tail = annealed_epochs(pol.epochs, pol.anneal)
-        if tail == 0 or pol.ratio(epoch + 1) == 0.0:
+        if pol.method == "static" or tail == 0 or pol.ratio(epoch + 1) == 0.0:  # ratio 0: none, or annealing anyway
             return False
         pol.anneal_from, self.stop_at = epoch + 1, epoch + tail
         if self.history and self.history[-1]["epoch"] == epoch + 1:  # re-select the next epoch: full data now

@@ -85,9 +85,9 @@ def annealed_epochs(epochs: int | None, anneal: float = 0.875) -> int:
     """How many full-data epochs end a schedule of ``epochs`` (those with ``epoch + 1 > anneal *
     epochs``, :func:`prune_ratio_at`): 1 for E = 8, 2 for E = 10 at delta = 0.875; 0 without
     annealing."""
-    if epochs is None or anneal >= 1:
+    if epochs is None:
         return 0
-    return sum(1 for e in range(epochs) if e + 1 > anneal * epochs)
+    return sum(1 for e in range(epochs) if prune_ratio_at(e, epochs, 0.5, anneal, warmup_epochs=0) == 0.0)
 
 
 def prune_ratio_at(epoch: int, epochs: int | None, prune_ratio: float, anneal: float = 0.875, warmup_epochs: int = 1) -> float:
