@@ -228,10 +228,13 @@ def gates_of(model: nn.Module) -> list[GatedConv2d]:
 def clear_gates(gates: list[GatedConv2d]) -> None:
     """Drop per-forward state (masks, active indices, tile masks); static ``keep`` stays."""
     for g in gates:
-        g.mask = None
-        g.active = None
-        g.spatial = None
-        g.tile_index = None
+        state = g.__dict__  # plain attributes (never parameters or buffers); nn.Module.__setattr__ costs ~3 us a call
+        for name in _PER_FORWARD:
+            if state.get(name) is not None:
+                state[name] = None
+
+
+_PER_FORWARD = ("mask", "active", "spatial", "tile_index")
 
 
 __all__ = ["GatedConv2d", "find_prunable_convs", "attach_gates", "gates_of", "clear_gates"]

@@ -372,6 +372,9 @@ class DynaPruner(nn.Module):
             return self._forward_gated(x_in, tod, dow, filt.detach() > 0.5, tile_mask)
         plan = active_tiles(tile_mask.detach()) if tiled else None  # one plan per forward: every layer shares its index caches
         if tiled and not self.gating and not self.training and rows.ENABLED and self._rows_supported(tuple(x_in.shape[-2:])):
+            compiled = self.__dict__.get("_compiled_rows")
+            if compiled is not None:
+                return compiled(x_in, plan)
             return rows.simvp_forward(self.backbone, x_in, plan, self.tiles)  # compact rows through the whole network
         for g, m in zip(self.gates, filt.split(self.sizes, dim=1)):
             if self.gating:
@@ -381,6 +384,21 @@ class DynaPruner(nn.Module):
             elif tile_mask is not None:
                 g.spatial = tile_mask
         return self.backbone(x_in, tod, dow)
+
+    def compile_rows(self, **compile_options) -> None:
+        """Run the compact-row inference path (:func:`.rows.simvp_forward`) through
+        ``torch.compile`` from now on (:class:`.rows.CompiledRows`; equal values; the first
+        forward per input shape compiles, tens of seconds on a CPU). Only the ``tiles``
+        reading of a SimVP (:func:`.rows.supports`) takes that path; other models and
+        readings run as before.
+
+        Raises:
+            ValueError: the model is not a SimVP with a tile reading.
+        """
+        if not self.spatial or self.gating or type(self.backbone) is not rows.SimVP:
+            raise ValueError(f"compile_rows needs the 'tiles' reading of a SimVP (got reading {self.reading!r}, "
+                             f"backbone {type(self.backbone).__name__})")
+        self.__dict__["_compiled_rows"] = rows.CompiledRows(self.backbone, self.tiles, **compile_options)
 
     def _rows_supported(self, hw: tuple[int, int]) -> bool:
         """:func:`.rows.supports` for ``hw`` frames, once per frame size and set of removed

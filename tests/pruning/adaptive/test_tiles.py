@@ -254,3 +254,26 @@ def test_simvp_compact_rows_with_uneven_tiles_per_sample():
     on = expand_tiles(mask, (32, 32)).bool()[:, None, None].expand_as(dense)
     torch.testing.assert_close(got[on], dense[on], atol=1e-5, rtol=1e-4)
     assert torch.equal(got[~on], x[:, -1:].expand_as(dense)[~on])  # persistence elsewhere
+
+
+def test_compiled_rows_equal_eager_rows_for_new_plans_and_tile_counts():
+    from sparsest.pruning.adaptive import rows
+
+    torch.manual_seed(2)
+    model = DynaPruner(create_backbone("simvp", SPEC, **TINY["simvp"]), SPEC, 0.7, reading="tiles", tiles=(4, 4)).eval()
+    model.compile_rows(backend="eager")  # Dynamo tracing of the row forward (Inductor's code generation is torch's)
+    compiled = model.__dict__["_compiled_rows"]
+    x = torch.randn(1, 4, 1, 32, 32)
+    masks = [torch.zeros(1, 4, 4) for _ in range(3)]
+    masks[0][0, 0, :3] = 1.0
+    masks[1][0, 2:, 3] = masks[1][0, 1, 1] = 1.0  # other tiles, as many
+    masks[2][0, :2, :] = 1.0  # more tiles: other shapes, another recipe
+    with torch.no_grad():
+        for mask in masks:
+            torch.testing.assert_close(compiled(x, TilePlan(mask)), rows.simvp_forward(model.backbone, x, TilePlan(mask), (4, 4)))
+        y = model(x)  # the wrapper takes the compiled path
+        model.__dict__.pop("_compiled_rows")
+        torch.testing.assert_close(y, model(x))
+    assert len(compiled.recipes) == 2
+    with pytest.raises(ValueError, match="tiles"):
+        DynaPruner(create_backbone("simvp", SPEC, **TINY["simvp"]), SPEC, 0.7, 0.5, reading="channels").compile_rows()
