@@ -237,4 +237,19 @@ def clear_gates(gates: list[GatedConv2d]) -> None:
 _PER_FORWARD = ("mask", "active", "spatial", "tile_index")
 
 
-__all__ = ["GatedConv2d", "find_prunable_convs", "attach_gates", "gates_of", "clear_gates"]
+def spans(sizes):
+    """``(start, stop)`` of each layer's units in the flat ``[K]`` unit vector (``sizes``: units per layer)."""
+    a = 0
+    for n in sizes:
+        yield a, a + n
+        a += n
+
+
+def l1_prior(weight: torch.Tensor) -> torch.Tensor:
+    """0.1 * z-score of the units' L1 norms within one layer, ``[K]`` (``weight``: ``[K, ...]``):
+    the static prior beta that Dyna-Pruner's learned importances start from."""
+    l1 = weight.detach().abs().flatten(1).sum(1)
+    return 0.1 * (l1 - l1.mean()) / l1.std().clamp_min(1e-8) if l1.numel() > 1 else torch.zeros_like(l1)
+
+
+__all__ = ["GatedConv2d", "find_prunable_convs", "attach_gates", "gates_of", "clear_gates", "spans", "l1_prior"]

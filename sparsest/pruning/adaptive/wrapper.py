@@ -89,7 +89,8 @@ from torch import nn
 
 from ...backbones import DataSpec
 from . import rows
-from .gating import attach_gates, clear_gates, find_prunable_convs
+from .compiled_rows import CompiledRows
+from .gating import attach_gates, clear_gates, find_prunable_convs, l1_prior as _l1_prior, spans as _spans
 from .masks import MaskGenerator, apply_data_mask, warm_start_generator, flip_important, region_scores, soft_threshold, soft_topk, threshold_ste, topk_ste
 from .tiles import active_tiles, expand_tiles, tile_scores
 
@@ -212,8 +213,7 @@ class DynaPruner(nn.Module):
     # ---- masks
     @property
     def prune_data(self) -> bool:
-        """False for ``data_sparsity == 0`` ("MP only"): the input is not masked. (Derived,
-        not stored, so models pickled before it existed still load and run.)"""
+        """False for ``data_sparsity == 0`` ("MP only"); derived, so older pickles still load."""
         return self.data_sparsity > 0
 
     @property
@@ -372,9 +372,8 @@ class DynaPruner(nn.Module):
             return self._forward_gated(x_in, tod, dow, filt.detach() > 0.5, tile_mask)
         plan = active_tiles(tile_mask.detach()) if tiled else None  # one plan per forward: every layer shares its index caches
         if tiled and not self.gating and not self.training and rows.ENABLED and self._rows_supported(tuple(x_in.shape[-2:])):
-            compiled = self.__dict__.get("_compiled_rows")
-            if compiled is not None:
-                return compiled(x_in, plan)
+            if self.__dict__.get("_compiled_rows") is not None:
+                return self.__dict__["_compiled_rows"](x_in, plan)
             return rows.simvp_forward(self.backbone, x_in, plan, self.tiles)  # compact rows through the whole network
         for g, m in zip(self.gates, filt.split(self.sizes, dim=1)):
             if self.gating:
@@ -386,19 +385,15 @@ class DynaPruner(nn.Module):
         return self.backbone(x_in, tod, dow)
 
     def compile_rows(self, **compile_options) -> None:
-        """Run the compact-row inference path (:func:`.rows.simvp_forward`) through
-        ``torch.compile`` from now on (:class:`.rows.CompiledRows`; equal values; the first
-        forward per input shape compiles, tens of seconds on a CPU). Only the ``tiles``
-        reading of a SimVP (:func:`.rows.supports`) takes that path; other models and
-        readings run as before.
+        """Run the ``tiles`` reading of a SimVP through ``torch.compile`` from now on
+        (:class:`.compiled_rows.CompiledRows`; equal values; the first forward per input shape compiles).
 
         Raises:
             ValueError: the model is not a SimVP with a tile reading.
         """
         if not self.spatial or self.gating or type(self.backbone) is not rows.SimVP:
-            raise ValueError(f"compile_rows needs the 'tiles' reading of a SimVP (got reading {self.reading!r}, "
-                             f"backbone {type(self.backbone).__name__})")
-        self.__dict__["_compiled_rows"] = rows.CompiledRows(self.backbone, self.tiles, **compile_options)
+            raise ValueError(f"compile_rows needs the 'tiles' reading of a SimVP (got {self.reading!r})")
+        self.__dict__["_compiled_rows"] = CompiledRows(self.backbone, self.tiles, **compile_options)
 
     def _rows_supported(self, hw: tuple[int, int]) -> bool:
         """:func:`.rows.supports` for ``hw`` frames, once per frame size and set of removed
@@ -492,19 +487,6 @@ class DynaPruner(nn.Module):
             removed += g.n_units - kept
             per_layer[name] = [kept, g.n_units]
         return {"removed": removed, "total": int(sum(self.sizes)), "per_layer": per_layer, "min_usage": min_usage}
-
-
-def _spans(sizes):
-    a = 0
-    for n in sizes:
-        yield a, a + n
-        a += n
-
-
-def _l1_prior(weight: torch.Tensor) -> torch.Tensor:
-    """0.1 * z-score of the units' L1 norms within one layer, ``[K]`` (``weight``: ``[K, ...]``)."""
-    l1 = weight.detach().abs().flatten(1).sum(1)
-    return 0.1 * (l1 - l1.mean()) / l1.std().clamp_min(1e-8) if l1.numel() > 1 else torch.zeros_like(l1)
 
 
 __all__ = ["DynaPruner", "POLICIES", "READINGS"]
