@@ -121,6 +121,64 @@ def add_bench(sub) -> argparse.ArgumentParser:
     return p
 
 
+def add_report(sub) -> argparse.ArgumentParser:
+    """``sparsest report RUN_DIR [RUN_DIR ...] [--out FILE]``."""
+    p = sub.add_parser("report", help="write the self-contained report.html of a run directory, or one page comparing "
+                       "several runs", description="One RUN_DIR: (re)write RUN_DIR/report.html (or --out FILE) from the "
+                       "files in it. Several: one page comparing them (headline figures side by side, validation curves "
+                       "overlaid) at --out. The pages open offline: figures, style and script are inline, nothing is fetched.")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories of run / train / compress / a bench "
+                   "(unfinished .partial ones too: the page says so)")
+    p.add_argument("--out", metavar="FILE", default=None, help="the HTML file to write; one RUN_DIR: default "
+                   "RUN_DIR/report.html; several: default report.html in the current folder. Never inside a run directory "
+                   "(other than a run's own report.html)")
+    return p
+
+
+def _report_out(out: str, run_dirs: list, own: str | None = None):
+    """``--out`` as a path, refused (ConfigError) when it is a folder, its folder is missing,
+    or it lies inside one of ``run_dirs`` (except ``own``, a run's own report.html)."""
+    from pathlib import Path
+
+    path = Path(out)
+    if path.is_dir():
+        raise ConfigError(f"--out {out}: is a folder; give the HTML file to write, e.g. {path / 'report.html'}")
+    if not path.parent.resolve().is_dir():
+        raise ConfigError(f"--out {out}: folder {path.parent} does not exist")
+    target = path.parent.resolve() / path.name
+    if own is not None and target == Path(own).resolve():
+        return path
+    for d in run_dirs:
+        root = Path(d).resolve()
+        if target == root or root in target.parents:
+            raise ConfigError(f"--out {out}: inside run directory {d}; the report never writes over a run's files "
+                              "(choose a file outside it)")
+    return path
+
+
+def _report(args) -> int:
+    """``sparsest report``: one page per run directory, or one comparison page."""
+    from pathlib import Path
+
+    from .report.html import write_comparison, write_html_report
+
+    for d in args.run_dirs:
+        if not Path(d).is_dir():
+            raise ConfigError(f"{d}: {'not a directory' if Path(d).exists() else 'no such run directory'}")
+    try:
+        if len(args.run_dirs) == 1:
+            own = str(Path(args.run_dirs[0]) / "report.html")
+            out = _report_out(args.out, args.run_dirs, own) if args.out else None
+            path = write_html_report(args.run_dirs[0], out)
+        else:
+            path = write_comparison(args.run_dirs, _report_out(args.out or "report.html", args.run_dirs))
+    except OSError as e:
+        raise ConfigError(f"{e.filename or args.out or 'report.html'}: cannot write the report "
+                          f"({e.strerror or e.__class__.__name__})") from None
+    print(f"wrote {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="sparsest", description="Resource-efficient spatio-temporal forecasting: find which sensors can "
                      "be switched off (DynST), make inference input-adaptive (Dyna-Pruner), train on fewer windows "
@@ -130,6 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (help, description) in COMMANDS.items():
         add_command(sub, name, classes[name], help, description, name in RESUMABLE)
     add_bench(sub)
+    add_report(sub)
     sub.add_parser("datasets", help="list the registered data sets, one a line")
     sub.add_parser("backbones", help="list the registered backbones and baselines, one a line")
     return parser
@@ -295,6 +354,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command is None:
             parser.print_help()
             return 1
+        if args.command == "report":
+            return _report(args)
         from rich.console import Console
 
         console = Console(stderr=False)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import time
 import warnings
 from pathlib import Path
 
@@ -105,6 +106,36 @@ class ResumeState(L.pytorch.callbacks.Checkpoint):
         trainer.save_checkpoint(str(tmp))
         if trainer.is_global_zero:
             os.replace(tmp, self.path)
+
+
+class WallClock(L.Callback):
+    """Logs ``time_s`` beside ``val_mae`` at every validation: wall-clock seconds since the
+    phase began training (training and validation). A resumed phase continues the clock of
+    its last checkpoint (the epoch a kill interrupted is not counted)."""
+
+    def __init__(self):
+        self.offset = 0.0
+        self.t0: float | None = None
+
+    @property
+    def state_key(self) -> str:
+        return "WallClock"
+
+    def elapsed(self) -> float:
+        return self.offset + (time.perf_counter() - self.t0 if self.t0 is not None else 0.0)
+
+    def state_dict(self) -> dict:
+        return {"elapsed": self.elapsed()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.offset = float(state.get("elapsed", 0.0))
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self.t0 = time.perf_counter()
+
+    def on_validation_epoch_end(self, trainer, pl_module) -> None:
+        if not trainer.sanity_checking:
+            pl_module.log("time_s", self.elapsed(), on_step=False, on_epoch=True)
 
 
 class StopAfterSteps(L.Callback):
@@ -307,7 +338,7 @@ def fit_best(module: L.LightningModule, train_loader, val_loader, run: RunDirect
     ckpt = L.pytorch.callbacks.ModelCheckpoint(dirpath=str(run.checkpoints), filename=name, monitor=monitor, mode="min",
                                                save_top_k=1, enable_version_counter=False)
     last = run.checkpoints / f"{name}-last.ckpt"
-    extra = [ckpt, ResumeState(last, generators)]
+    extra = [ckpt, WallClock(), ResumeState(last, generators)]
     if patience:
         extra.append(DeferringEarlyStopping(monitor=monitor, mode="min", patience=patience))
     trainer = make_trainer(opts, run, name, max_epochs=max_epochs, callbacks=[*callbacks, *extra], progress=progress,
@@ -349,4 +380,4 @@ def fit_steps(module: L.LightningModule, train_loader, run: RunDirectory, name: 
 
 
 __all__ = ["fit_best", "fit_steps", "make_trainer", "check_trainer_options", "quiet_lightning", "rng_state", "set_rng_state",
-           "ResumeState", "StepProgress", "phase_done"]
+           "ResumeState", "StepProgress", "WallClock", "phase_done"]

@@ -9,7 +9,8 @@ never touches an earlier run's outputs and is visibly unfinished. Inside:
   ``failed`` (with the one-line reason), ``interrupted`` or ``finished``;
 - ``metrics.json`` and every other JSON: written to a temporary file, then renamed;
 - ``state/<phase>.pt``: what a finished phase left behind for a resume (tensors only);
-- ``checkpoints/``, ``logs/``.
+- ``checkpoints/``, ``logs/``;
+- ``report.html``: the self-contained report page, written when the run finishes.
 
 Importing this module does not import torch.
 """
@@ -17,6 +18,7 @@ Importing this module does not import torch.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import tempfile
@@ -231,10 +233,26 @@ class RunDirectory:
             self.fail(str(e).strip().splitlines()[0] if str(e).strip() else e.__class__.__name__)
             raise
 
+    def write_report(self) -> Path | None:
+        """Write ``report.html`` (:func:`sparsest.report.html.write_html_report`) when the run
+        has a ``metrics.json``. Never raises: a report that cannot be built is one warning
+        line on stderr, and the run goes on (``sparsest report RUN_DIR`` can build it later)."""
+        if not self.primary or not (self.path / "metrics.json").is_file():
+            return None
+        try:
+            from ..report.html import write_html_report
+
+            return write_html_report(self.path)
+        except Exception as e:  # noqa: BLE001 - the report is a convenience; the run's results are written
+            reason = str(e).strip().splitlines()[0] if str(e).strip() else e.__class__.__name__
+            logging.getLogger("sparsest").warning("sparsest: warning: report.html not written (%s: %s)", e.__class__.__name__, reason)
+            return None
+
     def finish(self, cleanup: tuple[str, ...] = ()) -> Path:
-        """Mark finished and rename without ``.partial`` (to the next free name should another
-        run have taken it meanwhile). ``cleanup``: glob patterns of files to delete first
-        (e.g. resume-only checkpoints). Returns the final path."""
+        """Mark finished, write ``report.html`` (:meth:`write_report`), and rename without
+        ``.partial`` (to the next free name should another run have taken it meanwhile).
+        ``cleanup``: glob patterns of files to delete first (e.g. resume-only checkpoints).
+        Returns the final path."""
         if not self.primary:
             return self.path.with_name(self.path.name[: -len(PARTIAL)])
         for pattern in cleanup:
@@ -243,6 +261,7 @@ class RunDirectory:
                     f.unlink()
         self._phase = "done"
         self.set_status("finished")
+        self.write_report()
         stem = self.path.name[: -len(PARTIAL)]
         i = 1
         while True:

@@ -1,8 +1,10 @@
-"""Run outputs: resolved config, metrics, sensor table, importance map, Markdown report."""
+"""Run outputs: resolved config, metrics, sensor table, graph edges, importance map, Markdown
+report; the HTML report of a run directory is :mod:`sparsest.report.html`."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib
 
@@ -11,7 +13,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from ..data.core import SpatioTemporalData  # noqa: E402
-from ..pruning.sensors.layout import SensorLayout  # noqa: E402
+
+if TYPE_CHECKING:  # torch only for the type: ``sparsest report`` reads files, it needs no torch
+    from ..pruning.sensors.layout import SensorLayout
 
 
 def sensor_ids(data: SpatioTemporalData, layout: SensorLayout) -> list[str]:
@@ -37,6 +41,20 @@ def sensor_table(data: SpatioTemporalData, layout: SensorLayout, importance: np.
         "importance": importance,
         "kept": keep.astype(int),
     })
+
+
+def edge_table(data: SpatioTemporalData, layout: SensorLayout):
+    """Rows ``(source, target, weight)`` (sensor ids as in ``sensors.csv``) of every nonzero
+    off-diagonal entry of a graph's adjacency; None for grids and graphs without one."""
+    import pandas as pd
+
+    if data.kind != "graph" or data.adjacency is None:
+        return None
+    a = np.asarray(data.adjacency)
+    i, j = np.nonzero(a)
+    off = i != j
+    ids = np.asarray(sensor_ids(data, layout), dtype=object)
+    return pd.DataFrame({"source": ids[i[off]], "target": ids[j[off]], "weight": a[i[off], j[off]].astype(float)})
 
 
 def plot_importance(table, data: SpatioTemporalData, layout: SensorLayout, path: Path, title: str) -> None:
@@ -113,7 +131,8 @@ def markdown_report(config, data: SpatioTemporalData, metrics: dict) -> str:
 
 
 def write_outputs(run_dir: Path, config, data: SpatioTemporalData, layout: SensorLayout, model, metrics: dict) -> None:
-    """Write ``sensors.csv``, ``sensor_importance.png`` and ``report.md`` into ``run_dir``
+    """Write ``sensors.csv``, ``graph_edges.csv`` (graphs with an adjacency),
+    ``sensor_importance.png`` and ``report.md`` into ``run_dir``
     (``config.yaml`` and ``metrics.json`` are the run directory's own,
     :class:`sparsest.engine.run.RunDirectory`)."""
     run_dir = Path(run_dir)
@@ -123,6 +142,9 @@ def write_outputs(run_dir: Path, config, data: SpatioTemporalData, layout: Senso
         importance = np.full_like(importance, np.nan)  # no scores were learned
     table = sensor_table(data, layout, importance, keep)
     table.to_csv(run_dir / "sensors.csv", index=False)
+    edges = edge_table(data, layout)
+    if edges is not None:
+        edges.to_csv(run_dir / "graph_edges.csv", index=False)
     plot_importance(table, data, layout, run_dir / "sensor_importance.png",
                     f"{data.name}: {config.backbone} + {config.scheme}, {metrics['n_kept']}/{metrics['n_sensors']} sensors kept")
     (run_dir / "report.md").write_text(markdown_report(config, data, metrics))

@@ -274,8 +274,8 @@ def _compress(config: CompressConfig, prep, rd: RunDirectory, say) -> tuple[Path
     # ---- accuracy
     say("[bold]evaluation[/] test MSE / MAE")
     L.seed_everything(config.seed + 1, verbose=False)  # the random row's masks at test time
-    ev = {name: metrics_of(evaluate(m, prep.loaders["test"], prep.scaler, spec.horizon)["all"]) for name, m in models.items()}
-    ev["compact"] = metrics_of(evaluate(compact, prep.loaders["test"], prep.scaler, spec.horizon)["all"])
+    full = {name: evaluate(m, prep.loaders["test"], prep.scaler, spec.horizon)["all"] for name, m in {**models, "compact": compact}.items()}
+    ev = {name: metrics_of(e) for name, e in full.items()}
 
     # ---- costs, all models interleaved
     say("[bold]efficiency[/] GFLOPs and latency, interleaved (batch 1 per sample, batch 64)")
@@ -361,6 +361,8 @@ def _compress(config: CompressConfig, prep, rd: RunDirectory, say) -> tuple[Path
         metrics["tiles"] = list(dyna.tiles)
         metrics["compute_on_signal"] = summarise_signal(on_signal)
     metrics["baselines"] = refs
+    metrics["per_horizon"] = {name: {k: e[f"{k}_per_horizon"] for k in ("mse", "mae") if f"{k}_per_horizon" in e}
+                              for name, e in full.items()}
     metrics["dense_pretrain"] = {**converged(dense_curve["val_mse"]), "val_mse": dense_curve["val_mse"],
                                  "criterion": "best validation MSE improved by < 1% over the last 3 pre-training epochs"}
     metrics["mse_increase_pct"] = 100 * (metrics["mse"]["pruned"] / metrics["mse"]["dense"] - 1)

@@ -123,6 +123,7 @@ def train(config: TrainConfig, console=None, resume: RunDirectory | None = None)
             "prune_ratio": config.prune_ratio if config.sample_pruning != "none" else 0.0, "seed": config.seed,
             "units": data.units, "n_train_windows": sp.policy.n, "epochs": len(clock.epoch_time_s),
             "test": {k: test[k] for k in ("mae", "rmse", "mape")},
+            "test_per_horizon": {k: test[f"{k}_per_horizon"] for k in ("mae", "rmse", "mape") if f"{k}_per_horizon" in test},
             "best_val_mae": best, "val_mae": clock.val_mae, "train_time_s": train_time,
             "epoch_time_s": clock.epoch_time_s, "cum_time_s": clock.cum_time_s,
             "samples_seen": sp.callback.samples_seen,
