@@ -135,6 +135,62 @@ def add_report(sub) -> argparse.ArgumentParser:
     return p
 
 
+def add_predict(sub) -> argparse.ArgumentParser:
+    """``sparsest predict RUN_DIR --data FILE [--out FILE] [--all-windows] [--force]``."""
+    p = sub.add_parser("predict", help="forecast the whole field from new readings of the kept sensors with a run's "
+                       "exported model", description="Run the exported model of a finished `sparsest run` (RUN_DIR/deploy/"
+                       "model.ts) on new readings of the sensors it keeps, in physical units, and write the forecast of "
+                       "every sensor of the field (kept and switched off) for the next `horizon` steps, issued at the "
+                       "last reading (or at the end of every window with --all-windows). Forecast times are the last input "
+                       "time + h x the time step (h = 1..horizon). Missing readings (NaN, empty cells) are filled with the "
+                       "training mean, as in training.")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a finished `sparsest run` (DynST) run directory on sensor data "
+                   "(deploy/model.ts and deploy/sensors.json); train / compress runs export no model")
+    p.add_argument("--data", required=True, metavar="FILE", help="the new readings, in the formats --data reads for "
+                   "sensors: CSV with a header of sensor ids and a first time column (or year,month,day[,hour,minute] "
+                   "columns), .npz (values, timestamps, sensor_ids), .npy, METR-LA .h5. Must hold every sensor of "
+                   "deploy/sensors.json's kept_sensors (matched by id; other sensors are ignored) and at least `window` "
+                   "evenly spaced rows at the training data's step; timestamps are needed when the model reads the time "
+                   "of day or week, unless the training data had none either")
+    p.add_argument("--out", metavar="FILE", default=None, help="FILE.csv: a long table issued_at, forecast_time, horizon, "
+                   "sensor_id, value (issued_at_row in place of the times when the readings have none); FILE.npz: "
+                   "forecast [W, S, N], timestamps [W, S], horizons, sensor_ids, issued_at [W] (W windows, S steps, N "
+                   "sensors) [default: the CSV table on standard output]")
+    p.add_argument("--all-windows", action="store_true", help="one forecast per window end of the file (every window of "
+                   "`window` consecutive readings; windows across a gap in the time column are skipped) [default: only "
+                   "the latest window]")
+    p.add_argument("--force", action="store_true", help="overwrite an existing --out file")
+    return p
+
+
+def _predict(args) -> int:
+    """``sparsest predict``: the forecast to ``--out`` (or the CSV table to standard output)."""
+    from .predict import check_out, forecast_table, load_run, predict, read_readings, write_forecast
+
+    run = load_run(args.run_dir)
+    out = check_out(args.out, args.force, args.run_dir) if args.out else None
+    values, ids, ts = read_readings(args.data)
+    fc = predict(run, values, ts, ids, all_windows=args.all_windows, source=args.data)
+    for line in fc.notes:
+        print(f"sparsest: note: {line}", file=sys.stderr)
+    if out is None:
+        try:
+            forecast_table(fc).to_csv(sys.stdout, index=False)
+            sys.stdout.flush()
+        except BrokenPipeError:  # e.g. | head: the reader has what it wants
+            import os
+
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    write_forecast(fc, out)
+    W, S, N, _ = fc.values.shape
+    last = (f"issued at {str(fc.issued_at[-1].astype('datetime64[s]')).replace('T', ' ')}" if fc.issued_at is not None
+            else f"issued at row {fc.issued_at_row[-1]}")
+    print(f"wrote {out}: {W} forecast(s) x {S} steps x {N} sensors ({len(fc.kept_sensors)} read, "
+          f"{N - len(fc.kept_sensors)} switched off), last {last}")
+    return 0
+
+
 def _report_out(out: str, run_dirs: list, own: str | None = None):
     """``--out`` as a path, refused (ConfigError) when it is a folder, its folder is missing,
     or it lies inside one of ``run_dirs`` (except ``own``, a run's own report.html)."""
@@ -189,6 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
         add_command(sub, name, classes[name], help, description, name in RESUMABLE)
     add_bench(sub)
     add_report(sub)
+    add_predict(sub)
     sub.add_parser("datasets", help="list the registered data sets, one a line")
     sub.add_parser("backbones", help="list the registered backbones and baselines, one a line")
     return parser
@@ -356,6 +413,8 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         if args.command == "report":
             return _report(args)
+        if args.command == "predict":
+            return _predict(args)
         from rich.console import Console
 
         console = Console(stderr=False)

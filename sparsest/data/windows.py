@@ -189,20 +189,36 @@ def to_physical_range(y: torch.Tensor, floor: float | None = None, resolution: f
 def time_features(data: SpatioTemporalData) -> tuple[np.ndarray, np.ndarray]:
     """Time-of-day slot ``[T]`` in ``[0, steps_per_day)`` and day-of-week ``[T]`` in ``[0, 7)``.
 
-    From ``data.timestamps`` when known, else from the step index (step 0 = midnight, Monday).
+    From ``data.timestamps`` when known (:func:`time_features_of`), else from the step index
+    (step 0 = midnight, Monday).
     """
     spd = data.steps_per_day
     if data.timestamps is not None:
-        ts = data.timestamps.astype("datetime64[ns]")
-        day = ts.astype("datetime64[D]")
-        frac = (ts - day).astype("timedelta64[ns]").astype(np.int64) / 86_400e9
-        tod = np.clip((frac * spd).astype(np.int64), 0, spd - 1)
-        dow = ((day.astype(np.int64) + 3) % 7).astype(np.int64)  # 1970-01-01 was a Thursday
-    else:
-        t = np.arange(data.n_steps)
-        tod = t % spd
-        dow = (t // spd) % 7
-    return tod.astype(np.int64), dow.astype(np.int64)
+        return time_features_of(data.timestamps, spd)
+    t = np.arange(data.n_steps)
+    return (t % spd).astype(np.int64), ((t // spd) % 7).astype(np.int64)
+
+
+def time_features_of(timestamps: np.ndarray, steps_per_day: int) -> tuple[np.ndarray, np.ndarray]:
+    """Time-of-day slot and day of week (0 = Monday) of ``timestamps`` ``[T]``, as int64 ``[T]``."""
+    spd = steps_per_day
+    ts = np.asarray(timestamps).astype("datetime64[ns]")
+    day = ts.astype("datetime64[D]")
+    frac = (ts - day).astype("timedelta64[ns]").astype(np.int64) / 86_400e9
+    tod = np.clip((frac * spd).astype(np.int64), 0, spd - 1)
+    dow = ((day.astype(np.int64) + 3) % 7).astype(np.int64)  # 1970-01-01 was a Thursday
+    return tod.astype(np.int64), dow
+
+
+MIN_TRAIN_DAYS_FOR_DOW = 14
+"""Training splits shorter than this many days get no day-of-week input (all zeros): a
+weekday seen at most once in training cannot be learnt, and weekdays that only occur in
+validation / test would hit untrained embeddings."""
+
+
+def uses_day_of_week(train_steps: int, steps_per_day: int) -> bool:
+    """Whether a model trained on ``train_steps`` steps is given the day of week."""
+    return train_steps / steps_per_day >= MIN_TRAIN_DAYS_FOR_DOW
 
 
 class WindowDataset(Dataset):

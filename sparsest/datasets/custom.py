@@ -102,6 +102,12 @@ def load_custom(path: Path, adjacency: str | Path | None = None, locations: str 
     )
 
 
+def _is_pems(path: Path) -> bool:
+    """A PEMS0X ``.npz``: one array, ``data``."""
+    with np.load(path, allow_pickle=False) as z:
+        return list(z.files) == ["data"]
+
+
 def _regular_steps_per_day(ts, default: int) -> int:
     """Samples per day from the regular time step (gaps must not skew it)."""
     step = regular_step_s(ts)

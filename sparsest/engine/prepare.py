@@ -16,7 +16,8 @@ from torch.utils.data import DataLoader
 
 from ..backbones import DataSpec, create_backbone
 from ..data.core import SpatioTemporalData
-from ..data.windows import StandardScaler, WindowDataset, chronological_split, collate_windows, time_features
+from ..data.windows import (StandardScaler, WindowDataset, chronological_split, collate_windows, time_features,
+                            uses_day_of_week)
 from ..datasets import load_dataset
 from ..errors import ConfigError
 from .fit import check_trainer_options, quiet_lightning
@@ -33,6 +34,9 @@ class Prepared:
             and restores it, so a resumed run sees the same batches).
         t_start: ``time.perf_counter()`` when the prologue began [s].
         n_missing: missing readings (NaN) in the data, masked out of loss and metrics.
+        day_of_week: whether the models get the day of week (``False``: the training split
+            spans under :data:`~sparsest.data.windows.MIN_TRAIN_DAYS_FOR_DOW` days and
+            ``dow`` is all zeros).
     """
 
     data: SpatioTemporalData
@@ -44,6 +48,7 @@ class Prepared:
     generator: torch.Generator = field(default=None)
     t_start: float = 0.0
     n_missing: int = 0
+    day_of_week: bool = True
 
     def summary(self) -> str:
         """One line: what was loaded, and how many readings are missing (masked)."""
@@ -83,10 +88,8 @@ def prepare(opts) -> Prepared:
     split = chronological_split(data.n_steps, window, horizon, source=data.source, segments=data.segments)
     scaler = StandardScaler.fit(data, split.train)
     tod, dow = time_features(data)
-    train_days = split.n_steps("train") / data.steps_per_day
-    if train_days < 14:
-        # a weekday seen at most once in training cannot be learnt, and weekdays that only
-        # occur in validation / test would hit untrained embeddings: drop the feature
+    day_of_week = uses_day_of_week(split.n_steps("train"), data.steps_per_day)
+    if not day_of_week:  # too few training days to learn weekdays: the feature is all zeros
         dow = np.zeros_like(dow)
     g = torch.Generator().manual_seed(opts.seed)
     loaders = {}
@@ -100,7 +103,8 @@ def prepare(opts) -> Prepared:
         height=h, width=w, steps_per_day=data.steps_per_day, adjacency=data.adjacency,
         patch_size=opts.patch_size,
     )
-    return Prepared(data, spec, scaler, loaders, split, tod, generator=g, n_missing=int(np.isnan(data.values).sum()))
+    return Prepared(data, spec, scaler, loaders, split, tod, generator=g, n_missing=int(np.isnan(data.values).sum()),
+                    day_of_week=day_of_week)
 
 
 def parse_time_slice(text: str, n_steps: int) -> tuple[int, int]:

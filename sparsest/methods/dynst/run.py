@@ -279,7 +279,7 @@ def _run(config: RunConfig, prep, rd: RunDirectory, say) -> tuple[Path, dict]:
                    "ratio": main_cost["flops_ratio"]},
         "costs": costs,
     })
-    from ...deploy import export_pruned
+    from ...deploy import export_pruned, time_info
     from ...report import sensor_ids, write_outputs  # matplotlib only when writing
 
     write_outputs(rd.path, config, data, layout, pruned, metrics)
@@ -287,7 +287,8 @@ def _run(config: RunConfig, prep, rd: RunDirectory, say) -> tuple[Path, dict]:
     deploy = rd.path / "deploy"
     if deploy.exists():  # a resumed run that was killed while exporting
         shutil.rmtree(deploy)
-    export_pruned(pruned, prep.scaler, stack_batch(prep.loaders["test"].dataset, 2), deploy, sensor_ids(data, layout), data.units)
+    export_pruned(pruned, prep.scaler, stack_batch(prep.loaders["test"].dataset, 2), deploy, sensor_ids(data, layout), data.units,
+                  time=time_info(data, prep.day_of_week))
     rd.write_json("metrics.json", metrics)
     shutil.rmtree(rd.logs / "search" / "checkpoints", ignore_errors=True)
     return rd.finish(cleanup=RESUME_ONLY), metrics
