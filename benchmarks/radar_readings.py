@@ -126,7 +126,7 @@ def seed_from_pretrain(src_dir: Path, out: Path, a, seed: int) -> Path:
     bad = [k for k, v in want.items() if cfg.get(k) != v]
     if bad:
         raise SystemExit(f"--from-pretrain {src}: its {', '.join(bad)} differ from this benchmark's")
-    cfg.update(epochs=a.epochs, generator_warmup=a.generator_warmup, compare_readings=seed in a.compare_seeds, out=str(out))
+    cfg.update(epochs=a.epochs, generator_warmup=a.generator_warmup, data_sparsity=a.data_sparsity, compare_readings=seed in a.compare_seeds, out=str(out))
     out.mkdir(parents=True, exist_ok=True)
     dst = out / f"{time.strftime('%Y%m%d-%H%M%S')}_{a.data}_{a.backbone}_dynapruner_sd{cfg['data_sparsity']:g}_sw{cfg['model_sparsity']:g}_seed{seed}.partial"
     for sub in ("checkpoints", "state", "logs"):
@@ -148,6 +148,7 @@ def main(argv=None) -> int:
     p.add_argument("--pretrain-epochs", type=int, default=30)
     p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--data-sparsity", type=float, default=0.7, help="compress --data-sparsity (s_d; default 0.7, the paper's)")
     p.add_argument("--compare-seeds", type=int, nargs="*", default=[0], help="seeds that also train every other reading")
     p.add_argument("--generator-warmup", type=int, default=100, help="compress --generator-warmup")
     p.add_argument("--loss", default="mae", choices=["mae", "mse"], help="compress --loss (MAE training is what makes the dense "
@@ -160,6 +161,8 @@ def main(argv=None) -> int:
     p.add_argument("--remeasure", action="store_true", help="train nothing; re-time the finished runs (one at a time), then print")
     p.add_argument("--repeats", type=int, default=10, help="timed repeats per model with --remeasure")
     a = p.parse_args(argv)
+    if not 0 < a.data_sparsity < 1:
+        p.error(f"--data-sparsity: in (0, 1), got {a.data_sparsity}")
     out = Path(a.out)
     if a.remeasure:
         from sparsest.methods.dynapruner.run import remeasure
@@ -179,7 +182,7 @@ def main(argv=None) -> int:
             cmd += (["--resume", str(partial[-1])] if partial else
                     ["--data", a.data, "--backbone", a.backbone, "--seed", str(s), "--batch-size", str(a.batch_size),
                      "--pretrain-epochs", str(a.pretrain_epochs), "--epochs", str(a.epochs), "--out", str(out),
-                     "--generator-warmup", str(a.generator_warmup), "--loss", a.loss, "--backbone-options", a.backbone_options]
+                     "--generator-warmup", str(a.generator_warmup), "--data-sparsity", str(a.data_sparsity), "--loss", a.loss, "--backbone-options", a.backbone_options]
                     + (["--compare-readings"] if s in a.compare_seeds else []))
             print("$", " ".join(cmd), flush=True)
             subprocess.run(cmd, check=True)

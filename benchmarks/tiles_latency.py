@@ -16,6 +16,7 @@ measured ones.
 
     python benchmarks/tiles_latency.py --runs bench_out/radar/runs5          # finished compress runs
     python benchmarks/tiles_latency.py --data radar-bom-2km --random-weights  # no training: latency only
+    python benchmarks/tiles_latency.py --data radar-bom-2km --random-weights --data-sparsity 0.7 0.8 0.9 --tiles 8 8
 
 With ``--random-weights`` the SimVP and the mask generator are untrained (the tile mask is
 the top tiles of a random importance map, as many as the trained model keeps): latency does
@@ -60,10 +61,10 @@ def _models_from_run(run: Path):
     return cfg, dense, dyna, prep.loaders["test"].dataset
 
 
-def _random_models(data: str, seed: int):
+def _random_models(data: str, seed: int, data_sparsity: float = 0.7, tiles: list[int] | None = None):
     from sparsest.methods.dynapruner import run as R
 
-    cfg = R.CompressConfig(data=data, backbone="simvp", seed=seed)
+    cfg = R.CompressConfig(data=data, backbone="simvp", seed=seed, data_sparsity=data_sparsity, tiles=list(tiles or []))
     prep = R.prepare(cfg)
     torch.manual_seed(seed)
     dense = R.create_backbone("simvp", prep.spec)
@@ -116,6 +117,10 @@ def main(argv=None) -> int:
     src.add_argument("--runs", type=Path, help="a directory of finished `sparsest compress` runs (SimVP, tiles reading)")
     src.add_argument("--data", help="with --random-weights: the data set whose frame size is measured")
     p.add_argument("--random-weights", action="store_true", help="untrained models (latency only; see above)")
+    p.add_argument("--data-sparsity", type=float, nargs="+", default=[0.7],
+                   help="with --random-weights: s_d values to time (fraction of tiles skipped; default 0.7)")
+    p.add_argument("--tiles", type=int, nargs=2, metavar=("ROWS", "COLS"),
+                   help="with --random-weights: tile grid (default: tiles of 8 x 8 pixels)")
     p.add_argument("--repeats", type=int, default=100, help="timed rounds (default 100)")
     p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     p.add_argument("--windows", type=int, default=8, help="test windows cycled through (default 8)")
@@ -126,6 +131,12 @@ def main(argv=None) -> int:
         p.error("--data measures untrained models: add --random-weights (or use --runs)")
     if a.runs and a.random_weights:
         p.error("--random-weights goes with --data, not --runs")
+    if a.runs and (a.tiles or a.data_sparsity != [0.7]):
+        p.error("--data-sparsity / --tiles go with --random-weights (a run has its own)")
+    if any(not 0 < s < 1 for s in a.data_sparsity):
+        p.error(f"--data-sparsity: values in (0, 1), got {a.data_sparsity}")
+    if a.tiles and min(a.tiles) < 1:
+        p.error(f"--tiles: two integers >= 1, got {a.tiles}")
     if a.repeats < 1 or a.threads < 1 or a.windows < 1:
         p.error("--repeats, --threads and --windows must be >= 1")
     torch.set_num_threads(a.threads)
@@ -135,7 +146,8 @@ def main(argv=None) -> int:
             p.error(f"--runs {a.runs}: no finished SimVP compress run there")
         sources = [(d.name, lambda d=d: _models_from_run(d)) for d in runs]
     else:
-        sources = [(f"{a.data} (random weights)", lambda: _random_models(a.data, 0))]
+        sources = [(f"{a.data} (random weights, s_d {s})", lambda s=s: _random_models(a.data, 0, s, a.tiles))
+                   for s in a.data_sparsity]
     print(f"machine: {platform.machine()}, {platform.python_version()}, torch {torch.__version__}, "
           f"{a.threads} threads, {time.strftime('%Y-%m-%d %H:%M')}")
     print("| run | tiles kept | GFLOPs dense / tiles (ideal x) | dense ms | dense compiled ms | tiles ms | tiles compiled ms "
