@@ -18,7 +18,7 @@ from .engine.options import aliases_of, build_options, fields_of, flag, load_yam
 from .errors import ConfigError, SparsestError
 
 # command -> (module of its options class, class name, one-line help, description)
-RESUMABLE = ("run", "train", "compress")
+RESUMABLE = ("run", "plan", "train", "compress")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -31,15 +31,27 @@ class _Parser(argparse.ArgumentParser):
 def _options_classes() -> dict:
     from .methods.dynapruner.config import CompressConfig
     from .methods.dynst.config import RunConfig
+    from .methods.dynst.plan_config import PlanConfig
     from .methods.stprune.config import TrainConfig
 
-    return {"run": RunConfig, "train": TrainConfig, "compress": CompressConfig}
+    return {"run": RunConfig, "plan": PlanConfig, "train": TrainConfig, "compress": CompressConfig}
 
 
 COMMANDS = {
     "run": ("find which sensors can be switched off (DynST) and report the accuracy cost",
             "Train a dense forecaster, search a sensor keep-set at the given sparsity, fine-tune, and write metrics, the "
             "sensor table, an importance map, checkpoints and a report to a new run directory."),
+    "plan": ("the largest sensor sparsity whose validation error stays within a budget (--max-increase), in one search",
+             "The budget is a relative increase of the validation error (--metric) over the dense model's: "
+             "--max-increase 0.03 allows at most (1 + 0.03) x the dense validation error. Train a dense forecaster, then "
+             "walk up the sensor sparsity in steps of --checkpoint-step with one continued DynST search; at every "
+             "checkpoint the search's keep-set and the QR keep-set of the same size each get a short fine-tuning "
+             "(--checkpoint-finetune-epochs) and their validation error is measured. The search stops at the first "
+             "checkpoint where neither is within the budget (or at --max-sparsity). The largest-sparsity checkpoint "
+             "within the budget is chosen (the better of the two keep-sets there; never one over the budget; every "
+             "sensor when none is within it), fine-tuned fully, confirmed on the test split, and written with the "
+             "accuracy-against-sparsity curve, plan.csv (sensor ids, locations, scores, kept 0/1) and the exported "
+             "model to a new run directory."),
     "train": ("train one backbone with sample pruning (ST-Prune, InfoBatch, random, static) and time it",
               "Train a forecaster on the windows each epoch's sample-pruning policy keeps; write test metrics, per-epoch wall "
               "times, samples seen and the scoring overhead to metrics.json in a new run directory."),
@@ -144,7 +156,8 @@ def add_predict(sub) -> argparse.ArgumentParser:
                        "last reading (or at the end of every window with --all-windows). Forecast times are the last input "
                        "time + h x the time step (h = 1..horizon). Missing readings (NaN, empty cells) are filled with the "
                        "training mean, as in training.")
-    p.add_argument("run_dir", metavar="RUN_DIR", help="a finished `sparsest run` (DynST) run directory on sensor data "
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a finished `sparsest run` or `sparsest plan` (DynST) run directory on "
+                   "sensor data "
                    "(deploy/model.ts and deploy/sensors.json); train / compress runs export no model")
     p.add_argument("--data", required=True, metavar="FILE", help="the new readings, in the formats --data reads for "
                    "sensors: CSV with a header of sensor ids and a first time column (or year,month,day[,hour,minute] "
@@ -372,6 +385,12 @@ def _execute(command: str, args, console) -> int:
         run_dir, m = run(opts, console=console, resume=resume)
         if m is not None:
             _run_summary(m, console, run_dir)
+    elif command == "plan":
+        from .methods.dynst.plan import plan
+        from .methods.dynst.plan_outputs import summary as plan_summary
+
+        run_dir, m = plan(opts, console=console, resume=resume)
+        plan_summary(m, console, run_dir)
     elif command == "train":
         from .methods.stprune.run import train
 

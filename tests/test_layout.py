@@ -73,7 +73,7 @@ def test_no_module_over_500_lines():
 def test_help_and_listings_do_not_import_torch():
     code = ("import sys\nfrom sparsest.cli import main\n"
             "for argv in (['--help'], ['run', '--help'], ['train', '--help'], ['compress', '--help'], ['bench', '--help'],"
-            " ['report', '--help'], ['predict', '--help'], ['datasets'], ['backbones']):\n"
+            " ['report', '--help'], ['predict', '--help'], ['plan', '--help'], ['datasets'], ['backbones']):\n"
             "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
             "heavy = [m for m in ('torch', 'lightning', 'pandas', 'matplotlib') if m in sys.modules]\n"
             "print('HEAVY', heavy)\n")

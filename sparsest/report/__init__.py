@@ -130,16 +130,20 @@ def markdown_report(config, data: SpatioTemporalData, metrics: dict) -> str:
     return "\n".join(lines)
 
 
-def write_outputs(run_dir: Path, config, data: SpatioTemporalData, layout: SensorLayout, model, metrics: dict) -> None:
+def write_outputs(run_dir: Path, config, data: SpatioTemporalData, layout: SensorLayout, model, metrics: dict,
+                  importance: np.ndarray | None = None) -> None:
     """Write ``sensors.csv``, ``graph_edges.csv`` (graphs with an adjacency),
     ``sensor_importance.png`` and ``report.md`` into ``run_dir``
     (``config.yaml`` and ``metrics.json`` are the run directory's own,
-    :class:`sparsest.engine.run.RunDirectory`)."""
+    :class:`sparsest.engine.run.RunDirectory`). ``config`` needs ``backbone``, ``scheme``
+    and ``sensor_sparsity``; ``importance`` ``[N_s]`` replaces the learned |m| (e.g.
+    ``sparsest plan``'s search scores)."""
     run_dir = Path(run_dir)
     keep = model.keep.cpu().numpy()
-    importance = model.scores.detach().abs().cpu().numpy()
-    if config.scheme == "random":
-        importance = np.full_like(importance, np.nan)  # no scores were learned
+    if importance is None:
+        importance = model.scores.detach().abs().cpu().numpy()
+        if config.scheme == "random":
+            importance = np.full_like(importance, np.nan)  # no scores were learned
     table = sensor_table(data, layout, importance, keep)
     table.to_csv(run_dir / "sensors.csv", index=False)
     edges = edge_table(data, layout)

@@ -128,7 +128,7 @@ def _sec_accuracy(run: RunFiles) -> tuple | None:
     pts = sections.accuracy_points(run)
     if pts is None:
         return None
-    cap = "Test error against sparsity"
+    cap = pts.get("caption", "Test error against sparsity")
     cap += (f"; dashed line: the budget ({pts['budget']:g}); " if pts.get("budget") is not None else "; ")
     cap += "star: the chosen point" + ("; horizontal lines: reference forecasts." if pts.get("hlines") else ".")
     svg = figures.accuracy_curve(pts["series"], pts["ylabel"], pts["xlabel"], pts.get("chosen"), pts.get("budget"),

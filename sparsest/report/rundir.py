@@ -28,7 +28,7 @@ class RunFiles:
     """One run directory as the report sees it.
 
     Attributes:
-        kind: ``run`` (DynST), ``train`` (sample pruning), ``compress`` (Dyna-Pruner),
+        kind: ``run`` (DynST), ``plan`` (DynST within an error budget), ``train`` (sample pruning), ``compress`` (Dyna-Pruner),
             ``study`` (Dyna-Pruner Tables III/IV) or ``unknown``.
         curves: per training phase, ``{"epoch", "time_s" (None when not logged), "val_mae", "val_mse"}``.
         notes: one line per optional file that was missing or unreadable.
@@ -57,7 +57,11 @@ class RunFiles:
         m = self.metrics or self.config
         method = m.get("scheme") or m.get("sample_pruning") or m.get("method") or self.kind
         extra = ""
-        if self.kind == "run" and m.get("sensor_sparsity") is not None:
+        if self.kind == "plan":
+            method = "plan"
+            if m.get("sensor_sparsity") is not None:
+                extra = f" s={float(m['sensor_sparsity']):.2f} ({m.get('scheme', '?')})"
+        elif self.kind == "run" and m.get("sensor_sparsity") is not None:
             extra = f" s={float(m['sensor_sparsity']):.2f}"
         elif self.kind == "train" and m.get("sample_pruning", "none") != "none":
             extra = f" R={m.get('prune_ratio', 0):g}"
@@ -74,6 +78,8 @@ def _one_line(e: Exception) -> str:
 def kind_of(metrics: dict, config: dict) -> str:
     """Which command wrote the run (from ``metrics.json``, else ``config.yaml``)."""
     method = metrics.get("method")
+    if method == "plan" or (not metrics and "max_increase" in config):
+        return "plan"
     if method == "dynapruner-study":
         return "study"
     if method == "dynapruner" or (not metrics and "model_sparsity" in config):

@@ -10,7 +10,8 @@ import math
 
 from .rundir import RunFiles
 
-COMMANDS = {"run": "sparsest run (DynST sensor pruning)", "train": "sparsest train (sample pruning)",
+COMMANDS = {"run": "sparsest run (DynST sensor pruning)",
+            "plan": "sparsest plan (the largest sensor sparsity within an error budget)", "train": "sparsest train (sample pruning)",
             "compress": "sparsest compress (Dyna-Pruner)", "study": "Dyna-Pruner study (Tables III/IV)", "unknown": "sparsest run directory"}
 
 
@@ -25,6 +26,10 @@ def num(v, nd: int = 4) -> str:
     if x != 0 and (abs(x) >= 1e6 or abs(x) < 1e-3):
         return f"{x:.{nd - 1}e}"
     return f"{x:.{nd}g}" if abs(x) < 10 ** nd else f"{x:.0f}"
+
+
+DYNST = ("run", "plan")
+"""Kinds whose ``metrics.json`` has ``sparsest run``'s keys (``plan`` adds its own)."""
 
 
 def _u(run: RunFiles) -> str:
@@ -52,11 +57,14 @@ def facts(run: RunFiles) -> list[tuple[str, str]]:
     rows = []
     if "window" in m:
         rows.append(("window → horizon", f"{m['window']} → {m['horizon']} time steps"))
-    if run.kind == "run" and "n_kept" in m:
-        rows += [("scheme", str(m["scheme"])),
-                 ("sensors kept", f"{m['n_kept']} of {m['n_sensors']} (sensor sparsity {num(m['sensor_sparsity'], 3)}, "
-                                  f"budget {num(m.get('target_sensor_sparsity'), 3)})"),
-                 ("full-field MAE change from dense", f"{float(m['mae_increase_pct']):+.2f} %"),
+    if run.kind in DYNST and "n_kept" in m:
+        if run.kind == "plan":
+            rows += plan_facts(run)
+        else:
+            rows += [("scheme", str(m["scheme"])),
+                     ("sensors kept", f"{m['n_kept']} of {m['n_sensors']} (sensor sparsity {num(m['sensor_sparsity'], 3)}, "
+                                      f"budget {num(m.get('target_sensor_sparsity'), 3)})")]
+        rows += [("full-field MAE change from dense", f"{float(m['mae_increase_pct']):+.2f} %"),
                  ("missing readings masked out", str(m.get("missing_readings", "—")))]
         if "latency_ms" in m:
             lat, gf = m["latency_ms"], m["gflops"]
@@ -99,14 +107,35 @@ def facts(run: RunFiles) -> list[tuple[str, str]]:
     return rows
 
 
+def plan_facts(run: RunFiles) -> list[tuple[str, str]]:
+    """The summary rows of a ``plan``: budget, chosen keep-set, its validation and test
+    errors, where the search stopped."""
+    m, u = run.metrics, _u(run)
+    b, c = m["budget"], m["chosen"]
+    err = f"validation {b['metric']}"
+    unit = _sq(run) if b["metric"] == "mse" else u
+    chosen = ("every sensor (no checkpoint within the budget)" if c["scheme"] == "dense"
+              else f"the {c['scheme']} keep-set at sensor sparsity {num(c['sparsity'], 3)}")
+    return [("budget", f"{err} at most +{num(100 * float(b['max_increase']), 3)} % over the dense model's "
+                       f"{num(b['dense_val'])}{unit}: ≤ {num(b['threshold'])}{unit}"),
+            ("chosen", chosen),
+            ("sensors kept", f"{m['n_kept']} of {m['n_sensors']} (sensor sparsity {num(m['sensor_sparsity'], 3)})"),
+            (f"chosen {err}", f"{num(c['val'])}{unit} (fine-tuning kept: {c.get('finetune', '—')})"),
+            (f"test {b['metric']}, chosen vs dense", f"{num(c['test'])} vs {num(c['dense_test'])}{unit} "
+                                                       f"({100 * float(c['test_increase']):+.2f} %, "
+                                                       f"{'within' if c['test_within_budget'] else 'over'} the budget on test)"),
+            ("search", f"{len(m['curve'])} checkpoints every {num(m.get('checkpoint_step'), 3)} of sensor sparsity, "
+                       f"stopped: {m['stopped']}; {num(m['search_seconds'])} s")]
+
+
 def error_table(run: RunFiles) -> tuple[list[str], list[list[str]]] | None:
     """Header and rows of the test-error table (physical units in the header)."""
     m, u = run.metrics, run.units or "units of the data"
     b = m.get("baselines", {})
     base = [("persistence", b.get("persistence")), ("historical average", b.get("historical_average")),
             ("extrapolation (optical flow)", b.get("extrapolation"))]
-    if run.kind in ("run", "train"):
-        if run.kind == "run":
+    if run.kind in ("run", "plan", "train"):
+        if run.kind in DYNST:
             s = m["scheme"]
             models = [(f"{m['backbone']} dense", m["dense"]), (f"+ {s} (full field)", m["pruned"]),
                       (f"{m['backbone']} dense (kept sensors only)", m.get("dense_kept_only")),
@@ -158,6 +187,8 @@ def accuracy_points(run: RunFiles) -> dict | None:
     has no accuracy-against-sparsity relation (``train``, an unfinished run)."""
     m, u = run.metrics, _u(run).strip()
     unit = f" [{u}]" if u else ""
+    if run.kind == "plan" and m.get("curve") is not None and "budget" in m:
+        return plan_points(run)
     if run.kind == "run" and "pruned" in m:
         b = m.get("baselines", {})
         s, chosen = float(m["sensor_sparsity"]), float(m["pruned"]["mae"])
@@ -202,11 +233,29 @@ def accuracy_points(run: RunFiles) -> dict | None:
     return None
 
 
+def plan_points(run: RunFiles) -> dict:
+    """A plan's accuracy-against-sparsity curve on validation: the search's keep-sets and
+    QR's at every checkpoint (short fine-tuning), the dense model at 0, the budget threshold
+    as a horizontal line and the chosen point as a star."""
+    m = run.metrics
+    b, c = m["budget"], m["chosen"]
+    key = f"val_{b['metric']}"
+    unit = (_sq(run) if b["metric"] == "mse" else _u(run)).strip()
+    dense = (0.0, float(b["dense_val"]))
+    return {"series": {"dynst search (short fine-tuning)": [dense] + [(p["sparsity"], p[key]) for p in m["curve"]],
+                       "QR keep-set (short fine-tuning)": [dense] + [(p["sparsity"], p[key + "_qr"]) for p in m["curve"]]},
+            "chosen": (f"chosen: {m['n_kept']}/{m['n_sensors']} sensors ({c['scheme']})", float(c["sparsity"]), float(c["val"])),
+            "budget": None, "hlines": {f"budget: +{num(100 * float(b['max_increase']), 3)} % over dense": float(b["threshold"])},
+            "xlabel": "sensor sparsity (share of sensors switched off)",
+            "ylabel": f"validation {b['metric'].upper()}" + (f" [{unit}]" if unit else ""),
+            "caption": "Validation error against sparsity, one point per checkpoint of the search"}
+
+
 def per_horizon(run: RunFiles) -> tuple[str, dict[str, list[float]]] | None:
     """``(y label, {model: errors per forecast step})`` or None when not recorded."""
     m, u = run.metrics, run.units
     unit = f" [{u}]" if u else ""
-    if run.kind == "run" and "dense" in m:
+    if run.kind in DYNST and "dense" in m:
         b = m.get("baselines", {})
         lines = {"persistence": b.get("persistence", {}).get("mae_per_horizon"),
                  "historical average": b.get("historical_average", {}).get("mae_per_horizon"),
@@ -232,7 +281,7 @@ def cost_panels(run: RunFiles) -> tuple[list, str] | None:
     """Bar panels ``(title, y label, {model: value})`` of measured latency and FLOPs, and a
     note on how they were measured; None without cost figures in ``metrics.json``."""
     m = run.metrics
-    if run.kind == "run" and "latency_ms" in m:
+    if run.kind in DYNST and "latency_ms" in m:
         costs = m.get("costs") or [{"batch": m["latency_ms"]["batch"], "latency_ms_dense": m["latency_ms"]["dense"],
                                     "latency_ms_pruned": m["latency_ms"]["pruned"]}]
         panels = [(f"latency, batch {c['batch']}", f"ms per batch of {c['batch']}",
@@ -269,9 +318,10 @@ def headline(run: RunFiles) -> dict[str, str]:
     out = {"command": run.kind, "status": "finished" if run.finished else f"unfinished ({run.status.get('state', '?')})",
            "data": str(m.get("data", run.config.get("data", "?"))), "backbone": str(m.get("backbone", run.config.get("backbone", "?"))),
            "seed": str(m.get("seed", run.config.get("seed", "?")))}
-    if run.kind == "run" and "pruned" in m:
+    if run.kind in DYNST and "pruned" in m:
         p = m["pruned"]
-        out.update({"method": m["scheme"], "sparsity": f"sensors {num(m['sensor_sparsity'], 3)} ({m['n_kept']}/{m['n_sensors']} kept)",
+        out.update({"method": m["scheme"] if run.kind == "run" else f"plan ({m['scheme']})",
+                    "sparsity": f"sensors {num(m['sensor_sparsity'], 3)} ({m['n_kept']}/{m['n_sensors']} kept)",
                     "test MAE": f"{num(p['mae'])}{u}", "test RMSE": f"{num(p['rmse'])}{u}", "test MAPE": f"{num(p['mape'], 3)} %",
                     "dense test MAE": f"{num(m['dense']['mae'])}{u}", "error change from dense": f"MAE {float(m['mae_increase_pct']):+.2f} %"})
         if "latency_ms" in m:
@@ -304,7 +354,7 @@ def sparsity_point(run: RunFiles) -> tuple[str, float, float, str] | None:
     accuracy-against-sparsity figure."""
     m = run.metrics
     try:
-        if run.kind == "run":
+        if run.kind in DYNST:
             return "sensor sparsity", float(m["sensor_sparsity"]), float(m["pruned"]["mae"]), "test MAE"
         if run.kind == "train":
             return "sample prune ratio R", float(m.get("prune_ratio", 0.0)), float(m["test"]["mae"]), "test MAE"
@@ -316,5 +366,5 @@ def sparsity_point(run: RunFiles) -> tuple[str, float, float, str] | None:
     return None
 
 
-__all__ = ["COMMANDS", "HEADLINE_ORDER", "num", "base_facts", "facts", "error_table", "robustness_table", "accuracy_points",
-           "per_horizon", "cost_panels", "headline", "sparsity_point"]
+__all__ = ["COMMANDS", "DYNST", "HEADLINE_ORDER", "num", "base_facts", "facts", "plan_facts", "plan_points", "error_table",
+           "robustness_table", "accuracy_points", "per_horizon", "cost_panels", "headline", "sparsity_point"]

@@ -1,0 +1,257 @@
+"""``plan(config)``: the largest sensor sparsity whose validation error stays within a budget,
+in one search (``sparsest plan``).
+
+DynST states the constrained problem (Eq. 2: the fewest sensors such that the error stays
+under epsilon) and then sweeps fixed sparsities. Here the budget is a relative increase of
+the validation error over the dense model, ``threshold = (1 + max_increase) * E_dense``, and
+one search walks up the sparsities:
+
+1. Prologue, baselines and phase ``dense`` exactly as ``sparsest run`` (:mod:`.pieces`);
+   ``E_dense``: the dense model's validation error (``--metric``).
+2. The search (:func:`search_curve`): at each checkpoint ``s_k = k * checkpoint_step`` (up
+   to ``max_sparsity``) the default ``dynst`` search goes on from the previous checkpoint's
+   keep-set (:func:`sparsest.pruning.sensors.frontier.next_keep_set`: shrink it, or start
+   from QR where the read-out scores that lower, then drop / regrow); the QR keep-set of the
+   same size is the reference. Each of the two gets a short fine-tuning from the dense
+   weights (``checkpoint_finetune_epochs``, phases ``checkNN-dynst`` / ``checkNN-qr``) and
+   its validation error is measured: one point of the accuracy-against-sparsity curve. The
+   search stops at the first checkpoint where neither is within the budget (or at
+   ``max_sparsity``).
+3. The chosen keep-set: the largest-sparsity checkpoint within the budget, the better of
+   the two keep-sets there on validation (QR where it wins: the user gets the better one).
+   Never one over the budget; none within it (already the first checkpoint is over) chooses
+   every sensor (sparsity 0, the dense model, and says so).
+4. Phase ``pruned``: the chosen keep-set's full fine-tuning (``finetune_epochs``). Should it
+   end higher on validation than the checkpoint's short fine-tuning (which is within the
+   budget by construction), the checkpoint's weights are kept instead, and the run says so:
+   the returned model is never over the budget on validation.
+5. Confirmed on the test split (test error against the dense model's), measured latency /
+   FLOPs, the deployable model (``deploy/``, as ``run``), ``plan.csv`` and ``metrics.json``
+   (:mod:`.plan_outputs`).
+
+Resumable like ``run`` (``sparsest plan --resume RUN_DIR``): every fine-tuning is an engine
+phase; after each checkpoint the curve so far and both keep-sets are written atomically to
+``state/plan.json``, so a resumed search neither repeats the search of a finished checkpoint
+nor retrains it. Search and evaluations run under :func:`~.pieces.isolated_rng`, so the
+training phases see the same random streams whether or not the run was interrupted.
+
+Source: Wu et al., DynST, KDD 2025 (arXiv:2403.02914), Eq. 2; the continued search is ours.
+"""
+
+from __future__ import annotations
+
+import copy
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ...engine.module import ForecastModule, evaluate
+from ...engine.prepare import baselines, start
+from ...engine.run import RunDirectory
+from .pieces import efficiency, export, finetune, isolated_rng, readout_surrogate, sensor_layout, test_metrics, train_dense
+from .plan_config import PlanConfig
+
+RESUME_ONLY = ("checkpoints/*-last.ckpt", "checkpoints/*.tmp")
+STATE = "state/plan.json"
+
+
+def plan_name(config: PlanConfig, data_name: str) -> str:
+    """``<time>_<data>_<backbone>_plan_<metric><max increase>_seed<k>``."""
+    return (f"{time.strftime('%Y%m%d-%H%M%S')}_{data_name}_{config.backbone}_plan_{config.metric}{config.max_increase:g}"
+            f"_seed{config.seed}")
+
+
+def plan(config: PlanConfig, console=None, resume: RunDirectory | None = None) -> tuple[Path, dict]:
+    """Run the plan; return ``(run_dir, metrics)`` (module doc).
+
+    Written to ``<out>/<name>.partial`` and renamed when finished: ``config.yaml``,
+    ``metrics.json``, ``plan.csv``, ``sensors.csv``, ``sensor_importance.png``, ``report.md``,
+    ``report.html``, ``deploy/``, ``checkpoints/{dense,checkNN-dynst,checkNN-qr,pruned}.ckpt``,
+    ``logs/``, ``state/``.
+
+    Raises:
+        SparsestError: bad data or options (one-line message naming the file / option).
+    """
+    say, prep = start(config, console)
+    say(prep.summary())
+    rd = resume or RunDirectory.create(config.out, plan_name(config, prep.data.name), config.to_dict())
+    if resume is not None:
+        say(f"[bold]resume[/] {rd.path}")
+    with rd.guard():
+        return _plan(config, prep, rd, say)
+
+
+def _monitor(metric: str) -> str:
+    return "val_mae" if metric == "mae" else "val_mse"  # rmse ranks epochs as mse does
+
+
+def _val(model, prep) -> dict:
+    """Validation metrics of ``model`` (physical units), without touching the random streams."""
+    with isolated_rng():
+        return evaluate(model, prep.loaders["val"], prep.scaler, prep.spec.horizon)["all"]
+
+
+def _candidate(config: PlanConfig, prep, rd: RunDirectory, dense, keep: np.ndarray, name: str, measure: bool = True):
+    """A copy of ``dense`` with keep-set ``keep``, fine-tuned briefly (phase ``name``); its
+    validation metrics when ``measure`` (a resumed, recorded checkpoint only reloads it)."""
+    model = copy.deepcopy(dense)
+    model.keep.copy_(torch.from_numpy(np.asarray(keep, dtype=bool)))
+    module = ForecastModule(model, prep.scaler, config.lr, config.weight_decay)
+    finetune(config, prep, rd, module, name, config.checkpoint_finetune_epochs, monitor=_monitor(config.metric), progress=False)
+    return _val(model, prep) if measure else None
+
+
+def _saved(rd: RunDirectory) -> dict:
+    import json
+
+    p = rd.path / STATE
+    if not p.is_file():
+        return {"points": [], "keeps": []}
+    return json.loads(p.read_text())
+
+
+def _mask(indices, n: int) -> np.ndarray:
+    keep = np.zeros(n, dtype=bool)
+    keep[np.asarray(indices, dtype=np.int64)] = True
+    return keep
+
+
+def search_curve(config: PlanConfig, prep, rd: RunDirectory, layout, dense, threshold: float, say=print) -> dict:
+    """The search (module doc, step 2).
+
+    Returns:
+        ``{"curve": [point, ...], "keeps": [(dynst keep, qr keep), ...], "stopped": why}``;
+        a point is ``{k, target_sparsity, sparsity, n_off, n_kept, val_<metric>,
+        val_<metric>_qr, within_budget, better, same_keep_set, start, swaps,
+        heldout_mae_std, seconds}`` (``seconds``: wall-clock of the checkpoint: search,
+        both fine-tunings, both evaluations).
+    """
+    from ...pruning.sensors import placement as pl
+    from ...pruning.sensors.frontier import checkpoint_sizes, next_keep_set
+
+    n_s, key = layout.n_sensors, f"val_{config.metric}"
+    sizes = checkpoint_sizes(n_s, config.checkpoint_step, config.max_sparsity)
+    saved = _saved(rd)
+    curve, keeps = [], []
+    previous = np.ones(n_s, dtype=bool)
+    surrogate = snapshots = None
+    stopped = "max_sparsity" if sizes else "no checkpoint (too few sensors for --checkpoint-step)"
+    for k, (target, n_off) in enumerate(sizes, 1):
+        t0 = time.perf_counter()
+        recorded = k <= len(saved["points"]) and saved["points"][k - 1]["n_off"] == n_off
+        if recorded:
+            point = saved["points"][k - 1]
+            kd, kq = (_mask(saved["keeps"][k - 1][s], n_s) for s in ("dynst", "qr"))
+        else:
+            rd.phase(f"check{k:02d}-search")
+            with isolated_rng():
+                if surrogate is None:  # the dense model's forecasts, once for the whole search
+                    p2s = layout.pixel_to_sensor.numpy() if layout.kind == "grid" else None
+                    snapshots = pl.snapshot_matrix(prep.data.values, prep.data.kind, prep.split.train, prep.scaler.mean,
+                                                   prep.scaler.std, p2s)
+                    surrogate = readout_surrogate(prep, layout, dense, config.batch_size)
+                kq = pl.keep_from_selected(pl.qr_ranking(snapshots, n_s - n_off, None, seed=config.seed), n_s)
+                kd, info = next_keep_set(previous, kq, surrogate, config.swap_candidates, config.max_swaps)
+        same = bool((kd == kq).all())
+        val_d = _candidate(config, prep, rd, dense, kd, f"check{k:02d}-dynst", measure=not recorded)
+        val_q = val_d if same else _candidate(config, prep, rd, dense, kq, f"check{k:02d}-qr", measure=not recorded)
+        if not recorded:
+            ed, eq = float(val_d[config.metric]), float(val_q[config.metric])
+            point = {"k": k, "target_sparsity": target, "sparsity": n_off / n_s, "n_off": n_off, "n_kept": n_s - n_off,
+                     key: ed, f"{key}_qr": eq, "within_budget": min(ed, eq) <= threshold,
+                     "better": "dynst" if ed <= eq else "qr", "same_keep_set": same, "start": info["start"],
+                     "swaps": info["swaps"], "heldout_mae_std": info["heldout_mae_std"],
+                     "seconds": time.perf_counter() - t0}
+            saved["points"] = [*saved["points"][: k - 1], point]
+            saved["keeps"] = [*saved["keeps"][: k - 1], {"dynst": np.where(kd)[0].tolist(), "qr": np.where(kq)[0].tolist()}]
+            rd.write_json(STATE, saved)  # atomically: a kill after this line never repeats this checkpoint
+        curve.append(point)
+        keeps.append((kd, kq))
+        previous = kd
+        say(f"  s={point['sparsity']:.3f} ({point['n_kept']}/{n_s} kept): validation {config.metric} dynst "
+            f"{point[key]:.4f}, QR {point[key + '_qr']:.4f} -> {'within' if point['within_budget'] else 'OVER'} the "
+            f"budget {threshold:.4f} ({point['seconds']:.1f} s)")
+        if not point["within_budget"]:
+            stopped = "budget"
+            break
+    return {"curve": curve, "keeps": keeps, "stopped": stopped}
+
+
+def _plan(config: PlanConfig, prep, rd: RunDirectory, say) -> tuple[Path, dict]:
+    from .plan_outputs import confirm_on_test, plan_metrics, write_plan_outputs
+
+    data, spec = prep.data, prep.spec
+    say("[bold]baselines[/] persistence, historical average" + (", extrapolation (optical flow)" if spec.kind == "grid" else ""))
+    base = baselines(prep)
+    layout = sensor_layout(data, config.patch_size)
+    dense, dense_time = train_dense(config, prep, rd, layout, say)
+    dense_val = _val(dense, prep)
+    e_dense = float(dense_val[config.metric])
+    threshold = (1.0 + config.max_increase) * e_dense
+    say(f"[bold]budget[/] validation {config.metric} of the dense model {e_dense:.4f} -> at most {threshold:.4f} "
+        f"(+{100 * config.max_increase:g}%)")
+
+    # ---- the search: one walk up the sparsities
+    say(f"[bold]search[/] dynst continued every {config.checkpoint_step:g} of sensor sparsity up to {config.max_sparsity:g}, "
+        f"QR of the same size as reference; {config.checkpoint_finetune_epochs} fine-tuning epochs per candidate")
+    found = search_curve(config, prep, rd, layout, dense, threshold, say)
+    search_time = float(sum(p["seconds"] for p in found["curve"]))  # a resumed plan counts the first process's checkpoints too
+    curve, key = found["curve"], f"val_{config.metric}"
+    within = [i for i, p in enumerate(curve) if p["within_budget"]]
+
+    # ---- the chosen keep-set, fully fine-tuned
+    pruned = copy.deepcopy(dense)
+    chosen: dict = {"sparsity": 0.0, "n_kept": layout.n_sensors, "scheme": "dense", "val_checkpoint": e_dense,
+                    "finetune": "none (every sensor kept: the dense model)"}
+    finetune_time = 0.0
+    if within:
+        i = within[-1]
+        p = curve[i]
+        scheme = p["better"]
+        name = f"check{p['k']:02d}-{scheme if not p['same_keep_set'] else 'dynst'}"
+        pruned.keep.copy_(torch.from_numpy(found["keeps"][i][0 if scheme == "dynst" else 1]))
+        chosen.update({"sparsity": p["sparsity"], "n_kept": p["n_kept"], "scheme": scheme,
+                       "val_checkpoint": p[key] if scheme == "dynst" else p[key + "_qr"], "finetune": "full"})
+        if scheme == "qr":
+            say(f"[bold]chosen[/] the QR keep-set: it beats the search's on validation at sparsity {p['sparsity']:.3f}")
+        say(f"[bold]fine-tune[/] chosen keep-set: {p['n_kept']} of {layout.n_sensors} sensors kept")
+        module = ForecastModule(pruned, prep.scaler, config.lr, config.weight_decay)
+        finetune_time = finetune(config, prep, rd, module, "pruned", config.finetune_epochs or config.epochs,
+                                 monitor=_monitor(config.metric))
+        final = float(_val(pruned, prep)[config.metric])
+        chosen["val_full_finetune"] = final
+        if final > chosen["val_checkpoint"]:  # the better on validation; never one over the budget
+            module.load_state_dict(torch.load(rd.checkpoints / f"{name}.ckpt", map_location="cpu",
+                                              weights_only=True)["state_dict"])
+            chosen["finetune"] = (f"checkpoint (its short fine-tuning is lower on validation than the full one: "
+                                  f"{chosen['val_checkpoint']:.4f} < {final:.4f})")
+            say(f"[yellow]note[/] the full fine-tuning ended higher on validation ({final:.4f}) than the checkpoint's short "
+                f"one ({chosen['val_checkpoint']:.4f}); the checkpoint's model is kept")
+    else:
+        say("[yellow]note[/] " + ("already the first checkpoint is over the budget" if curve else "no checkpoint")
+            + ": every sensor stays on (sensor sparsity 0, the dense model)")
+    chosen["val"] = float(_val(pruned, prep)[config.metric])
+
+    # ---- confirmed on the test split, costs, outputs
+    rd.phase("evaluation")
+    metrics = plan_metrics(config, prep, base, dense_val, threshold, found, chosen)
+    metrics.update(test_metrics(prep, layout, dense, pruned))
+    confirm_on_test(metrics, config)
+    metrics.update({"sensor_sparsity": pruned.sparsity, "n_sensors": pruned.n_sensors, "n_kept": int(pruned.keep.sum()),
+                    "search_seconds": search_time,
+                    "time_s": {"dense_train": dense_time, "search": search_time, "finetune": finetune_time,
+                               "total": time.perf_counter() - prep.t_start},
+                    "resumed": rd.resumed, "runs_on_kept_sensors_only": pruned.runs_subset})
+    say("[bold]efficiency[/] latency (median of interleaved runs) and FLOPs, dense vs pruned")
+    metrics.update(efficiency(config, prep, dense, pruned))
+    write_plan_outputs(rd.path, config, data, layout, pruned, metrics, found)
+    export(prep, rd, layout, pruned)
+    rd.write_json("metrics.json", metrics)
+    shutil.rmtree(rd.logs / "search" / "checkpoints", ignore_errors=True)
+    return rd.finish(cleanup=RESUME_ONLY), metrics
+
+
+__all__ = ["plan", "plan_name", "search_curve"]

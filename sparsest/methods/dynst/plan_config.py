@@ -1,0 +1,70 @@
+"""Options of ``sparsest plan`` (the largest sensor sparsity within an error budget); imports
+without torch.
+
+``plan`` shares ``run``'s options for the dense model, the default ``dynst`` search
+(``swap_candidates``, ``max_swaps``), the fine-tuning and the cost measurement; it has no
+target sparsity and no scheme (the search decides the sparsity; the chosen keep-set is the
+better of ``dynst`` and QR on validation), so those options are not offered.
+
+Source: Wu et al., DynST, KDD 2025 (arXiv:2403.02914), Eq. 2.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic.dataclasses import dataclass
+
+from ...engine.options import OPTION_CONFIG, option
+from ...errors import ConfigError
+from .config import RunConfig
+
+PLAN_METRICS = ("mae", "rmse", "mse")
+
+
+@dataclass(config=OPTION_CONFIG)
+class PlanConfig(RunConfig):
+    """Every option of ``sparsest plan``: those of :class:`~sparsest.methods.dynst.config.RunConfig`
+    except the ones fixing a sparsity or a scheme (:attr:`UNUSED`), plus the budget.
+
+    Attributes (units in brackets):
+        max_increase: the error budget, a relative increase of the validation error over
+            the dense model's (0.03: at most 3% worse), > 0.
+        metric: the validation error the budget is on: ``mae``, ``rmse`` or ``mse`` (each
+            averaged over the horizon, physical units, missing readings masked).
+        checkpoint_step: sensor sparsity added between two checkpoints of the search, in (0, 1).
+        checkpoint_finetune_epochs: epochs of the short fine-tuning each candidate keep-set
+            (the search's and QR's) gets at a checkpoint before its validation error is
+            measured (same schedule as the final fine-tuning), >= 1.
+        max_sparsity: the search stops at this sensor sparsity even within budget, in (0, 1).
+        finetune_epochs: the final full fine-tuning of the chosen keep-set [default: epochs].
+    """
+
+    UNUSED: ClassVar[tuple[str, ...]] = ("sensor_sparsity", "scheme", "keep_set", "qr_modes", "rounds", "round_steps",
+                                         "mask_steps", "regrow_fraction", "mask_lr", "mask_l1")
+
+    max_increase: float = option(0.03, "the error budget: largest relative increase of the validation error over the "
+                                 "dense model's (0.03 = at most 3% worse); the plan keeps the largest sensor sparsity "
+                                 "whose short-fine-tuned validation error stays at or under (1 + this) x dense", gt=0, le=10)
+    metric: Literal[PLAN_METRICS] = option("mae", "the validation error the budget is on: mae, rmse or mse (over the "
+                                           "horizon, physical units)")
+    checkpoint_step: float = option(0.05, "sensor sparsity added between two checkpoints of the search, in (0, 1)", gt=0, lt=1)
+    checkpoint_finetune_epochs: int = option(3, "epochs of the short fine-tuning of each candidate keep-set (the "
+                                             "search's and QR's) at a checkpoint, before its validation error is "
+                                             "measured", ge=1)
+    max_sparsity: float = option(0.95, "stop the search at this sensor sparsity even within budget, in (0, 1)", gt=0, lt=1)
+
+    def check(self) -> "PlanConfig":
+        """``run``'s checks, plus: a first checkpoint at or under ``max_sparsity``, one device
+        (the plan decides after every checkpoint, on one process). Raises ConfigError."""
+        super().check()
+        if self.checkpoint_step > self.max_sparsity + 1e-9:
+            raise ConfigError(f"--checkpoint-step {self.checkpoint_step:g}: larger than --max-sparsity "
+                              f"{self.max_sparsity:g}, so the search would have no checkpoint")
+        if self.devices != 1 or self.strategy not in ("auto", "single_device"):
+            raise ConfigError(f"--devices {self.devices} / --strategy {self.strategy}: sparsest plan trains on one device "
+                              "(it decides after every checkpoint); use --devices 1 --strategy auto")
+        return self
+
+
+__all__ = ["PlanConfig", "PLAN_METRICS"]

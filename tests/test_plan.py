@@ -1,0 +1,178 @@
+"""``sparsest plan``: the largest sensor sparsity within a validation-error budget, in one search.
+
+The planner stops at the budget and never returns a keep-set over it on validation (also when
+already the first checkpoint is over it: every sensor then stays on); it goes to
+``--max-sparsity`` when the budget allows; ``--resume`` after a SIGKILL mid-search ends with the
+same curve and chosen point; bad options are one line. Tiny data: 12 sensors, 2 epochs of 3
+batches, checkpoints every 0.25 of sparsity with one fine-tuning epoch each.
+"""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sparsest.cli import main
+
+from .engine.test_resume import check_resume
+from .test_cli import assert_one_line_error, run_cli, signals, write_csv
+
+N = 12
+QUICK = ["--window", "6", "--horizon", "3", "--epochs", "2", "--limit-train-batches", "3", "--batch-size", "16",
+         "--bench-repeats", "1", "--bench-batch", "8", "--checkpoint-step", "0.25", "--checkpoint-finetune-epochs", "1"]
+LARGE = "5"  # +500%: every checkpoint is within, the search goes to --max-sparsity
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    d = tmp_path_factory.mktemp("plan")
+    return str(write_csv(d / "sig.csv", signals(T=300, N=N)))
+
+
+def plan_run(capsys, out, data, max_increase, *extra):
+    code, text, err = run_cli(["plan", "--data", data, "--max-increase", str(max_increase), "--out", str(out), *QUICK, *extra],
+                              capsys)
+    assert code == 0, err[-2000:]
+    (run_dir,) = [p for p in out.iterdir() if not p.name.endswith(".partial")]
+    return run_dir, json.loads((run_dir / "metrics.json").read_text()), text
+
+
+def best(p, metric="mae"):
+    return min(p[f"val_{metric}"], p[f"val_{metric}_qr"])
+
+
+def check_invariants(m, run_dir):
+    """The chosen keep-set is the largest-sparsity checkpoint within the budget; every earlier
+    checkpoint was within, the search stopped at the first one over it (or at max sparsity)."""
+    b, c, curve = m["budget"], m["chosen"], m["curve"]
+    key = f"val_{b['metric']}"
+    assert b["threshold"] == pytest.approx((1 + b["max_increase"]) * b["dense_val"])
+    for p in curve:
+        assert p["within_budget"] == (best(p, b["metric"]) <= b["threshold"])
+    assert all(p["within_budget"] for p in curve[:-1])
+    if m["stopped"] == "budget":
+        assert not curve[-1]["within_budget"]
+    else:
+        assert m["stopped"] == "max_sparsity" and curve[-1]["within_budget"]
+        assert curve[-1]["target_sparsity"] + m["checkpoint_step"] > m["max_sparsity"]
+    within = [p for p in curve if p["within_budget"]]
+    assert c["val"] <= b["threshold"]  # never over the budget on validation
+    if within:
+        p = within[-1]
+        assert c["sparsity"] == pytest.approx(p["sparsity"]) and c["n_kept"] == p["n_kept"] == m["n_kept"]
+        assert c["scheme"] == p["better"] and c["val_checkpoint"] == best(p, b["metric"])
+        assert c["val"] <= c["val_checkpoint"] + 1e-9  # the better of the full and the short fine-tuning
+    else:
+        assert c["sparsity"] == 0 and c["scheme"] == "dense" and m["n_kept"] == m["n_sensors"]
+    assert {key, f"{key}_qr", "sparsity", "n_kept", "within_budget", "seconds"} <= set(curve[0])
+    assert c["test"] == m["pruned"][b["metric"]] and c["dense_test"] == m["dense"][b["metric"]]
+    assert m["search_seconds"] > 0 and m["time_s"]["search"] == m["search_seconds"]
+    table = pd.read_csv(run_dir / "plan.csv")
+    assert list(table.columns) == ["sensor_id", "latitude", "longitude", "score", "kept"]
+    assert len(table) == N and table["kept"].sum() == m["n_kept"] and table["score"].between(0, 1).all()
+    sensors = json.loads((run_dir / "deploy" / "sensors.json").read_text())
+    assert sorted(sensors["kept_sensors"]) == sorted(table.loc[table["kept"] == 1, "sensor_id"].astype(str))
+    assert (run_dir / "report.html").is_file() and (run_dir / "state" / "plan.json").is_file()
+
+
+def test_plan_goes_to_max_sparsity_then_stops_at_a_budget_it_crosses(tmp_path, capsys, data):
+    run_dir, m, text = plan_run(capsys, tmp_path / "large", data, LARGE)
+    check_invariants(m, run_dir)
+    curve = m["curve"]
+    assert m["stopped"] == "max_sparsity" and [p["n_kept"] for p in curve] == [9, 6, 3]
+    assert m["chosen"]["n_kept"] == 3 and "chosen: sensor sparsity 0.750" in text
+    page = (run_dir / "report.html").read_text()
+    assert "Accuracy against sparsity" in page and "Validation error against sparsity" in page and "sparsest plan" in page
+    # the exported model serves sparsest predict like a run's
+    assert main(["predict", str(run_dir), "--data", data, "--out", str(tmp_path / "forecast.csv")]) == 0
+    forecast = pd.read_csv(tmp_path / "forecast.csv")
+    assert forecast["sensor_id"].nunique() == N and np.isfinite(forecast["value"]).all()
+
+    # a budget between the first and the second checkpoint's errors: the same search stops at the second
+    e1, e2 = best(curve[0]), best(curve[1])
+    assert e1 < e2, curve
+    budget = (e1 + e2) / 2 / m["budget"]["dense_val"] - 1
+    run_dir2, m2, _ = plan_run(capsys, tmp_path / "crossed", data, budget)
+    check_invariants(m2, run_dir2)
+    assert m2["stopped"] == "budget" and len(m2["curve"]) == 2 and m2["chosen"]["n_kept"] == 9
+    assert [best(p) for p in m2["curve"]] == pytest.approx([e1, e2])
+
+
+def test_first_checkpoint_over_the_budget_keeps_every_sensor(tmp_path, capsys, data):
+    # dense validation MAE at this size is far below every pruned one, so a tiny budget is crossed at once
+    run_dir, m, text = plan_run(capsys, tmp_path, data, "0.0001", "--metric", "rmse")
+    check_invariants(m, run_dir)
+    assert m["budget"]["metric"] == "rmse" and "val_rmse_qr" in m["curve"][0]
+    assert len(m["curve"]) == 1 and not m["curve"][0]["within_budget"]
+    assert m["chosen"]["sparsity"] == 0 and m["n_kept"] == N and m["pruned"]["mae"] == m["dense"]["mae"]
+    assert "every sensor" in text
+    assert not (run_dir / "checkpoints" / "pruned.ckpt").exists()  # nothing to fine-tune
+
+
+def test_plan_killed_mid_search_resumes_exactly(tmp_path, data):
+    args = ["plan", "--data", data, "--max-increase", LARGE, *QUICK, "--checkpoint-finetune-epochs", "3"]
+    check_resume(tmp_path, args, "checkpoints/check02-dynst-last.ckpt",
+                 [lambda m: m["chosen"]["sparsity"], lambda m: m["chosen"]["scheme"], lambda m: m["chosen"]["val"],
+                  lambda m: m["chosen"]["test"], lambda m: m["pruned"]["mae"], lambda m: m["dense"]["mae"],
+                  lambda m: [(p["n_kept"], p["val_mae"], p["val_mae_qr"], p["within_budget"], p["better"])
+                             for p in m["curve"]]])
+    (done,) = [p for p in tmp_path.joinpath("full").iterdir() if json.loads((p / "metrics.json").read_text())["resumed"]]
+    m = json.loads((done / "metrics.json").read_text())
+    saved = json.loads((done / "state" / "plan.json").read_text())
+    # the first checkpoint was recorded before the kill and not searched again: its wall clock is the first run's
+    assert saved["points"][0]["seconds"] == m["curve"][0]["seconds"]
+
+
+@pytest.mark.parametrize("args, needles", [
+    (["--max-increase", "0"], ["--max-increase", "(0, 10]"]),
+    (["--max-increase", "-0.1"], ["--max-increase", "(0, 10]"]),
+    (["--max-increase", "nan"], ["--max-increase"]),
+    (["--metric", "mape"], ["--metric"]),
+    (["--checkpoint-step", "1"], ["--checkpoint-step", "(0, 1)"]),
+    (["--checkpoint-step", "0.5", "--max-sparsity", "0.3"], ["--checkpoint-step", "--max-sparsity"]),
+    (["--max-sparsity", "1"], ["--max-sparsity"]),
+    (["--checkpoint-finetune-epochs", "0"], ["--checkpoint-finetune-epochs", ">= 1"]),
+    (["--checkpoint-finetune-epochs", "1.5"], ["--checkpoint-finetune-epochs"]),
+    (["--devices", "2"], ["--devices", "one device"]),
+    (["--sensor-sparsity", "0.3"], ["--sensor-sparsity"]),  # the plan decides the sparsity
+    (["--scheme", "qr"], ["--scheme"]),
+    (["--set", "mask_l1=0.1"], ["mask_l1", "unknown option"]),
+])
+def test_bad_options_are_one_line(tmp_path, capsys, args, needles):
+    code, _, err = run_cli(["plan", *args, "--out", str(tmp_path)], capsys)
+    assert_one_line_error(code, err, *needles)
+    assert not list(tmp_path.iterdir())  # refused before any run directory
+
+
+def test_plan_config_file_and_help(tmp_path, capsys):
+    (tmp_path / "c.yaml").write_text("max_increase: 0.05\nscheme: qr\n")
+    code, _, err = run_cli(["plan", "--config", str(tmp_path / "c.yaml")], capsys)
+    assert_one_line_error(code, err, "c.yaml", "scheme")
+    assert main(["plan", "--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "--max-increase" in out and "(1 + 0.03) x the dense validation error" in out and "--resume" in out
+    assert "--sensor-sparsity SENSOR_SPARSITY" not in out and "--scheme SCHEME" not in out and "--keep-set" not in out
+
+
+def test_checkpoint_sizes_and_the_continued_search():
+    from sparsest.pruning.sensors.frontier import checkpoint_sizes, next_keep_set, shrink
+    from sparsest.pruning.sensors.placement import ReadoutSurrogate
+
+    assert checkpoint_sizes(12, 0.25, 0.95) == [(0.25, 3), (0.5, 6), (0.75, 9)]
+    sizes = checkpoint_sizes(6, 0.05, 0.99)
+    offs = [n for _, n in sizes]
+    assert offs == sorted(set(offs)) and offs[0] == 1 and offs[-1] == 5  # each one more sensor off, never all
+    assert checkpoint_sizes(1, 0.5, 0.9) == []
+    rng = np.random.default_rng(0)
+    truth = rng.standard_normal((400, 3)) @ rng.standard_normal((3, 10))  # 10 sensors spanned by 3 modes
+    x = truth + 0.1 * rng.standard_normal(truth.shape)  # the "dense forecasts"
+    sur = ReadoutSurrogate(x, truth, np.ones_like(truth), np.arange(400) // 80)
+    keep, removed = shrink(np.ones(10, bool), sur, 7)
+    assert keep.sum() == 7 and len(removed) == 3 and not keep[removed].any()
+    qr = np.zeros(10, bool)
+    qr[:5] = True
+    nxt, info = next_keep_set(keep, qr, sur, max_swaps=3)
+    assert nxt.sum() == 5 and info["start"] in ("continued", "qr") and info["swaps"] <= 3
+    start = info["heldout_mae_std_start"]
+    assert info["heldout_mae_std"] <= min(start.values()) + 1e-12  # drop / regrow never makes the better start worse
