@@ -22,14 +22,14 @@ did) or the model reads no time feature; forecasts then carry row and horizon in
 
 from __future__ import annotations
 
+import io
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from .engine.run import atomic_write_text, read_status
 from .errors import ConfigError, DataError, SparsestError
 
 OUT_SUFFIXES = (".csv", ".npz")
@@ -93,7 +93,7 @@ def load_run(run_dir: str | Path) -> Deployed:
     d = Path(run_dir)
     if not d.is_dir():
         raise ConfigError(f"{d}: {'not a directory' if d.exists() else 'no such run directory'}")
-    state = _status(d)
+    state = read_status(d).get("state")
     if d.name.endswith(".partial") or state not in (None, "finished"):
         raise ConfigError(f"{d}: an unfinished run ({state or '.partial'}); predict needs a finished `sparsest run` "
                           "run directory")
@@ -121,13 +121,6 @@ def load_run(run_dir: str | Path) -> Deployed:
     if any(k not in info for k in TIME_KEYS):
         info.update({k: v for k, v in _time_facts_from_config(d).items() if k not in info})
     return Deployed(d, model, info)
-
-
-def _status(d: Path) -> str | None:
-    try:
-        return json.loads((d / "status.json").read_text()).get("state")
-    except (OSError, ValueError, AttributeError):
-        return None
 
 
 def _time_facts_from_config(d: Path) -> dict:
@@ -351,28 +344,22 @@ def write_forecast(fc: Forecast, out: str | Path) -> Path:
         ConfigError: the file cannot be written.
     """
     p = Path(out)
-    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
+    if p.suffix.lower() == ".csv":
+        payload = forecast_table(fc).to_csv(index=False).encode()
+    else:
+        arrays = {"forecast": fc.values[..., 0] if fc.values.shape[3] == 1 else fc.values,
+                  "horizons": fc.horizons, "sensor_ids": np.asarray(fc.sensor_ids, dtype=str),
+                  "kept_sensors": np.asarray(fc.kept_sensors, dtype=str), "issued_at_row": fc.issued_at_row,
+                  "units": np.asarray(fc.units)}
+        if fc.issued_at is not None:
+            arrays.update(issued_at=fc.issued_at, timestamps=fc.times)
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        payload = buf.getvalue()
     try:
-        with os.fdopen(fd, "wb") as f:
-            if p.suffix.lower() == ".csv":
-                f.write(forecast_table(fc).to_csv(index=False).encode())
-            else:
-                arrays = {"forecast": fc.values[..., 0] if fc.values.shape[3] == 1 else fc.values,
-                          "horizons": fc.horizons, "sensor_ids": np.asarray(fc.sensor_ids, dtype=str),
-                          "kept_sensors": np.asarray(fc.kept_sensors, dtype=str), "issued_at_row": fc.issued_at_row,
-                          "units": np.asarray(fc.units)}
-                if fc.issued_at is not None:
-                    arrays.update(issued_at=fc.issued_at, timestamps=fc.times)
-                np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, p)
+        atomic_write_text(p, payload)
     except OSError as e:
-        Path(tmp).unlink(missing_ok=True)
         raise ConfigError(f"--out {out}: cannot write it ({e.strerror or e.__class__.__name__})") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return p
 
 

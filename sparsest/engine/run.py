@@ -41,13 +41,13 @@ def _worker_rank() -> bool:
     return int(os.environ.get("LOCAL_RANK", "0") or 0) > 0 and bool(os.environ.get(RUN_DIR_ENV))
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file in the same folder and a rename, so a
-    reader (or a kill) never sees half a file."""
+def atomic_write_text(path: Path, text: str | bytes) -> None:
+    """Write ``text`` (``str``, or ``bytes`` written as they are) to ``path`` via a temporary
+    file in the same folder and a rename, so a reader (or a kill) never sees half a file."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as f:
+        with os.fdopen(fd, "wb" if isinstance(text, bytes) else "w") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
@@ -84,6 +84,15 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def read_status(run_dir: Path) -> dict:
+    """``status.json`` of a run directory (``{}`` when missing or unreadable)."""
+    try:
+        status = json.loads((Path(run_dir) / "status.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return status if isinstance(status, dict) else {}
 
 
 class RunDirectory:
@@ -191,10 +200,7 @@ class RunDirectory:
 
     # ---- status
     def status(self) -> dict:
-        try:
-            return json.loads((self.path / "status.json").read_text())
-        except (OSError, ValueError):
-            return {}
+        return read_status(self.path)
 
     def set_status(self, state: str, **info) -> None:
         """Write ``status.json``: ``state`` plus pid, host, time and the current phase."""
@@ -277,4 +283,4 @@ class RunDirectory:
             i += 1
 
 
-__all__ = ["RunDirectory", "atomic_write_text", "check_out", "PARTIAL"]
+__all__ = ["RunDirectory", "atomic_write_text", "check_out", "read_status", "PARTIAL"]

@@ -85,18 +85,13 @@ def phase_of(reading: str) -> str:
 
 
 def read_val_curve(rd: RunDirectory, phase: str) -> dict:
-    """Per-epoch validation MAE / MSE (physical units) of a training phase, from its CSV log."""
-    import csv
+    """Per-epoch validation MAE / MSE (physical units) of a training phase, from its CSV log
+    (:func:`sparsest.report.rundir.read_curve`; empty lists when there is none)."""
+    from ...report.rundir import read_curve
 
     path = rd.logs / phase / "metrics.csv"
-    out = {"val_mae": [], "val_mse": []}
-    if path.exists():
-        with path.open() as f:
-            for row in csv.DictReader(f):
-                if row.get("val_mae"):
-                    out["val_mae"].append(float(row["val_mae"]))
-                    out["val_mse"].append(float(row["val_mse"]) if row.get("val_mse") else float("nan"))
-    return out
+    curve = read_curve(path) if path.exists() else None
+    return {k: curve[k] if curve else [] for k in ("val_mae", "val_mse")}
 
 
 def compute_on_signal(tile_mask: torch.Tensor, batch: dict, tiles, scaler) -> torch.Tensor:

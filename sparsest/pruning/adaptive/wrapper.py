@@ -372,8 +372,9 @@ class DynaPruner(nn.Module):
             return self._forward_gated(x_in, tod, dow, filt.detach() > 0.5, tile_mask)
         plan = active_tiles(tile_mask.detach()) if tiled else None  # one plan per forward: every layer shares its index caches
         if tiled and not self.gating and not self.training and rows.ENABLED and self._rows_supported(tuple(x_in.shape[-2:])):
-            if self.__dict__.get("_compiled_rows") is not None:
-                return self.__dict__["_compiled_rows"](x_in, plan)
+            compiled = self.__dict__.get("_compiled_rows")
+            if compiled is not None:
+                return compiled(x_in, plan)
             return rows.simvp_forward(self.backbone, x_in, plan, self.tiles)  # compact rows through the whole network
         for g, m in zip(self.gates, filt.split(self.sizes, dim=1)):
             if self.gating:
