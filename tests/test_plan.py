@@ -124,7 +124,31 @@ def test_plan_killed_mid_search_resumes_exactly(tmp_path, data):
     assert saved["points"][0]["seconds"] == m["curve"][0]["seconds"]
 
 
+def test_plan_with_sample_pruning_reports_each_saving_against_its_baseline(tmp_path, capsys, data):
+    """Composed: ST-Prune trains the dense model and the search's fine-tunings; the dense model
+    trained on every window, in the same run, is the baseline of the budget and of each saving."""
+    run_dir, m, text = plan_run(capsys, tmp_path, data, LARGE, "--sample-pruning", "st-prune", "--prune-ratio", "0.5",
+                                "--checkpoint-step", "0.5")
+    check_invariants(m, run_dir)
+    k = m["composed"]
+    assert k["sample_pruning"] == "st-prune" and k["prune_ratio"] == 0.5
+    assert (run_dir / "checkpoints" / "dense_full.ckpt").is_file() and (run_dir / "checkpoints" / "dense.ckpt").is_file()
+    # the budget and the test confirmation are against the full-data dense model, not the pruned-window one
+    assert m["budget"]["dense_val"] == k["dense_full_data"]["val"] != k["dense_sample_pruned"]["val"]
+    assert m["dense"]["mae"] == k["dense_full_data"]["test"] != k["dense_sample_pruned"]["test"]
+    assert k["training"]["full_data_s"] == m["time_s"]["dense_full_train"] > 0
+    assert k["training"]["ratio"] == pytest.approx(m["time_s"]["dense_train"] / m["time_s"]["dense_full_train"])
+    assert k["sensors"] == {"n_sensors": N, "n_off": N - m["n_kept"], "fraction_off": m["sensor_sparsity"]}
+    assert [i["batch"] for i in k["inference"]] == [1, 8] and all(i["speedup"] > 0 for i in k["inference"])
+    assert k["accuracy_cost"] == pytest.approx(m["chosen"]["test"] / m["dense"]["mae"] - 1)
+    assert "dense training time" in text and "all together" in text
+    assert "st-prune + plan" in (run_dir / "report.md").read_text()
+    # the returned model's weights are named: the deployed forecasts are those weights'
+    assert (run_dir / m["chosen"]["weights"]).is_file()
+
+
 @pytest.mark.parametrize("args, needles", [
+    (["--sample-pruning", "st-prune", "--dense-checkpoint", "x.ckpt"], ["--sample-pruning", "--dense-checkpoint"]),
     (["--max-increase", "0"], ["--max-increase", "(0, 10]"]),
     (["--max-increase", "-0.1"], ["--max-increase", "(0, 10]"]),
     (["--max-increase", "nan"], ["--max-increase"]),

@@ -125,7 +125,27 @@ def plan_facts(run: RunFiles) -> list[tuple[str, str]]:
                                                        f"({100 * float(c['test_increase']):+.2f} %, "
                                                        f"{'within' if c['test_within_budget'] else 'over'} the budget on test)"),
             ("search", f"{len(m['curve'])} checkpoints every {num(m.get('checkpoint_step'), 3)} of sensor sparsity, "
-                       f"stopped: {m['stopped']}; {num(m['search_seconds'])} s")]
+                       f"stopped: {m['stopped']}; {num(m['search_seconds'])} s")] + composed_facts(m, unit)
+
+
+def composed_facts(m: dict, unit: str) -> list[tuple[str, str]]:
+    """A plan with ``--sample-pruning``: each saving against its baseline measured in the same
+    run (training time, sensors, GFLOPs and latency, accuracy of all together); none otherwise."""
+    k = m.get("composed")
+    if not k:
+        return []
+    t, sp = k["training"], k["dense_sample_pruned"]
+    rows = [(f"training time ({k['sample_pruning']}, R = {num(k['prune_ratio'], 3)})",
+             f"dense training {num(t['sample_pruned_s'])} s vs {num(t['full_data_s'])} s on every window "
+             f"(x{num(t['ratio'], 3)}); its test {k['metric']} {num(sp['test'])} vs {num(k['dense_full_data']['test'])}{unit} "
+             f"({100 * float(sp['test_increase']):+.2f} %)"),
+            ("sensors switched off", f"{k['sensors']['n_off']} of {k['sensors']['n_sensors']}")]
+    rows += [(f"inference, batch {i['batch']}", f"GFLOPs per sample {num(i['gflops_pruned'])} vs {num(i['gflops_dense'])} "
+              f"(x{num(i['flops_ratio'], 3)} fewer), latency {num(i['latency_ms_pruned'])} vs {num(i['latency_ms_dense'])} ms "
+              f"(x{num(i['speedup'], 3)} faster)") for i in k["inference"]]
+    rows.append((f"test {k['metric']}, all together", f"{100 * float(k['accuracy_cost']):+.2f} % against the dense model "
+                                                      "trained on every window"))
+    return rows
 
 
 def error_table(run: RunFiles) -> tuple[list[str], list[list[str]]] | None:
@@ -366,5 +386,5 @@ def sparsity_point(run: RunFiles) -> tuple[str, float, float, str] | None:
     return None
 
 
-__all__ = ["COMMANDS", "DYNST", "HEADLINE_ORDER", "num", "base_facts", "facts", "plan_facts", "plan_points", "error_table",
+__all__ = ["COMMANDS", "DYNST", "HEADLINE_ORDER", "num", "base_facts", "facts", "plan_facts", "composed_facts", "plan_points", "error_table",
            "robustness_table", "accuracy_points", "per_horizon", "cost_panels", "headline", "sparsity_point"]

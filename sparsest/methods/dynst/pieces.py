@@ -4,7 +4,7 @@ commands train, fine-tune, evaluate and export the same way (:mod:`.run`, :mod:`
 - :func:`sensor_layout`: the sensors of the data (graph nodes or grid patches).
 - :func:`train_dense`: phase ``dense`` (or the ``--dense-checkpoint`` loaded).
 - :func:`finetune`: a fine-tuning phase of a fixed keep-set (cosine or constant schedule).
-- :func:`test_metrics`, :func:`measure_costs`, :func:`efficiency`: what the run reports.
+- :func:`test_metrics`, :func:`val_metrics`, :func:`measure_costs`, :func:`efficiency`: what the run reports.
 - :func:`export`: the deployable model (``deploy/``).
 - :func:`isolated_rng`: work that must not move the random-number streams of training.
 
@@ -51,6 +51,13 @@ def isolated_rng():
         set_rng_state(state)
 
 
+def val_metrics(model, prep) -> dict:
+    """Validation metrics of ``model`` over the whole horizon (physical units, missing
+    readings masked: ``mae``, ``rmse``, ``mse``, ...), without touching the random streams."""
+    with isolated_rng():
+        return evaluate(model, prep.loaders["val"], prep.scaler, prep.spec.horizon)["all"]
+
+
 def sensor_layout(data, patch_size: int) -> SensorLayout:
     """The sensors of ``data``: its nodes (graph) or its ``patch_size`` patches (grid)."""
     return SensorLayout(data.kind, data.n_nodes if data.kind == "graph" else 0,
@@ -87,9 +94,11 @@ def train_loader(config, prep, epochs: int | None, prune: bool = True):
     return sp.loader, [sp.callback], dict(TRAINER_KWARGS)
 
 
-def train_dense(config, prep, rd: RunDirectory, layout: SensorLayout, say=print) -> tuple[SensorMaskedForecaster, float]:
-    """Phase ``dense``: the backbone in its sensor-mask wrapper (every sensor kept), trained
-    with early stopping on validation MAE, or loaded from ``config.dense_checkpoint``.
+def train_dense(config, prep, rd: RunDirectory, layout: SensorLayout, say=print, name: str = "dense",
+                prune: bool = True) -> tuple[SensorMaskedForecaster, float]:
+    """Phase ``name`` (default ``dense``): the backbone in its sensor-mask wrapper (every
+    sensor kept), trained with early stopping on validation MAE (on the sample-pruned windows
+    when ``config.sample_pruning`` is set and ``prune``), or loaded from ``config.dense_checkpoint``.
 
     Returns:
         ``(dense, seconds)``.
@@ -115,18 +124,19 @@ def train_dense(config, prep, rd: RunDirectory, layout: SensorLayout, say=print)
         if not (rd.checkpoints / "dense.ckpt").exists():
             shutil.copy(src, rd.checkpoints / "dense.ckpt")
     else:
-        say(f"[bold]dense[/] training {config.backbone} (at most {config.epochs} epochs, early stopping on validation MAE)")
-        loader, extra, kw = train_loader(config, prep, config.epochs)
-        fit_best(dense_module, loader, prep.loaders["val"], rd, "dense", config, max_epochs=config.epochs,
+        say(f"[bold]{name}[/] training {config.backbone} (at most {config.epochs} epochs, early stopping on validation MAE"
+            + (f", windows pruned by {config.sample_pruning})" if prune and config.sample_pruning != "none" else ")"))
+        loader, extra, kw = train_loader(config, prep, config.epochs, prune)
+        fit_best(dense_module, loader, prep.loaders["val"], rd, name, config, max_epochs=config.epochs,
                  patience=config.patience, callbacks=extra, generators=[prep.generator], trainer_kwargs=kw)
     return dense, time.perf_counter() - t0
 
 
 def finetune(config, prep, rd: RunDirectory, module: ForecastModule, name: str, epochs: int, monitor: str = "val_mae",
-             progress: bool = True) -> float:
+             progress: bool = True, prune: bool = False) -> float:
     """Phase ``name``: the network and the kept-to-all propagation of ``module.model`` (a
-    :class:`SensorMaskedForecaster`, keep-set fixed) trained on every training window for
-    ``epochs``; ``config.finetune_schedule`` ``cosine`` (lr decays to 1% of ``config.lr``,
+    :class:`SensorMaskedForecaster`, keep-set fixed) trained on every training window (on the
+    sample-pruned ones when ``prune`` and ``config.sample_pruning`` is set) for ``epochs``; ``config.finetune_schedule`` ``cosine`` (lr decays to 1% of ``config.lr``,
     every epoch runs) or ``constant`` (early stopping after ``config.patience``). The best
     validation epoch by ``monitor`` is kept. Returns its seconds."""
     model = module.model
@@ -137,8 +147,9 @@ def finetune(config, prep, rd: RunDirectory, module: ForecastModule, name: str, 
         callbacks, patience = [EpochFractionLR(epochs)], None
     else:
         callbacks, patience = [], config.patience
-    fit_best(module, prep.loaders["train"], prep.loaders["val"], rd, name, config, max_epochs=epochs, patience=patience,
-             callbacks=callbacks, generators=[prep.generator], monitor=monitor, progress=progress)
+    loader, extra, kw = train_loader(config, prep, epochs, prune)
+    fit_best(module, loader, prep.loaders["val"], rd, name, config, max_epochs=epochs, patience=patience,
+             callbacks=callbacks + extra, generators=[prep.generator], monitor=monitor, progress=progress, trainer_kwargs=kw)
     return time.perf_counter() - t0
 
 

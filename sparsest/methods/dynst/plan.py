@@ -51,7 +51,8 @@ import torch
 from ...engine.module import ForecastModule, evaluate
 from ...engine.prepare import baselines, start
 from ...engine.run import RunDirectory
-from .pieces import efficiency, export, finetune, isolated_rng, readout_surrogate, sensor_layout, test_metrics, train_dense
+from .pieces import (efficiency, export, finetune, isolated_rng, readout_surrogate, sensor_layout, test_metrics, train_dense,
+                     val_metrics)
 from .plan_config import PlanConfig
 
 RESUME_ONLY = ("checkpoints/*-last.ckpt", "checkpoints/*.tmp")
@@ -88,20 +89,15 @@ def _monitor(metric: str) -> str:
     return "val_mae" if metric == "mae" else "val_mse"  # rmse ranks epochs as mse does
 
 
-def _val(model, prep) -> dict:
-    """Validation metrics of ``model`` (physical units), without touching the random streams."""
-    with isolated_rng():
-        return evaluate(model, prep.loaders["val"], prep.scaler, prep.spec.horizon)["all"]
-
-
 def _candidate(config: PlanConfig, prep, rd: RunDirectory, dense, keep: np.ndarray, name: str, measure: bool = True):
     """A copy of ``dense`` with keep-set ``keep``, fine-tuned briefly (phase ``name``); its
     validation metrics when ``measure`` (a resumed, recorded checkpoint only reloads it)."""
     model = copy.deepcopy(dense)
     model.keep.copy_(torch.from_numpy(np.asarray(keep, dtype=bool)))
     module = ForecastModule(model, prep.scaler, config.lr, config.weight_decay)
-    finetune(config, prep, rd, module, name, config.checkpoint_finetune_epochs, monitor=_monitor(config.metric), progress=False)
-    return _val(model, prep) if measure else None
+    finetune(config, prep, rd, module, name, config.checkpoint_finetune_epochs, monitor=_monitor(config.metric), progress=False,
+             prune=True)
+    return val_metrics(model, prep) if measure else None
 
 
 def _saved(rd: RunDirectory) -> dict:
@@ -181,18 +177,26 @@ def search_curve(config: PlanConfig, prep, rd: RunDirectory, layout, dense, thre
 
 
 def _plan(config: PlanConfig, prep, rd: RunDirectory, say) -> tuple[Path, dict]:
-    from .plan_outputs import confirm_on_test, plan_metrics, write_plan_outputs
+    from .plan_outputs import composed_savings, composed_table, confirm_on_test, plan_metrics, write_plan_outputs
 
     data, spec = prep.data, prep.spec
     say("[bold]baselines[/] persistence, historical average" + (", extrapolation (optical flow)" if spec.kind == "grid" else ""))
     base = baselines(prep)
     layout = sensor_layout(data, config.patch_size)
+    full = None
+    if config.sample_pruning != "none":  # composed: the full-data dense model is the baseline, trained in the same run
+        say(f"[bold]composed[/] {config.sample_pruning} (R={config.prune_ratio:g}) trains the dense model and every "
+            "fine-tuning of the search; the dense model trained on every window is the baseline of the budget and of "
+            "the training time")
+        full_dense, full_time = train_dense(config, prep, rd, layout, say, name="dense_full", prune=False)
+        full = {"model": full_dense, "seconds": full_time, "val": val_metrics(full_dense, prep)}
     dense, dense_time = train_dense(config, prep, rd, layout, say)
-    dense_val = _val(dense, prep)
-    e_dense = float(dense_val[config.metric])
+    dense_val = val_metrics(dense, prep)
+    ref_val = full["val"] if full else dense_val  # what the budget is relative to
+    e_dense = float(ref_val[config.metric])
     threshold = (1.0 + config.max_increase) * e_dense
-    say(f"[bold]budget[/] validation {config.metric} of the dense model {e_dense:.4f} -> at most {threshold:.4f} "
-        f"(+{100 * config.max_increase:g}%)")
+    say(f"[bold]budget[/] validation {config.metric} of the dense model{' (every window)' if full else ''} {e_dense:.4f} -> "
+        f"at most {threshold:.4f} (+{100 * config.max_increase:g}%)")
 
     # ---- the search: one walk up the sparsities
     say(f"[bold]search[/] dynst continued every {config.checkpoint_step:g} of sensor sparsity up to {config.max_sparsity:g}, "
@@ -214,18 +218,20 @@ def _plan(config: PlanConfig, prep, rd: RunDirectory, say) -> tuple[Path, dict]:
         name = f"check{p['k']:02d}-{scheme if not p['same_keep_set'] else 'dynst'}"
         pruned.keep.copy_(torch.from_numpy(found["keeps"][i][0 if scheme == "dynst" else 1]))
         chosen.update({"sparsity": p["sparsity"], "n_kept": p["n_kept"], "scheme": scheme,
-                       "val_checkpoint": p[key] if scheme == "dynst" else p[key + "_qr"], "finetune": "full"})
+                       "val_checkpoint": p[key] if scheme == "dynst" else p[key + "_qr"], "finetune": "full",
+                       "weights": "checkpoints/pruned.ckpt"})
         if scheme == "qr":
             say(f"[bold]chosen[/] the QR keep-set: it beats the search's on validation at sparsity {p['sparsity']:.3f}")
         say(f"[bold]fine-tune[/] chosen keep-set: {p['n_kept']} of {layout.n_sensors} sensors kept")
         module = ForecastModule(pruned, prep.scaler, config.lr, config.weight_decay)
         finetune_time = finetune(config, prep, rd, module, "pruned", config.finetune_epochs or config.epochs,
-                                 monitor=_monitor(config.metric))
-        final = float(_val(pruned, prep)[config.metric])
+                                 monitor=_monitor(config.metric), prune=True)
+        final = float(val_metrics(pruned, prep)[config.metric])
         chosen["val_full_finetune"] = final
         if final > chosen["val_checkpoint"]:  # the better on validation; never one over the budget
             module.load_state_dict(torch.load(rd.checkpoints / f"{name}.ckpt", map_location="cpu",
                                               weights_only=True)["state_dict"])
+            chosen["weights"] = f"checkpoints/{name}.ckpt"
             chosen["finetune"] = (f"checkpoint (its short fine-tuning is lower on validation than the full one: "
                                   f"{chosen['val_checkpoint']:.4f} < {final:.4f})")
             say(f"[yellow]note[/] the full fine-tuning ended higher on validation ({final:.4f}) than the checkpoint's short "
@@ -233,20 +239,27 @@ def _plan(config: PlanConfig, prep, rd: RunDirectory, say) -> tuple[Path, dict]:
     else:
         say("[yellow]note[/] " + ("already the first checkpoint is over the budget" if curve else "no checkpoint")
             + ": every sensor stays on (sensor sparsity 0, the dense model)")
-    chosen["val"] = float(_val(pruned, prep)[config.metric])
+    chosen["val"] = float(val_metrics(pruned, prep)[config.metric])
 
     # ---- confirmed on the test split, costs, outputs
     rd.phase("evaluation")
-    metrics = plan_metrics(config, prep, base, dense_val, threshold, found, chosen)
-    metrics.update(test_metrics(prep, layout, dense, pruned))
+    metrics = plan_metrics(config, prep, base, ref_val, threshold, found, chosen)
+    reference = full["model"] if full else dense
+    metrics.update(test_metrics(prep, layout, reference, pruned))
     confirm_on_test(metrics, config)
     metrics.update({"sensor_sparsity": pruned.sparsity, "n_sensors": pruned.n_sensors, "n_kept": int(pruned.keep.sum()),
                     "search_seconds": search_time,
-                    "time_s": {"dense_train": dense_time, "search": search_time, "finetune": finetune_time,
+                    "time_s": {"dense_train": dense_time, **({"dense_full_train": full["seconds"]} if full else {}),
+                               "search": search_time, "finetune": finetune_time,
                                "total": time.perf_counter() - prep.t_start},
                     "resumed": rd.resumed, "runs_on_kept_sensors_only": pruned.runs_subset})
     say("[bold]efficiency[/] latency (median of interleaved runs) and FLOPs, dense vs pruned")
-    metrics.update(efficiency(config, prep, dense, pruned))
+    metrics.update(efficiency(config, prep, reference, pruned))
+    if full:
+        with isolated_rng():
+            sp_test = evaluate(dense, prep.loaders["test"], prep.scaler, prep.spec.horizon)["all"]
+        metrics["composed"] = composed_savings(config, metrics, full, dense_time, dense_val, sp_test)
+        say(composed_table(metrics))
     write_plan_outputs(rd.path, config, data, layout, pruned, metrics, found)
     export(prep, rd, layout, pruned)
     rd.write_json("metrics.json", metrics)

@@ -61,6 +61,9 @@ class PlanConfig(RunConfig):
         if self.checkpoint_step > self.max_sparsity + 1e-9:
             raise ConfigError(f"--checkpoint-step {self.checkpoint_step:g}: larger than --max-sparsity "
                               f"{self.max_sparsity:g}, so the search would have no checkpoint")
+        if self.sample_pruning != "none" and self.dense_checkpoint:
+            raise ConfigError(f"--sample-pruning {self.sample_pruning} with --dense-checkpoint: the dense model would be "
+                              "loaded, not trained, so there would be no training time to save; drop one of them")
         if self.devices != 1 or self.strategy not in ("auto", "single_device"):
             raise ConfigError(f"--devices {self.devices} / --strategy {self.strategy}: sparsest plan trains on one device "
                               "(it decides after every checkpoint); use --devices 1 --strategy auto")

@@ -12,10 +12,14 @@ keep-set's: ``dynst``, ``qr`` or ``dense``) and:
 - ``curve``: one point per checkpoint of the search (:func:`~.plan.search_curve`);
 - ``chosen``: ``sparsity``, ``n_kept``, ``scheme``, ``val`` (validation error of the
   returned model), ``val_checkpoint`` (after the short fine-tuning, what the budget was
-  checked on), ``val_full_finetune``, ``finetune`` (which weights were kept), ``test``,
+  checked on), ``val_full_finetune``, ``finetune`` (which weights were kept), ``weights``
+  (the file of those weights: ``checkpoints/pruned.ckpt`` or the checkpoint's), ``test``,
   ``dense_test``, ``test_increase`` and ``test_within_budget`` (the confirmation on the
   test split; it never changes the choice);
 - ``stopped``: ``budget``, ``max_sparsity`` or why there was no checkpoint;
+- ``composed`` (with ``--sample-pruning`` only): the savings of :func:`composed_savings`;
+  then ``budget.dense_val``, ``dense_val`` and ``dense`` are the dense model trained on every
+  window (the baseline, trained in the same run), ``time_s.dense_full_train`` its seconds;
 - ``search_seconds``: wall-clock of the whole search, the sum of ``curve[].seconds`` (every
   checkpoint's search, short fine-tunings and evaluations, also those a resumed plan took
   from its first process); the dense training and the final fine-tuning are
@@ -43,6 +47,59 @@ def plan_metrics(config, prep, base: dict, dense_val: dict, threshold: float, fo
             "max_sparsity": config.max_sparsity,
             "search_history": [{"action": "checkpoint", **{k: p[k] for k in ("k", "sparsity", "start", "swaps")}}
                                for p in found["curve"]]}
+
+
+def composed_savings(config, metrics: dict, full: dict, dense_s: float, dense_val: dict, dense_test: dict) -> dict:
+    """``metrics.json`` ``composed`` of a plan with ``--sample-pruning``: each saving against
+    its own baseline measured in the same run.
+
+    - ``training``: seconds of the dense training on every window (``full_data_s``) and on
+      the sample-pruned windows (``sample_pruned_s``), ``ratio`` (pruned / full) and ``saving``;
+    - ``dense_sample_pruned``: validation and test error (``--metric``) of the dense model
+      trained on pruned windows, and its test increase over the full-data dense model;
+    - ``sensors``: ``n_sensors``, ``n_off``, ``fraction_off`` (against all);
+    - ``inference``: per measured batch, GFLOPs per sample and latency (ms) of the full-data
+      dense model and the returned model, with their ratios;
+    - ``accuracy_cost``: test error of the returned model over the full-data dense model's,
+      minus 1 (everything together).
+    """
+    m, c = config.metric, metrics["chosen"]
+    full_test = float(metrics["dense"][m])
+    return {
+        "sample_pruning": config.sample_pruning, "prune_ratio": config.prune_ratio, "metric": m,
+        "training": {"full_data_s": full["seconds"], "sample_pruned_s": dense_s, "ratio": dense_s / full["seconds"],
+                     "saving": 1.0 - dense_s / full["seconds"]},
+        "dense_full_data": {"val": float(full["val"][m]), "test": full_test},
+        "dense_sample_pruned": {"val": float(dense_val[m]), "test": float(dense_test[m]),
+                                "test_increase": float(dense_test[m]) / full_test - 1.0},
+        "sensors": {"n_sensors": metrics["n_sensors"], "n_off": metrics["n_sensors"] - metrics["n_kept"],
+                    "fraction_off": metrics["sensor_sparsity"]},
+        "inference": [{"batch": k["batch"], "gflops_dense": k["gflops_dense"], "gflops_pruned": k["gflops_pruned"],
+                       "flops_ratio": k["flops_ratio"], "latency_ms_dense": k["latency_ms_dense"],
+                       "latency_ms_pruned": k["latency_ms_pruned"], "speedup": k["speedup"]} for k in metrics["costs"]],
+        "accuracy_cost": c["test"] / full_test - 1.0,
+    }
+
+
+def composed_table(metrics: dict) -> str:
+    """The composed savings of :func:`composed_savings` as Markdown lines (printed and in ``report.md``)."""
+    k = metrics["composed"]
+    t, sp, s = k["training"], k["dense_sample_pruned"], k["sensors"]
+    lines = [f"| saving | baseline (measured in this run) | with {k['sample_pruning']} + plan | change |", "|---|---|---|---|",
+             f"| dense training time | {t['full_data_s']:.0f} s (every window) | {t['sample_pruned_s']:.0f} s "
+             f"(R={k['prune_ratio']:g}) | x{t['ratio']:.2f} |",
+             f"| dense model test {k['metric']} | {k['dense_full_data']['test']:.4f} | {sp['test']:.4f} | "
+             f"{100 * sp['test_increase']:+.2f}% |",
+             f"| sensors | {s['n_sensors']} | {s['n_sensors'] - s['n_off']} kept ({s['n_off']} off) | "
+             f"-{100 * s['fraction_off']:.1f}% |"]
+    for i in k["inference"]:
+        lines += [f"| GFLOPs per sample (batch {i['batch']}) | {i['gflops_dense']:.4g} | {i['gflops_pruned']:.4g} | "
+                  f"x{i['flops_ratio']:.2f} |",
+                  f"| latency batch {i['batch']} | {i['latency_ms_dense']:.2f} ms | {i['latency_ms_pruned']:.2f} ms | "
+                  f"x{i['speedup']:.2f} faster |"]
+    lines.append(f"| test {k['metric']}, all together | {k['dense_full_data']['test']:.4f} | {metrics['chosen']['test']:.4f} | "
+                 f"{100 * k['accuracy_cost']:+.2f}% |")
+    return "\n".join(lines)
 
 
 def confirm_on_test(metrics: dict, config) -> None:
@@ -97,6 +154,10 @@ def plan_markdown(m: dict) -> str:
              f"{c['dense_test']:.4f} ({100 * c['test_increase']:+.2f}%, "
              f"{'within' if c['test_within_budget'] else 'over'} the budget on test). "
              f"Search {m['search_seconds']:.1f} s. The deployment plan is `plan.csv`; the model `deploy/`.", ""]
+    if "composed" in m:
+        lines += [f"### {m['composed']['sample_pruning']} + plan: each saving against its baseline in this run", "",
+                  composed_table(m), "",
+                  "The budget and the test confirmation are against the dense model trained on every window.", ""]
     return "\n".join(lines)
 
 
@@ -125,4 +186,4 @@ def summary(m: dict, console, run_dir) -> None:
     console.print(f"run directory: {run_dir}")
 
 
-__all__ = ["plan_metrics", "confirm_on_test", "search_scores", "write_plan_outputs", "plan_markdown", "summary"]
+__all__ = ["plan_metrics", "composed_savings", "composed_table", "confirm_on_test", "search_scores", "write_plan_outputs", "plan_markdown", "summary"]

@@ -38,7 +38,7 @@ from ...pruning.sensors.options import PLACEMENT_SCHEMES
 from ...pruning.sensors.search import SearchSettings, SensorSearch, build_plan, init_keep, plan_steps, set_phase
 from .config import RunConfig
 from .pieces import (SEARCH_BLOCKS, efficiency, export, finetune, measure_costs, readout_surrogate,  # noqa: F401 - re-exported
-                     sensor_layout, test_metrics, train_dense, train_loader)
+                     sensor_layout, test_metrics, train_dense, train_loader, val_metrics)
 
 RESUME_ONLY = ("checkpoints/*-last.ckpt", "checkpoints/*.tmp")
 
@@ -177,6 +177,7 @@ def _run(config: RunConfig, prep, rd: RunDirectory, say) -> tuple[Path, dict]:
     # ---- evaluation
     rd.phase("evaluation")
     metrics.update(test_metrics(prep, layout, dense, pruned))
+    metrics.update({"dense_val": val_metrics(dense, prep), "pruned_val": val_metrics(pruned, prep)})
     metrics.update({
         "sensor_sparsity": pruned.sparsity,
         "target_sensor_sparsity": pruned.sparsity if config.scheme == "keep-set" else config.sensor_sparsity,

@@ -302,8 +302,15 @@ def build_sample_pruning(dataset, batch_size: int, options: PruningOptions, epoc
     t0 = time.perf_counter()
     n = len(dataset)
     complexity = strata = None
-    if options.method == "st-prune":
-        complexity, stationarity = window_statistics(dataset)
+    if options.method == "st-prune":  # computed once per dataset: a plan builds a loader for every fine-tuning
+        stats = getattr(dataset, "_window_statistics", None)
+        if stats is None:
+            stats = window_statistics(dataset)
+            try:
+                dataset._window_statistics = stats
+            except AttributeError:  # a dataset with __slots__: computed again next time
+                pass
+        complexity, stationarity = stats
         strata = quantile_strata(stationarity, options.n_strata)
     setup_s = time.perf_counter() - t0
     policy = SelectionPolicy(options.method, n, options.prune_ratio, epochs, seed, options.anneal,

@@ -1,0 +1,201 @@
+"""`sparsest plan --max-increase E` against the Table 2 sweep of fixed sparsities (issue: part 9).
+
+For each (data, backbone, seed):
+
+1. ``sparsest plan --max-increase E`` trains the dense model and searches (one process);
+2. the sweep: ``sparsest run --scheme dynst --sensor-sparsity s`` for every s of DynST's
+   Table 2 (0.1, 0.2, ..., 0.6), each loading the plan's dense checkpoint (the same dense
+   weights, so the same validation threshold), each with the full fine-tuning.
+
+A sweep row meets the budget when its validation error (after its full fine-tuning) is at
+most (1 + E) x the dense model's, the plan's own rule. Printed per seed: the plan's chosen
+sparsity, its validation and test error against dense; the largest sweep sparsity within the
+budget and its test error; and the wall-clock of both without the dense training (plan:
+search checkpoints + final fine-tuning; sweep: every row's search + fine-tuning), also with
+it (each trains the dense model once).
+
+Resumable: each finished plan / run is appended to ``<out>/results.jsonl`` and skipped next
+time. Two benchmarks side by side (``--threads 1`` each, split with ``--seeds`` / ``--suite``)
+compare times only within one process: a plan and its sweep always run in the same process,
+one after the other.
+
+Usage:
+    python benchmarks/plan_vs_sweep.py                               # metr-la-week STID, seeds 0-2
+    python benchmarks/plan_vs_sweep.py --suite ghcnd --seeds 0       # ghcnd-us STID
+    python benchmarks/plan_vs_sweep.py --suite era5 --seeds 0        # era5-t2m-uk ViT (patches as sensors)
+    python benchmarks/plan_vs_sweep.py --table-only
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+SUITES = {
+    "metr": ("metr-la-week", "stid", {}),
+    "ghcnd": ("ghcnd-us", "stid", {}),
+    "era5": ("era5-t2m-uk", "vit", {"epochs": 10, "patience": 5, "finetune_epochs": 5, "batch_size": 16}),
+}
+PLAN_ONLY = ("max_increase", "metric", "checkpoint_step", "checkpoint_finetune_epochs", "max_sparsity")
+TABLE2 = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]
+
+
+def load(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def append(path: Path, row: dict) -> None:
+    with path.open("a") as f:
+        f.write(json.dumps(row) + "\n")
+
+
+def run_all(args) -> None:
+    from sparsest.bench.dynst import scheme_options
+    from sparsest.engine.options import build_options
+    from sparsest.methods.dynst.config import RunConfig
+    from sparsest.methods.dynst.plan import plan
+    from sparsest.methods.dynst.plan_config import PlanConfig
+    from sparsest.methods.dynst.run import run
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    res = out / "results.jsonl"
+    machine = f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}"
+    for suite in args.suite:
+        data, backbone, opts = SUITES[suite]
+        opts = {**opts, **json.loads(args.options)}
+        for seed in args.seeds:
+            done = load(res)
+            mine = [r for r in done if (r["data"], r["backbone"], r["seed"], r["max_increase"]) ==
+                    (data, backbone, seed, args.max_increase)]
+            p = next((r for r in mine if r["kind"] == "plan"), None)
+            if p is None:
+                print(f"== plan {data} {backbone} seed {seed} --max-increase {args.max_increase:g}", flush=True)
+                cfg = build_options(PlanConfig, ("--set", {**opts, "data": data, "backbone": backbone, "seed": seed,
+                                                           "max_increase": args.max_increase, "out": str(out / "runs")}))
+                t0 = time.perf_counter()
+                run_dir, m = plan(cfg)
+                c = m["chosen"]
+                p = {"kind": "plan", "data": data, "backbone": backbone, "seed": seed, "max_increase": args.max_increase,
+                     "sparsity": c["sparsity"], "n_kept": c["n_kept"], "n_sensors": m["n_sensors"], "scheme": c["scheme"],
+                     "val": c["val"], "dense_val": m["budget"]["dense_val"], "threshold": m["budget"]["threshold"],
+                     "test": c["test"], "dense_test": c["dense_test"], "stopped": m["stopped"],
+                     "checkpoints": len(m["curve"]), "dense_s": m["time_s"]["dense_train"], "search_s": m["time_s"]["search"],
+                     "finetune_s": m["time_s"]["finetune"], "wall_s": time.perf_counter() - t0,
+                     "persistence": m["baselines"]["persistence"]["mae"],
+                     "historical_average": m["baselines"]["historical_average"]["mae"],
+                     "run_dir": str(run_dir), "machine": machine, "date": time.strftime("%Y-%m-%d")}
+                append(res, p)
+                print(f"   chosen s={p['sparsity']:.3f} val {p['val']:.4f} (<= {p['threshold']:.4f}) test {p['test']:.4f} "
+                      f"vs dense {p['dense_test']:.4f}; search {p['search_s']:.0f} s + fine-tune {p['finetune_s']:.0f} s",
+                      flush=True)
+            dense_ckpt = str(Path(p["run_dir"]) / "checkpoints" / "dense.ckpt")
+            for sp in args.sparsities:
+                if any(r["kind"] == "sweep" and abs(r["target"] - sp) < 1e-9 for r in mine):
+                    continue
+                print(f"== sweep {data} {backbone} seed {seed} dynst s={sp:g}", flush=True)
+                o = {**opts, "data": data, "backbone": backbone, "seed": seed, "scheme": "dynst", "sensor_sparsity": sp,
+                     "dense_checkpoint": dense_ckpt, "out": str(out / "runs")}
+                o = {k: v for k, v in o.items() if k not in PLAN_ONLY}
+                cfg = build_options(RunConfig, ("--set", scheme_options(o)))
+                t0 = time.perf_counter()
+                run_dir, m = run(cfg)
+                metric = "mae"
+                r = {"kind": "sweep", "data": data, "backbone": backbone, "seed": seed, "max_increase": args.max_increase,
+                     "target": sp, "sparsity": m["sensor_sparsity"], "n_kept": m["n_kept"],
+                     "val": m["pruned_val"][metric], "dense_val": m["dense_val"][metric],
+                     "test": m["pruned"][metric], "dense_test": m["dense"][metric],
+                     "search_s": m["time_s"]["search"], "finetune_s": m["time_s"]["finetune"],
+                     "wall_s": time.perf_counter() - t0, "run_dir": str(run_dir), "machine": machine,
+                     "date": time.strftime("%Y-%m-%d")}
+                append(res, r)
+                print(f"   val {r['val']:.4f} (threshold {p['threshold']:.4f}: "
+                      f"{'within' if r['val'] <= p['threshold'] else 'over'}) test {r['test']:.4f}; "
+                      f"search {r['search_s']:.0f} s + fine-tune {r['finetune_s']:.0f} s", flush=True)
+
+
+def pct(a: float, b: float) -> str:
+    return f"{100 * (a / b - 1):+.2f}%"
+
+
+def table(out: Path) -> str:
+    rows = load(out / "results.jsonl")
+    plans = [r for r in rows if r["kind"] == "plan"]
+    if not plans:
+        return "no results yet"
+    lines = [f"Machine: {'; '.join(sorted({r['machine'] for r in rows}))}; {', '.join(sorted({r['date'] for r in rows}))}", "",
+             "| data | backbone | seed | persistence | hist. avg. | dense test MAE | plan: sparsity (kept) | plan val vs dense "
+             "| plan test vs dense | sweep: largest s within budget | its test vs dense | sweep rows within budget "
+             "| plan time (search + fine-tune) | sweep time (all rows) | plan / sweep time | with the dense training |",
+             "|" + "---|" * 16]
+    verdicts = []
+    for p in sorted(plans, key=lambda r: (r["data"], r["backbone"], r["max_increase"], r["seed"])):
+        sw = sorted((r for r in rows if r["kind"] == "sweep" and (r["data"], r["backbone"], r["seed"], r["max_increase"]) ==
+                     (p["data"], p["backbone"], p["seed"], p["max_increase"])), key=lambda r: r["target"])
+        ok = [r for r in sw if r["val"] <= p["threshold"]]
+        best = ok[-1] if ok else None
+        plan_s = p["search_s"] + p["finetune_s"]
+        sweep_s = sum(r["search_s"] + r["finetune_s"] for r in sw)
+        lines.append(
+            f"| {p['data']} | {p['backbone']} | {p['seed']} | {p['persistence']:.3f} | {p['historical_average']:.3f} | "
+            f"{p['dense_test']:.3f} | {p['sparsity']:.3f} ({p['n_kept']}/{p['n_sensors']}, {p['scheme']}) | "
+            f"{pct(p['val'], p['dense_val'])} | {pct(p['test'], p['dense_test'])} | "
+            f"{'none' if best is None else format(best['target'], 'g')} | {'' if best is None else pct(best['test'], best['dense_test'])} | "
+            f"{len(ok)} of {len(sw)} | {plan_s:.0f} s | {sweep_s:.0f} s | {plan_s / sweep_s:.2f} | "
+            f"{(plan_s + p['dense_s']) / (sweep_s + p['dense_s']):.2f} |" if sw else
+            f"| {p['data']} | {p['backbone']} | {p['seed']} | | | {p['dense_test']:.3f} | {p['sparsity']:.3f} | "
+            f"{pct(p['val'], p['dense_val'])} | {pct(p['test'], p['dense_test'])} | (sweep not run) | | | {plan_s:.0f} s | | | |")
+        if sw:
+            verdicts.append(
+                f"- {p['data']} {p['backbone']} seed {p['seed']}: plan s={p['sparsity']:.3f} "
+                f"{'>=' if best is None or p['sparsity'] >= best['sparsity'] - 1e-9 else '<'} sweep "
+                f"{'(none within budget)' if best is None else 's=' + format(best['sparsity'], '.3f')}; plan test "
+                f"{'within' if p['test'] <= (1 + p['max_increase']) * p['dense_test'] else 'OVER'} "
+                f"{100 * p['max_increase']:g}% of dense; plan time {'<' if plan_s < sweep_s else '>='} sweep time "
+                f"({plan_s:.0f} s vs {sweep_s:.0f} s)")
+    for key in sorted({(p["data"], p["backbone"]) for p in plans}):
+        g = [p for p in plans if (p["data"], p["backbone"]) == key]
+        if len(g) > 1:
+            verdicts.append(f"- {key[0]} {key[1]}, mean of {len(g)} seeds: plan sparsity "
+                            f"{statistics.mean(p['sparsity'] for p in g):.3f}, test vs dense "
+                            f"{100 * statistics.mean(p['test'] / p['dense_test'] - 1 for p in g):+.2f}%")
+    sweep_lines = ["", "Sweep rows (validation / test MAE after the full fine-tuning; threshold = (1 + E) x dense validation):", "",
+                   "| data | backbone | seed | s | kept | val | within budget | test | test vs dense | search + fine-tune |",
+                   "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in sorted((r for r in rows if r["kind"] == "sweep"), key=lambda r: (r["data"], r["backbone"], r["seed"], r["target"])):
+        thr = next(p["threshold"] for p in plans if (p["data"], p["backbone"], p["seed"], p["max_increase"]) ==
+                   (r["data"], r["backbone"], r["seed"], r["max_increase"]))
+        sweep_lines.append(f"| {r['data']} | {r['backbone']} | {r['seed']} | {r['target']:g} | {r['n_kept']} | {r['val']:.4f} | "
+                           f"{'yes' if r['val'] <= thr else 'no'} (<= {thr:.4f}) | {r['test']:.4f} | "
+                           f"{pct(r['test'], r['dense_test'])} | {r['search_s'] + r['finetune_s']:.0f} s |")
+    return "\n".join(lines + [""] + verdicts + sweep_lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--suite", nargs="+", choices=sorted(SUITES), default=["metr"])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--sparsities", type=float, nargs="+", default=TABLE2, help="the sweep [default: Table 2's 0.1 ... 0.6]")
+    ap.add_argument("--max-increase", type=float, default=0.03)
+    ap.add_argument("--out", default="bench_out/plan_vs_sweep")
+    ap.add_argument("--options", default="{}", help='JSON of extra options for every plan and run, e.g. \'{"epochs": 1}\' (a smoke test)')
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (two benchmarks side by side: 1 each)")
+    ap.add_argument("--table-only", action="store_true", help="only print the table of what results.jsonl holds")
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if not args.table_only:
+        run_all(args)
+    print(table(Path(args.out)))
+
+
+if __name__ == "__main__":
+    main()
