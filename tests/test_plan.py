@@ -48,8 +48,9 @@ def check_invariants(m, run_dir):
     b, c, curve = m["budget"], m["chosen"], m["curve"]
     key = f"val_{b['metric']}"
     assert b["threshold"] == pytest.approx((1 + b["max_increase"]) * b["dense_val"])
-    for p in curve:
-        assert p["within_budget"] == (best(p, b["metric"]) <= b["threshold"])
+    for p in curve:  # factor: the calibration (full / short fine-tuning), at most 1
+        assert 0 < p["budget_factor"] <= 1 and p["budget_factor"] == c["budget_factor"]
+        assert p["within_budget"] == (p["budget_factor"] * best(p, b["metric"]) <= b["threshold"])
     assert all(p["within_budget"] for p in curve[:-1])
     if m["stopped"] == "budget":
         assert not curve[-1]["within_budget"]
@@ -58,9 +59,17 @@ def check_invariants(m, run_dir):
         assert curve[-1]["target_sparsity"] + m["checkpoint_step"] > m["max_sparsity"]
     within = [p for p in curve if p["within_budget"]]
     assert c["val"] <= b["threshold"]  # never over the budget on validation
+    full = {f["k"]: f for f in c["full_finetunes"]}  # every full fine-tuning is reported, with its verdict
+    assert all(f["within_budget"] == (f[key] <= b["threshold"]) for f in full.values())
     if within:
+        # the largest checkpoint within the budget, unless its full fine-tuning was over it: then the
+        # largest verified one (full fine-tuning within), or without one the largest within on its short one
         p = within[-1]
+        if p["k"] in full and not full[p["k"]]["within_budget"] and p["budget_factor"] < 1:
+            p = next(q for q in curve if q["k"] == max(k for k, f in full.items() if f["within_budget"]))
         assert c["sparsity"] == pytest.approx(p["sparsity"]) and c["n_kept"] == p["n_kept"] == m["n_kept"]
+        assert p["k"] in full and c["val_full_finetune"] == full[p["k"]][key]
+        assert (run_dir / c["weights"]).is_file() and (run_dir / "checkpoints" / "pruned.ckpt").is_file()
         assert c["scheme"] == p["better"] and c["val_checkpoint"] == best(p, b["metric"])
         assert c["val"] <= c["val_checkpoint"] + 1e-9  # the better of the full and the short fine-tuning
     else:
@@ -89,14 +98,28 @@ def test_plan_goes_to_max_sparsity_then_stops_at_a_budget_it_crosses(tmp_path, c
     forecast = pd.read_csv(tmp_path / "forecast.csv")
     assert forecast["sensor_id"].nunique() == N and np.isfinite(forecast["value"]).all()
 
-    # a budget between the first and the second checkpoint's errors: the same search stops at the second
+    # a budget between the first and the second checkpoint's errors, no calibration (the full fine-tuning is as
+    # short as the checkpoints'): the same search stops at the second
     e1, e2 = best(curve[0]), best(curve[1])
     assert e1 < e2, curve
     budget = (e1 + e2) / 2 / m["budget"]["dense_val"] - 1
-    run_dir2, m2, _ = plan_run(capsys, tmp_path / "crossed", data, budget)
+    run_dir2, m2, _ = plan_run(capsys, tmp_path / "crossed", data, budget, "--finetune-epochs", "1")
     check_invariants(m2, run_dir2)
     assert m2["stopped"] == "budget" and len(m2["curve"]) == 2 and m2["chosen"]["n_kept"] == 9
-    assert [best(p) for p in m2["curve"]] == pytest.approx([e1, e2])
+    assert [best(p) for p in m2["curve"]] == pytest.approx([e1, e2]) and m2["chosen"]["budget_factor"] == 1
+    assert [f["k"] for f in m2["chosen"]["full_finetunes"]] == [1]  # only the chosen one
+
+    # with calibration (full fine-tuning 2 epochs): the first checkpoint over the budget is fully fine-tuned first;
+    # within the budget there, the search goes on with the calibrated factor past it
+    run_dir3, m3, text3 = plan_run(capsys, tmp_path / "calibrated", data, budget)
+    check_invariants(m3, run_dir3)
+    c3 = m3["chosen"]
+    full3 = {f["k"]: f for f in c3["full_finetunes"]}
+    assert 2 in full3
+    if full3[2]["within_budget"]:
+        assert c3["budget_factor"] < 1 and c3["n_kept"] <= 6 and "calibrated" in text3
+    else:
+        assert c3["budget_factor"] == 1 and c3["n_kept"] == 9
 
 
 def test_first_checkpoint_over_the_budget_keeps_every_sensor(tmp_path, capsys, data):
@@ -200,3 +223,40 @@ def test_checkpoint_sizes_and_the_continued_search():
     assert nxt.sum() == 5 and info["start"] in ("continued", "qr") and info["swaps"] <= 3
     start = info["heldout_mae_std_start"]
     assert info["heldout_mae_std"] <= min(start.values()) + 1e-12  # drop / regrow never makes the better start worse
+
+
+def _fake_search(short, threshold):
+    """search_curve's result on made-up short-fine-tuned errors: walk up, stop at the first over."""
+    def research(factor, announce_from=0):
+        curve = []
+        for k, e in enumerate(short, 1):
+            curve.append({"k": k, "val_mae": e, "val_mae_qr": e + 1, "within_budget": factor * e <= threshold})
+            if not curve[-1]["within_budget"]:
+                return {"curve": curve, "stopped": "budget"}
+        return {"curve": curve, "stopped": "max_sparsity"}
+    return research
+
+
+@pytest.mark.parametrize("full, verified, asked, factor", [
+    ({3: 0.9991, 5: 1.0185}, 5, [3, 5], 0.97),  # both verified: the walk goes on to the last calibrated checkpoint
+    ({3: 0.9991, 5: 1.03}, 3, [3, 5], 0.97),  # the second is over in full: the first verified one stays
+    ({3: 1.03}, None, [3], 1.0),  # the first over-budget checkpoint is over in full too: no calibration
+])
+def test_calibration_verifies_each_pick_with_a_full_finetuning(full, verified, asked, factor):
+    from sparsest.methods.dynst.plan import calibrate
+
+    short, threshold = [1.00, 1.01, 1.02, 1.03, 1.04, 1.05, 1.06, 1.07], 1.025
+    research = _fake_search(short, threshold)
+    calls = []
+
+    def full_val(i):
+        calls.append(i)
+        return full[i]
+
+    found, v, f = calibrate(research(1.0), research, full_val, threshold, "val_mae")
+    assert calls == asked and v == verified and f == pytest.approx(factor)
+    assert all(p["within_budget"] for p in found["curve"][:-1])
+    if v is not None:
+        assert found["curve"][v]["within_budget"] and len(found["curve"]) > v + 1  # the search went on past it
+    found, v, f = calibrate(research(1.0), research, full_val, threshold, "val_mae", enabled=False)
+    assert v is None and f == 1.0 and len(calls) == len(asked)  # no calibration: nothing fully fine-tuned

@@ -17,15 +17,24 @@ one search walks up the sparsities:
    its validation error is measured: one point of the accuracy-against-sparsity curve. The
    search stops at the first checkpoint where neither is within the budget (or at
    ``max_sparsity``).
-3. The chosen keep-set: the largest-sparsity checkpoint within the budget, the better of
-   the two keep-sets there on validation (QR where it wins: the user gets the better one).
-   Never one over the budget; none within it (already the first checkpoint is over) chooses
-   every sensor (sparsity 0, the dense model, and says so).
-4. Phase ``pruned``: the chosen keep-set's full fine-tuning (``finetune_epochs``). Should it
-   end higher on validation than the checkpoint's short fine-tuning (which is within the
-   budget by construction), the checkpoint's weights are kept instead, and the run says so:
-   the returned model is never over the budget on validation.
-5. Confirmed on the test split (test error against the dense model's), measured latency /
+3. At every checkpoint the better of the two keep-sets on validation is the candidate (QR
+   where it wins: the user gets the better one).
+4. Calibration: a short fine-tuning leaves the error above what the full one
+   (``finetune_epochs``) reaches, so a budget checked on it alone stops early. The first
+   checkpoint over the budget gets the full fine-tuning (phase ``fullNN-<scheme>``); if that
+   is within the budget, ``factor = full / short`` there (at most 1, never above an earlier
+   factor) and the search goes on while ``factor x`` the short-fine-tuned error stays within;
+   the last such checkpoint is fully fine-tuned and verified the same way, and so on until a
+   full fine-tuning is over the budget or the search cannot go further. Without
+   ``checkpoint_finetune_epochs < finetune_epochs`` there is no calibration.
+5. The chosen keep-set: the largest checkpoint whose full fine-tuning is within the budget
+   (verified); without one, the largest within it on its own short fine-tuning. Never one
+   over the budget; none within it (already the first checkpoint is over) chooses every
+   sensor (sparsity 0, the dense model, and says so). Its fully fine-tuned weights are
+   returned, or the checkpoint's short-fine-tuned ones should those be lower on validation
+   (``chosen.weights`` names the file; copied to ``checkpoints/pruned.ckpt``): the returned
+   model is never over the budget on validation.
+6. Confirmed on the test split (test error against the dense model's), measured latency /
    FLOPs, the deployable model (``deploy/``, as ``run``), ``plan.csv`` and ``metrics.json``
    (:mod:`.plan_outputs`).
 
@@ -115,8 +124,13 @@ def _mask(indices, n: int) -> np.ndarray:
     return keep
 
 
-def search_curve(config: PlanConfig, prep, rd: RunDirectory, layout, dense, threshold: float, say=print) -> dict:
-    """The search (module doc, step 2).
+def search_curve(config: PlanConfig, prep, rd: RunDirectory, layout, dense, threshold: float, say=print, factor: float = 1.0,
+                 announce_from: int = 0) -> dict:
+    """The search (module doc, step 2). A checkpoint is within the budget when ``factor`` x
+    its better short-fine-tuned validation error is at most ``threshold`` (``factor``: the
+    calibration of step 4, 1 before it); called again with a new factor, the recorded
+    checkpoints are re-judged (not searched or trained again) and the search goes on past
+    them while the budget holds. Only checkpoints past ``announce_from`` are printed.
 
     Returns:
         ``{"curve": [point, ...], "keeps": [(dynst keep, qr keep), ...], "stopped": why}``;
@@ -139,7 +153,7 @@ def search_curve(config: PlanConfig, prep, rd: RunDirectory, layout, dense, thre
         t0 = time.perf_counter()
         recorded = k <= len(saved["points"]) and saved["points"][k - 1]["n_off"] == n_off
         if recorded:
-            point = saved["points"][k - 1]
+            point = dict(saved["points"][k - 1])
             kd, kq = (_mask(saved["keeps"][k - 1][s], n_s) for s in ("dynst", "qr"))
         else:
             rd.phase(f"check{k:02d}-search")
@@ -157,23 +171,67 @@ def search_curve(config: PlanConfig, prep, rd: RunDirectory, layout, dense, thre
         if not recorded:
             ed, eq = float(val_d[config.metric]), float(val_q[config.metric])
             point = {"k": k, "target_sparsity": target, "sparsity": n_off / n_s, "n_off": n_off, "n_kept": n_s - n_off,
-                     key: ed, f"{key}_qr": eq, "within_budget": min(ed, eq) <= threshold,
+                     key: ed, f"{key}_qr": eq,
                      "better": "dynst" if ed <= eq else "qr", "same_keep_set": same, "start": info["start"],
                      "swaps": info["swaps"], "heldout_mae_std": info["heldout_mae_std"],
                      "seconds": time.perf_counter() - t0}
             saved["points"] = [*saved["points"][: k - 1], point]
             saved["keeps"] = [*saved["keeps"][: k - 1], {"dynst": np.where(kd)[0].tolist(), "qr": np.where(kq)[0].tolist()}]
             rd.write_json(STATE, saved)  # atomically: a kill after this line never repeats this checkpoint
+        point["budget_factor"] = factor
+        point["within_budget"] = bool(factor * min(point[key], point[key + "_qr"]) <= threshold)
         curve.append(point)
         keeps.append((kd, kq))
         previous = kd
-        say(f"  s={point['sparsity']:.3f} ({point['n_kept']}/{n_s} kept): validation {config.metric} dynst "
-            f"{point[key]:.4f}, QR {point[key + '_qr']:.4f} -> {'within' if point['within_budget'] else 'OVER'} the "
-            f"budget {threshold:.4f} ({point['seconds']:.1f} s)")
+        if k > announce_from:
+            predicted = f" (x {factor:.4f} = {factor * min(point[key], point[key + '_qr']):.4f})" if factor != 1.0 else ""
+            say(f"  s={point['sparsity']:.3f} ({point['n_kept']}/{n_s} kept): validation {config.metric} dynst "
+                f"{point[key]:.4f}, QR {point[key + '_qr']:.4f}{predicted} -> "
+                f"{'within' if point['within_budget'] else 'OVER'} the budget {threshold:.4f} ({point['seconds']:.1f} s)")
         if not point["within_budget"]:
             stopped = "budget"
             break
     return {"curve": curve, "keeps": keeps, "stopped": stopped}
+
+
+def calibrate(found: dict, research, full_val, threshold: float, key: str, enabled: bool = True) -> tuple[dict, int | None, float]:
+    """Step 4 of the module doc: verify checkpoints with a full fine-tuning and let the search
+    go on past the short-fine-tuned budget while the calibrated one holds.
+
+    Args:
+        found: :func:`search_curve`'s result with factor 1.
+        research: ``research(factor, announce_from) -> found``, the search again with ``factor``.
+        full_val: ``full_val(i) -> float``, the validation error of checkpoint ``i``'s better
+            keep-set after the full fine-tuning (each ``i`` is asked once).
+        threshold: the budget. key: ``val_<metric>``.
+        enabled: False: no calibration (the full fine-tuning is no longer than the short ones).
+
+    Returns:
+        ``(found, verified, factor)``: the (continued) search, the index of the largest
+        checkpoint whose full fine-tuning is within the budget (None: none was verified) and
+        the factor (1 without a verified checkpoint; at most 1, never above an earlier one).
+    """
+    verified, factor, asked = None, 1.0, set()
+    while enabled:
+        curve = found["curve"]
+        within = [i for i, p in enumerate(curve) if p["within_budget"]]
+        if verified is None and found["stopped"] == "budget":
+            cand = len(curve) - 1  # the first checkpoint over the budget on its short fine-tuning
+        elif within and (verified is None or within[-1] > verified):
+            cand = within[-1]  # the largest checkpoint the calibrated budget holds at
+        else:
+            break
+        if cand in asked:
+            break
+        asked.add(cand)
+        v = full_val(cand)
+        if v > threshold:
+            break
+        verified, p = cand, curve[cand]
+        # never above 1 nor above an earlier calibration: the walk only goes on, and every pick is verified anyway
+        factor = min(factor, v / min(p[key], p[key + "_qr"]))
+        found = research(factor, len(curve))
+    return found, verified, factor
 
 
 def _plan(config: PlanConfig, prep, rd: RunDirectory, say) -> tuple[Path, dict]:
@@ -202,43 +260,74 @@ def _plan(config: PlanConfig, prep, rd: RunDirectory, say) -> tuple[Path, dict]:
     say(f"[bold]search[/] dynst continued every {config.checkpoint_step:g} of sensor sparsity up to {config.max_sparsity:g}, "
         f"QR of the same size as reference; {config.checkpoint_finetune_epochs} fine-tuning epochs per candidate")
     found = search_curve(config, prep, rd, layout, dense, threshold, say)
+    key = f"val_{config.metric}"
+    final_epochs = config.finetune_epochs or config.epochs
+    tuned: dict[int, dict] = {}  # curve index -> the full fine-tuning of its better keep-set
+
+    def full_finetune(i: int) -> float:
+        p = found["curve"][i]
+        model = copy.deepcopy(dense)
+        model.keep.copy_(torch.from_numpy(found["keeps"][i][0 if p["better"] == "dynst" else 1]))
+        module = ForecastModule(model, prep.scaler, config.lr, config.weight_decay)
+        name = f"full{p['k']:02d}-{p['better']}"
+        say(f"[bold]fine-tune[/] fully ({final_epochs} epochs): the {p['better']} keep-set of sparsity {p['sparsity']:.3f}, "
+            f"{p['n_kept']} of {layout.n_sensors} sensors kept")
+        seconds = finetune(config, prep, rd, module, name, final_epochs, monitor=_monitor(config.metric), prune=True)
+        tuned[i] = {"name": name, "model": model, "module": module, "seconds": seconds,
+                    "val": float(val_metrics(model, prep)[config.metric])}
+        say(f"  validation {config.metric} after the full fine-tuning {tuned[i]['val']:.4f} -> "
+            f"{'within' if tuned[i]['val'] <= threshold else 'OVER'} the budget {threshold:.4f}")
+        return tuned[i]["val"]
+
+    def research(factor: float, announce_from: int) -> dict:
+        say(f"[bold]calibrated[/] full / short fine-tuning x {factor:.4f}; the search goes on while x this the "
+            "short-fine-tuned error stays within the budget")
+        return search_curve(config, prep, rd, layout, dense, threshold, say, factor=factor, announce_from=announce_from)
+
+    # ---- calibration (step 4): the short fine-tunings overstate the error the full one reaches
+    found, verified, factor = calibrate(found, research, lambda i: tuned[i]["val"] if i in tuned else full_finetune(i),
+                                        threshold, key, enabled=config.checkpoint_finetune_epochs < final_epochs)
     search_time = float(sum(p["seconds"] for p in found["curve"]))  # a resumed plan counts the first process's checkpoints too
-    curve, key = found["curve"], f"val_{config.metric}"
+    curve = found["curve"]
     within = [i for i, p in enumerate(curve) if p["within_budget"]]
+    # verified: the largest checkpoint whose full fine-tuning is within the budget; without one, the largest
+    # within it on its own short fine-tuning (factor 1)
+    pick = verified if verified is not None else (within[-1] if within else None)
 
     # ---- the chosen keep-set, fully fine-tuned
     pruned = copy.deepcopy(dense)
     chosen: dict = {"sparsity": 0.0, "n_kept": layout.n_sensors, "scheme": "dense", "val_checkpoint": e_dense,
-                    "finetune": "none (every sensor kept: the dense model)"}
-    finetune_time = 0.0
-    if within:
-        i = within[-1]
-        p = curve[i]
+                    "finetune": "none (every sensor kept: the dense model)", "budget_factor": factor,
+                    "full_finetunes": []}
+    if pick is not None:
+        p = curve[pick]
         scheme = p["better"]
-        name = f"check{p['k']:02d}-{scheme if not p['same_keep_set'] else 'dynst'}"
-        pruned.keep.copy_(torch.from_numpy(found["keeps"][i][0 if scheme == "dynst" else 1]))
-        chosen.update({"sparsity": p["sparsity"], "n_kept": p["n_kept"], "scheme": scheme,
-                       "val_checkpoint": p[key] if scheme == "dynst" else p[key + "_qr"], "finetune": "full",
-                       "weights": "checkpoints/pruned.ckpt"})
         if scheme == "qr":
             say(f"[bold]chosen[/] the QR keep-set: it beats the search's on validation at sparsity {p['sparsity']:.3f}")
-        say(f"[bold]fine-tune[/] chosen keep-set: {p['n_kept']} of {layout.n_sensors} sensors kept")
-        module = ForecastModule(pruned, prep.scaler, config.lr, config.weight_decay)
-        finetune_time = finetune(config, prep, rd, module, "pruned", config.finetune_epochs or config.epochs,
-                                 monitor=_monitor(config.metric), prune=True)
-        final = float(val_metrics(pruned, prep)[config.metric])
-        chosen["val_full_finetune"] = final
-        if final > chosen["val_checkpoint"]:  # the better on validation; never one over the budget
+        if pick not in tuned:
+            full_finetune(pick)
+        t = tuned[pick]
+        pruned, module = t["model"], t["module"]
+        chosen.update({"sparsity": p["sparsity"], "n_kept": p["n_kept"], "scheme": scheme,
+                       "val_checkpoint": min(p[key], p[key + "_qr"]), "val_full_finetune": t["val"], "finetune": "full",
+                       "weights": f"checkpoints/{t['name']}.ckpt"})
+        if t["val"] > chosen["val_checkpoint"]:  # the better on validation; never one over the budget
+            name = f"check{p['k']:02d}-{scheme if not p['same_keep_set'] else 'dynst'}"
             module.load_state_dict(torch.load(rd.checkpoints / f"{name}.ckpt", map_location="cpu",
                                               weights_only=True)["state_dict"])
             chosen["weights"] = f"checkpoints/{name}.ckpt"
             chosen["finetune"] = (f"checkpoint (its short fine-tuning is lower on validation than the full one: "
-                                  f"{chosen['val_checkpoint']:.4f} < {final:.4f})")
-            say(f"[yellow]note[/] the full fine-tuning ended higher on validation ({final:.4f}) than the checkpoint's short "
+                                  f"{chosen['val_checkpoint']:.4f} < {t['val']:.4f})")
+            say(f"[yellow]note[/] the full fine-tuning ended higher on validation ({t['val']:.4f}) than the checkpoint's short "
                 f"one ({chosen['val_checkpoint']:.4f}); the checkpoint's model is kept")
+        shutil.copy(rd.path / chosen["weights"], rd.checkpoints / "pruned.ckpt")
     else:
         say("[yellow]note[/] " + ("already the first checkpoint is over the budget" if curve else "no checkpoint")
             + ": every sensor stays on (sensor sparsity 0, the dense model)")
+    chosen["full_finetunes"] = [{"k": curve[i]["k"], "sparsity": curve[i]["sparsity"], "scheme": curve[i]["better"],
+                                 f"val_{config.metric}": t["val"], "within_budget": t["val"] <= threshold,
+                                 "seconds": t["seconds"]} for i, t in sorted(tuned.items())]
+    finetune_time = float(sum(t["seconds"] for t in tuned.values()))
     chosen["val"] = float(val_metrics(pruned, prep)[config.metric])
 
     # ---- confirmed on the test split, costs, outputs
@@ -267,4 +356,4 @@ def _plan(config: PlanConfig, prep, rd: RunDirectory, say) -> tuple[Path, dict]:
     return rd.finish(cleanup=RESUME_ONLY), metrics
 
 
-__all__ = ["plan", "plan_name", "search_curve"]
+__all__ = ["plan", "plan_name", "search_curve", "calibrate"]
