@@ -145,6 +145,10 @@ def test_plan_killed_mid_search_resumes_exactly(tmp_path, data):
     saved = json.loads((done / "state" / "plan.json").read_text())
     # the first checkpoint was recorded before the kill and not searched again: its wall clock is the first run's
     assert saved["points"][0]["seconds"] == m["curve"][0]["seconds"]
+    # the dense training finished in the killed process: its seconds are the phase's own clock, not the reload's
+    from sparsest.report.rundir import read_curve
+
+    assert m["time_s"]["dense_train"] == pytest.approx(read_curve(done / "logs" / "dense" / "metrics.csv")["time_s"][-1])
 
 
 def test_plan_with_sample_pruning_reports_each_saving_against_its_baseline(tmp_path, capsys, data):

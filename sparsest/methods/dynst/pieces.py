@@ -7,6 +7,7 @@ commands train, fine-tune, evaluate and export the same way (:mod:`.run`, :mod:`
 - :func:`test_metrics`, :func:`val_metrics`, :func:`measure_costs`, :func:`efficiency`: what the run reports.
 - :func:`export`: the deployable model (``deploy/``).
 - :func:`isolated_rng`: work that must not move the random-number streams of training.
+- :func:`phase_seconds`: a phase's wall-clock, also across a resume.
 
 Every training phase is resumable (:mod:`sparsest.engine.fit`).
 """
@@ -94,6 +95,25 @@ def train_loader(config, prep, epochs: int | None, prune: bool = True):
     return sp.loader, [sp.callback], dict(TRAINER_KWARGS)
 
 
+def phase_started(rd: RunDirectory, name: str) -> bool:
+    """Whether phase ``name`` has a checkpoint already (a resumed run continues or reloads it)."""
+    return any((rd.checkpoints / f).exists() for f in (f"{name}.ckpt", f"{name}-last.ckpt"))
+
+
+def phase_seconds(rd: RunDirectory, name: str, measured: float, started: bool) -> float:
+    """Wall-clock seconds of phase ``name``: ``measured`` by this process, or, when the phase
+    had ``started`` in an earlier process (resume), the phase's own clock (the last
+    ``time_s`` of ``logs/<name>/metrics.csv``, :class:`~sparsest.engine.fit.WallClock`:
+    training and validation of every epoch, across processes)."""
+    if not started:
+        return measured
+    from ...report.rundir import read_curve
+
+    path = rd.logs / name / "metrics.csv"
+    curve = read_curve(path) if path.is_file() else None
+    return float(curve["time_s"][-1]) if curve and curve["time_s"] else measured
+
+
 def train_dense(config, prep, rd: RunDirectory, layout: SensorLayout, say=print, name: str = "dense",
                 prune: bool = True) -> tuple[SensorMaskedForecaster, float]:
     """Phase ``name`` (default ``dense``): the backbone in its sensor-mask wrapper (every
@@ -110,7 +130,7 @@ def train_dense(config, prep, rd: RunDirectory, layout: SensorLayout, say=print,
     dense = SensorMaskedForecaster(backbone, layout, mask_l1=config.mask_l1, mask_lr=config.mask_lr)
     set_phase(dense, "finetune")
     dense_module = ForecastModule(dense, prep.scaler, config.lr, config.weight_decay)
-    t0 = time.perf_counter()
+    t0, started = time.perf_counter(), phase_started(rd, name)
     if config.dense_checkpoint:
         src = Path(config.dense_checkpoint)
         if not src.is_file():
@@ -129,7 +149,8 @@ def train_dense(config, prep, rd: RunDirectory, layout: SensorLayout, say=print,
         loader, extra, kw = train_loader(config, prep, config.epochs, prune)
         fit_best(dense_module, loader, prep.loaders["val"], rd, name, config, max_epochs=config.epochs,
                  patience=config.patience, callbacks=extra, generators=[prep.generator], trainer_kwargs=kw)
-    return dense, time.perf_counter() - t0
+    return dense, (time.perf_counter() - t0 if config.dense_checkpoint else
+                   phase_seconds(rd, name, time.perf_counter() - t0, started))
 
 
 def finetune(config, prep, rd: RunDirectory, module: ForecastModule, name: str, epochs: int, monitor: str = "val_mae",
@@ -142,7 +163,7 @@ def finetune(config, prep, rd: RunDirectory, module: ForecastModule, name: str, 
     model = module.model
     set_phase(model, "finetune")
     model.subset = True  # backbones with forward_subset run on kept sensors only
-    t0 = time.perf_counter()
+    t0, started = time.perf_counter(), phase_started(rd, name)
     if config.finetune_schedule == "cosine":  # the schedule sets the length: every epoch runs
         callbacks, patience = [EpochFractionLR(epochs)], None
     else:
@@ -150,7 +171,7 @@ def finetune(config, prep, rd: RunDirectory, module: ForecastModule, name: str, 
     loader, extra, kw = train_loader(config, prep, epochs, prune)
     fit_best(module, loader, prep.loaders["val"], rd, name, config, max_epochs=epochs, patience=patience,
              callbacks=callbacks + extra, generators=[prep.generator], monitor=monitor, progress=progress, trainer_kwargs=kw)
-    return time.perf_counter() - t0
+    return phase_seconds(rd, name, time.perf_counter() - t0, started)
 
 
 def test_metrics(prep, layout: SensorLayout, dense, pruned) -> dict:
@@ -213,5 +234,5 @@ def export(prep, rd: RunDirectory, layout: SensorLayout, pruned) -> None:
                   prep.data.units, time=time_info(prep.data, prep.day_of_week))
 
 
-__all__ = ["SEARCH_BLOCKS", "isolated_rng", "readout_surrogate", "sensor_layout", "train_loader", "train_dense", "finetune",
+__all__ = ["SEARCH_BLOCKS", "isolated_rng", "phase_started", "phase_seconds", "readout_surrogate", "sensor_layout", "train_loader", "train_dense", "finetune",
            "test_metrics", "measure_costs", "efficiency", "export"]
