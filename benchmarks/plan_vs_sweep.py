@@ -90,7 +90,17 @@ def run_all(args) -> None:
                     o.pop("patience", None)  # refused with a loaded dense model (the cosine fine-tuning runs every epoch)
                 cfg = build_options(PlanConfig, ("--set", o))
                 t0 = time.perf_counter()
-                run_dir, m = plan(cfg)
+                partial = unfinished(out / "runs", data, backbone, seed, "plan", cfg)
+                if partial is not None:  # a plan killed or failed part-way: resumed, its finished phases kept
+                    import yaml
+
+                    from sparsest.engine.run import RunDirectory
+
+                    print(f"   resuming {partial}", flush=True)
+                    cfg = build_options(PlanConfig, ("--set", yaml.safe_load((partial / "config.yaml").read_text())))
+                    run_dir, m = plan(cfg, resume=RunDirectory.reopen(partial))
+                else:
+                    run_dir, m = plan(cfg)
                 c = m["chosen"]
                 p = {"kind": "plan", "rule": RULE, "data": data, "backbone": backbone, "seed": seed, "max_increase": args.max_increase,
                      "sparsity": c["sparsity"], "n_kept": c["n_kept"], "n_sensors": m["n_sensors"], "scheme": c["scheme"],
@@ -130,6 +140,21 @@ def run_all(args) -> None:
                 print(f"   val {r['val']:.4f} (threshold {p['threshold']:.4f}: "
                       f"{'within' if r['val'] <= p['threshold'] else 'over'}) test {r['test']:.4f}; "
                       f"search {r['search_s']:.0f} s + fine-tune {r['finetune_s']:.0f} s", flush=True)
+
+
+def unfinished(runs: Path, data: str, backbone: str, seed: int, kind: str, cfg) -> Path | None:
+    """The newest unfinished run directory of this job whose options are ``cfg``'s, if any."""
+    import yaml
+
+    want = cfg.to_dict()
+    for d in sorted(runs.glob(f"*_{data}_{backbone}_{kind}_*seed{seed}.partial"), reverse=True):
+        try:
+            have = yaml.safe_load((d / "config.yaml").read_text())
+        except (OSError, yaml.YAMLError):
+            continue
+        if all(have.get(k) == v for k, v in want.items() if k != "out"):
+            return d
+    return None
 
 
 def pct(a: float, b: float) -> str:

@@ -253,7 +253,8 @@ def test_calibration_verifies_each_pick_with_a_full_finetuning(full, verified, a
     research = _fake_search(short, threshold)
     calls = []
 
-    def full_val(i):
+    def full_val(found, i):  # asked about a checkpoint of the search as it stands
+        assert i < len(found["curve"]) and found["curve"][i]["k"] == i + 1
         calls.append(i)
         return full[i]
 

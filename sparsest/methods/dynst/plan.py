@@ -201,8 +201,8 @@ def calibrate(found: dict, research, full_val, threshold: float, key: str, enabl
     Args:
         found: :func:`search_curve`'s result with factor 1.
         research: ``research(factor, announce_from) -> found``, the search again with ``factor``.
-        full_val: ``full_val(i) -> float``, the validation error of checkpoint ``i``'s better
-            keep-set after the full fine-tuning (each ``i`` is asked once).
+        full_val: ``full_val(found, i) -> float``, the validation error of checkpoint ``i``
+            of ``found`` (its better keep-set) after the full fine-tuning (each ``i`` is asked once).
         threshold: the budget. key: ``val_<metric>``.
         enabled: False: no calibration (the full fine-tuning is no longer than the short ones).
 
@@ -224,7 +224,7 @@ def calibrate(found: dict, research, full_val, threshold: float, key: str, enabl
         if cand in asked:
             break
         asked.add(cand)
-        v = full_val(cand)
+        v = full_val(found, cand)
         if v > threshold:
             break
         verified, p = cand, curve[cand]
@@ -264,10 +264,10 @@ def _plan(config: PlanConfig, prep, rd: RunDirectory, say) -> tuple[Path, dict]:
     final_epochs = config.finetune_epochs or config.epochs
     tuned: dict[int, dict] = {}  # curve index -> the full fine-tuning of its better keep-set
 
-    def full_finetune(i: int) -> float:
-        p = found["curve"][i]
+    def full_finetune(now: dict, i: int) -> float:
+        p = now["curve"][i]
         model = copy.deepcopy(dense)
-        model.keep.copy_(torch.from_numpy(found["keeps"][i][0 if p["better"] == "dynst" else 1]))
+        model.keep.copy_(torch.from_numpy(now["keeps"][i][0 if p["better"] == "dynst" else 1]))
         module = ForecastModule(model, prep.scaler, config.lr, config.weight_decay)
         name = f"full{p['k']:02d}-{p['better']}"
         say(f"[bold]fine-tune[/] fully ({final_epochs} epochs): the {p['better']} keep-set of sparsity {p['sparsity']:.3f}, "
@@ -285,7 +285,7 @@ def _plan(config: PlanConfig, prep, rd: RunDirectory, say) -> tuple[Path, dict]:
         return search_curve(config, prep, rd, layout, dense, threshold, say, factor=factor, announce_from=announce_from)
 
     # ---- calibration (step 4): the short fine-tunings overstate the error the full one reaches
-    found, verified, factor = calibrate(found, research, lambda i: tuned[i]["val"] if i in tuned else full_finetune(i),
+    found, verified, factor = calibrate(found, research, lambda now, i: tuned[i]["val"] if i in tuned else full_finetune(now, i),
                                         threshold, key, enabled=config.checkpoint_finetune_epochs < final_epochs)
     search_time = float(sum(p["seconds"] for p in found["curve"]))  # a resumed plan counts the first process's checkpoints too
     curve = found["curve"]
@@ -305,7 +305,7 @@ def _plan(config: PlanConfig, prep, rd: RunDirectory, say) -> tuple[Path, dict]:
         if scheme == "qr":
             say(f"[bold]chosen[/] the QR keep-set: it beats the search's on validation at sparsity {p['sparsity']:.3f}")
         if pick not in tuned:
-            full_finetune(pick)
+            full_finetune(found, pick)
         t = tuned[pick]
         pruned, module = t["model"], t["module"]
         chosen.update({"sparsity": p["sparsity"], "n_kept": p["n_kept"], "scheme": scheme,
