@@ -211,7 +211,7 @@ def table(out: Path) -> str:
                    "| data | backbone | seed | s | kept | val | within budget | test | test vs dense | search + fine-tune |",
                    "|---|---|---|---|---|---|---|---|---|---|"]
     for r in sorted((r for r in rows if r["kind"] == "sweep"), key=lambda r: (r["data"], r["backbone"], r["seed"], r["target"])):
-        thr = next(p["threshold"] for p in plans if (p["data"], p["backbone"], p["seed"], p["max_increase"]) ==
+        thr = next(p["threshold"] for p in rows if p["kind"] == "plan" and (p["data"], p["backbone"], p["seed"], p["max_increase"]) ==
                    (r["data"], r["backbone"], r["seed"], r["max_increase"]))
         sweep_lines.append(f"| {r['data']} | {r['backbone']} | {r['seed']} | {r['target']:g} | {r['n_kept']} | {r['val']:.4f} | "
                            f"{'yes' if r['val'] <= thr else 'no'} (<= {thr:.4f}) | {r['test']:.4f} | "

@@ -90,7 +90,7 @@ def accuracy_curve(series: dict[str, list[tuple[float, float]]], ylabel: str, xl
     return to_svg(fig)
 
 
-def sensor_map(table, edges=None, title: str = "") -> str:
+def sensor_map(table, edges=None, title: str = "", score_label: str = "importance |m|") -> str:
     """Sensors on their coordinates: kept ones coloured by importance, switched-off ones as
     red crosses, the graph's edges as grey lines (``edges``: integer ``[E, 2]`` rows into
     ``table``). ``table`` has ``latitude, longitude, importance, kept``; without
@@ -112,7 +112,7 @@ def sensor_map(table, edges=None, title: str = "") -> str:
         if varies:
             sc = ax.scatter(x[kept], y[kept], c=imp[kept], cmap="viridis", s=30, edgecolors="k", linewidths=0.3, zorder=3,
                             label=f"kept ({int(kept.sum())})")
-            fig.colorbar(sc, ax=ax, label="importance |m| (kept sensors)", shrink=0.8)
+            fig.colorbar(sc, ax=ax, label=f"{score_label} (kept sensors)", shrink=0.8)
         else:
             ax.scatter(x[kept], y[kept], color="#2ca02c", s=30, edgecolors="k", linewidths=0.3, zorder=3,
                        label=f"kept ({int(kept.sum())}; no importance score varies)")
@@ -132,7 +132,7 @@ def sensor_map(table, edges=None, title: str = "") -> str:
     return to_svg(fig)
 
 
-def patch_map(rows: np.ndarray, cols: np.ndarray, table, title: str = "") -> str:
+def patch_map(rows: np.ndarray, cols: np.ndarray, table, title: str = "", score_label: str = "importance |m|") -> str:
     """Grid sensors (patches ``r{row}c{col}``): the kept patches over the field coloured by
     importance, switched-off patches grey and hatched; on the patches' latitude/longitude
     when ``table`` has them."""
@@ -162,7 +162,7 @@ def patch_map(rows: np.ndarray, cols: np.ndarray, table, title: str = "") -> str
         ax.imshow(np.ma.masked_where(on, np.ones_like(field)), cmap="Greys", vmin=0, vmax=2.5, extent=extent, origin=origin,
                   aspect="auto", interpolation="nearest", alpha=0.85)
         if varies:
-            fig.colorbar(im, ax=ax, label="importance |m| (kept patches)", shrink=0.8)
+            fig.colorbar(im, ax=ax, label=f"{score_label} (kept patches)", shrink=0.8)
         ax.set_xlabel(xl)
         ax.set_ylabel(yl)
         ax.grid(False)

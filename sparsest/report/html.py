@@ -142,13 +142,17 @@ def _sec_sensors(run: RunFiles) -> tuple | None:
         ids = t["sensor_id"].astype(str)
         grid = ids.str.fullmatch(r"r\d+c\d+").all()
         title = f"{int(t['kept'].sum())} of {len(t)} {'patches' if grid else 'sensors'} kept"
+        plan = run.kind == "plan"
+        label = "score (share of checkpoints keeping it)" if plan else "importance |m|"
+        what = "their plan score (the share of the search's checkpoints that keep them)" if plan else "learned importance"
         if grid:
             rc = ids.str.extract(r"r(\d+)c(\d+)").astype(int).to_numpy()
-            svg = figures.patch_map(rc[:, 0], rc[:, 1], t, title)
-            cap = "Grid sensors are patches: kept patches over the field coloured by learned importance, switched-off ones grey."
+            svg = figures.patch_map(rc[:, 0], rc[:, 1], t, title, score_label=label)
+            cap = f"Grid sensors are patches: kept patches over the field coloured by {what}, switched-off ones grey."
         else:
-            svg = figures.sensor_map(t, run.edges, title)
-            cap = ("Sensors on their coordinates: kept ones coloured by learned importance |m|, switched-off ones as red crosses"
+            svg = figures.sensor_map(t, run.edges, title, score_label=label)
+            cap = (f"Sensors on their coordinates: kept ones coloured by {what if plan else 'learned importance |m|'}, "
+                   "switched-off ones as red crosses"
                    + (", grey lines: the graph's edges (graph_edges.csv)." if run.edges is not None else "."))
         return _section("sec-sensors", "Sensor map", _figure("fig-sensor-map", svg, cap))
     if run.maps:

@@ -262,8 +262,12 @@ def plan_points(run: RunFiles) -> dict:
     key = f"val_{b['metric']}"
     unit = (_sq(run) if b["metric"] == "mse" else _u(run)).strip()
     dense = (0.0, float(b["dense_val"]))
-    return {"series": {"dynst search (short fine-tuning)": [dense] + [(p["sparsity"], p[key]) for p in m["curve"]],
-                       "QR keep-set (short fine-tuning)": [dense] + [(p["sparsity"], p[key + "_qr"]) for p in m["curve"]]},
+    series = {"dynst search (short fine-tuning)": [dense] + [(p["sparsity"], p[key]) for p in m["curve"]],
+              "QR keep-set (short fine-tuning)": [dense] + [(p["sparsity"], p[key + "_qr"]) for p in m["curve"]]}
+    full = "full fine-tuning (calibration, verification)"
+    if c.get("full_finetunes"):
+        series[full] = [(float(f["sparsity"]), float(f[key])) for f in c["full_finetunes"]]
+    return {"series": series, "scatter": (full,),
             "chosen": (f"chosen: {m['n_kept']}/{m['n_sensors']} sensors ({c['scheme']})", float(c["sparsity"]), float(c["val"])),
             "budget": None, "hlines": {f"budget: +{num(100 * float(b['max_increase']), 3)} % over dense": float(b["threshold"])},
             "xlabel": "sensor sparsity (share of sensors switched off)",
