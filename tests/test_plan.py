@@ -243,7 +243,8 @@ def _fake_search(short, threshold):
 
 @pytest.mark.parametrize("full, verified, asked, factor", [
     ({3: 0.9991, 5: 1.0185}, 5, [3, 5], 0.97),  # both verified: the walk goes on to the last calibrated checkpoint
-    ({3: 0.9991, 5: 1.03}, 3, [3, 5], 0.97),  # the second is over in full: the first verified one stays
+    ({3: 0.9991, 5: 1.03, 4: 1.03}, 3, [3, 5, 4], 0.97),  # the second is over in full, and the one between: the first stays
+    ({3: 0.9991, 5: 1.03, 4: 1.01}, 4, [3, 5, 4], 0.97),  # bisected: the one between is verified
     ({3: 1.03}, None, [3], 1.0),  # the first over-budget checkpoint is over in full too: no calibration
 ])
 def test_calibration_verifies_each_pick_with_a_full_finetuning(full, verified, asked, factor):

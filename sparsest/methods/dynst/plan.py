@@ -25,7 +25,8 @@ one search walks up the sparsities:
    is within the budget, ``factor = full / short`` there (at most 1, never above an earlier
    factor) and the search goes on while ``factor x`` the short-fine-tuned error stays within;
    the last such checkpoint is fully fine-tuned and verified the same way, and so on until a
-   full fine-tuning is over the budget or the search cannot go further. Without
+   full fine-tuning is over the budget or the search cannot go further; after a failed one
+   the checkpoints between the largest verified and the smallest failed are bisected. Without
    ``checkpoint_finetune_epochs < finetune_epochs`` there is no calibration.
 5. The chosen keep-set: the largest checkpoint whose full fine-tuning is within the budget
    (verified); without one, the largest within it on its own short fine-tuning. Never one
@@ -210,15 +211,20 @@ def calibrate(found: dict, research, full_val, threshold: float, key: str, enabl
         ``(found, verified, factor)``: the (continued) search, the index of the largest
         checkpoint whose full fine-tuning is within the budget (None: none was verified) and
         the factor (1 without a verified checkpoint; at most 1, never above an earlier one).
+        When a calibrated pick fails its full fine-tuning, the checkpoints between the
+        largest verified one and the smallest failed one are bisected (each midpoint fully
+        fine-tuned), so the verified frontier is found with about log2 of them.
     """
-    verified, factor, asked = None, 1.0, set()
+    verified, factor, asked, failed = None, 1.0, set(), None
     while enabled:
         curve = found["curve"]
         within = [i for i, p in enumerate(curve) if p["within_budget"]]
-        if verified is None and found["stopped"] == "budget":
+        if failed is None and verified is None and found["stopped"] == "budget":
             cand = len(curve) - 1  # the first checkpoint over the budget on its short fine-tuning
-        elif within and (verified is None or within[-1] > verified):
+        elif failed is None and within and (verified is None or within[-1] > verified):
             cand = within[-1]  # the largest checkpoint the calibrated budget holds at
+        elif failed is not None and verified is not None and failed - verified > 1:
+            cand = (verified + failed) // 2  # bisect between the largest verified and the smallest failed checkpoint
         else:
             break
         if cand in asked:
@@ -226,11 +232,15 @@ def calibrate(found: dict, research, full_val, threshold: float, key: str, enabl
         asked.add(cand)
         v = full_val(found, cand)
         if v > threshold:
-            break
-        verified, p = cand, curve[cand]
-        # never above 1 nor above an earlier calibration: the walk only goes on, and every pick is verified anyway
-        factor = min(factor, v / min(p[key], p[key + "_qr"]))
-        found = research(factor, len(curve))
+            if verified is None:  # the first checkpoint over the budget is over it in full too: no calibration
+                break
+            failed = cand if failed is None else min(failed, cand)
+            continue
+        verified, p = max(cand, verified if verified is not None else cand), curve[cand]
+        if failed is None:  # still walking up: calibrate and let the search go on
+            # never above 1 nor above an earlier calibration: the walk only goes on, and every pick is verified anyway
+            factor = min(factor, v / min(p[key], p[key + "_qr"]))
+            found = research(factor, len(curve))
     return found, verified, factor
 
 
