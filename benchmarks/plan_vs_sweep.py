@@ -171,10 +171,10 @@ def table(out: Path) -> str:
     if not plans:
         return "no results yet"
     lines = [f"Machine: {'; '.join(sorted({r['machine'] for r in rows}))}; {', '.join(sorted({r['date'] for r in rows}))}", "",
-             "| data | backbone | seed | persistence | hist. avg. | dense test MAE | plan: sparsity (kept) | plan val vs dense "
+             "| data | backbone | budget E | seed | persistence | hist. avg. | dense test MAE | plan: sparsity (kept) | plan val vs dense "
              "| plan test vs dense | sweep: largest s within budget | its test vs dense | sweep rows within budget "
              "| plan time (search + fine-tune) | sweep time (all rows) | plan / sweep time | with the dense training |",
-             "|" + "---|" * 16]
+             "|" + "---|" * 17]
     verdicts = []
     for p in sorted(plans, key=lambda r: (r["data"], r["backbone"], r["max_increase"], r["seed"])):
         sw = sorted((r for r in rows if r["kind"] == "sweep" and (r["data"], r["backbone"], r["seed"]) ==
@@ -184,30 +184,30 @@ def table(out: Path) -> str:
         plan_s = p["search_s"] + p["finetune_s"]
         sweep_s = sum(r["search_s"] + r["finetune_s"] for r in sw)
         lines.append(
-            f"| {p['data']} | {p['backbone']} | {p['seed']} | {p['persistence']:.3f} | {p['historical_average']:.3f} | "
+            f"| {p['data']} | {p['backbone']} | {p['max_increase']:g} | {p['seed']} | {p['persistence']:.3f} | {p['historical_average']:.3f} | "
             f"{p['dense_test']:.3f} | {p['sparsity']:.3f} ({p['n_kept']}/{p['n_sensors']}, {p['scheme']}) | "
             f"{pct(p['val'], p['dense_val'])} | {pct(p['test'], p['dense_test'])} | "
             f"{'none' if best is None else format(best['target'], 'g')} | {'' if best is None else pct(best['test'], best['dense_test'])} | "
             f"{len(ok)} of {len(sw)} | {plan_s:.0f} s | {sweep_s:.0f} s | {plan_s / sweep_s:.2f} | "
             f"{(plan_s + p['dense_s']) / (sweep_s + p['dense_s']):.2f} |" if sw else
-            f"| {p['data']} | {p['backbone']} | {p['seed']} | | | {p['dense_test']:.3f} | {p['sparsity']:.3f} | "
+            f"| {p['data']} | {p['backbone']} | {p['max_increase']:g} | {p['seed']} | | | {p['dense_test']:.3f} | {p['sparsity']:.3f} | "
             f"{pct(p['val'], p['dense_val'])} | {pct(p['test'], p['dense_test'])} | (sweep not run) | | | {plan_s:.0f} s | | | |")
         if sw:
             verdicts.append(
-                f"- {p['data']} {p['backbone']} seed {p['seed']}: plan s={p['sparsity']:.3f} "
+                f"- {p['data']} {p['backbone']} E={p['max_increase']:g} seed {p['seed']}: plan s={p['sparsity']:.3f} "
                 f"{'>=' if best is None or p['sparsity'] >= best['sparsity'] - 1e-9 else '<'} sweep "
                 f"{'(none within budget)' if best is None else 's=' + format(best['sparsity'], '.3f')}; plan test "
                 f"{'within' if p['test'] <= (1 + p['max_increase']) * p['dense_test'] else 'OVER'} "
-                f"{100 * p['max_increase']:g}% of dense; plan time {'<' if plan_s < sweep_s else '>='} sweep time "
+                f"{100 * p['max_increase']:g}% of dense ({pct(p['test'], p['dense_test'])}); plan time {'<' if plan_s < sweep_s else '>='} sweep time "
                 f"({plan_s:.0f} s vs {sweep_s:.0f} s); {p['checkpoints']} checkpoints, {p['full_finetunes']} full fine-tunings, "
                 f"factor {p['budget_factor']:.4f}"
                 + (f"; the plan without calibration (budget on the short fine-tunings) chose s="
                    f"{short[k]['sparsity']:.3f}" if (k := (p['data'], p['backbone'], p['seed'], p['max_increase'])) in short
                    else ""))
-    for key in sorted({(p["data"], p["backbone"]) for p in plans}):
-        g = [p for p in plans if (p["data"], p["backbone"]) == key]
+    for key in sorted({(p["data"], p["backbone"], p["max_increase"]) for p in plans}):
+        g = [p for p in plans if (p["data"], p["backbone"], p["max_increase"]) == key]
         if len(g) > 1:
-            verdicts.append(f"- {key[0]} {key[1]}, mean of {len(g)} seeds: plan sparsity "
+            verdicts.append(f"- {key[0]} {key[1]} E={key[2]:g}, mean of {len(g)} seeds: plan sparsity "
                             f"{statistics.mean(p['sparsity'] for p in g):.3f}, test vs dense "
                             f"{100 * statistics.mean(p['test'] / p['dense_test'] - 1 for p in g):+.2f}%")
     sweep_lines = ["", "Sweep rows (validation / test MAE after the full fine-tuning, against the dense model's; a row is "
