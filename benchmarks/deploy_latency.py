@@ -55,12 +55,7 @@ def rebuild(run_dir: Path):
     dense = wrapper(run_dir / "checkpoints" / "dense.ckpt")
     dense.keep.fill_(True)
     chosen = json.loads((run_dir / "metrics.json").read_text()).get("chosen", {})  # a plan: the returned model's weights
-    weights = chosen.get("weights", "checkpoints/pruned.ckpt")
-    if "weights" not in chosen and str(chosen.get("finetune", "")).startswith("checkpoint"):  # a plan from before `weights`
-        m = json.loads((run_dir / "metrics.json").read_text())
-        p = next(p for p in m["curve"] if p["n_kept"] == chosen["n_kept"])
-        weights = f"checkpoints/check{p['k']:02d}-{'dynst' if p['same_keep_set'] else chosen['scheme']}.ckpt"
-    pruned = wrapper(run_dir / weights)
+    pruned = wrapper(run_dir / chosen.get("weights", "checkpoints/pruned.ckpt"))
     kept = json.loads((run_dir / "deploy" / "sensors.json").read_text())["kept_index"]
     if torch.nonzero(pruned.keep).flatten().tolist() != kept:
         raise SystemExit(f"{run_dir}: checkpoints/pruned.ckpt and deploy/sensors.json disagree on the keep-set")

@@ -36,6 +36,7 @@ import time
 from pathlib import Path
 
 import torch
+from sensor_search import load  # results.jsonl reader (this folder is on sys.path when run as a script)
 
 SUITES = {
     "metr": ("metr-la-week", "stid", {}),
@@ -47,12 +48,6 @@ RULE = "calibrated"
 earlier plan row without it checked the budget on the short fine-tunings alone (shown too)."""
 PLAN_ONLY = ("max_increase", "metric", "checkpoint_step", "checkpoint_finetune_epochs", "max_sparsity")
 TABLE2 = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]
-
-
-def load(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def append(path: Path, row: dict) -> None:

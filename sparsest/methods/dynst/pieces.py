@@ -104,7 +104,8 @@ def phase_seconds(rd: RunDirectory, name: str, measured: float, started: bool) -
     """Wall-clock seconds of phase ``name``: ``measured`` by this process, or, when the phase
     had ``started`` in an earlier process (resume), the phase's own clock (the last
     ``time_s`` of ``logs/<name>/metrics.csv``, :class:`~sparsest.engine.fit.WallClock`:
-    training and validation of every epoch, across processes)."""
+    training and validation of every epoch, across processes; ``measured`` when the phase
+    has no such log, e.g. a dense model loaded with ``--dense-checkpoint``)."""
     if not started:
         return measured
     from ...report.rundir import read_curve
@@ -149,8 +150,7 @@ def train_dense(config, prep, rd: RunDirectory, layout: SensorLayout, say=print,
         loader, extra, kw = train_loader(config, prep, config.epochs, prune)
         fit_best(dense_module, loader, prep.loaders["val"], rd, name, config, max_epochs=config.epochs,
                  patience=config.patience, callbacks=extra, generators=[prep.generator], trainer_kwargs=kw)
-    return dense, (time.perf_counter() - t0 if config.dense_checkpoint else
-                   phase_seconds(rd, name, time.perf_counter() - t0, started))
+    return dense, phase_seconds(rd, name, time.perf_counter() - t0, started)
 
 
 def finetune(config, prep, rd: RunDirectory, module: ForecastModule, name: str, epochs: int, monitor: str = "val_mae",

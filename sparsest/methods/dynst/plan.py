@@ -234,9 +234,9 @@ def calibrate(found: dict, research, full_val, threshold: float, key: str, enabl
         if v > threshold:
             if verified is None:  # the first checkpoint over the budget is over it in full too: no calibration
                 break
-            failed = cand if failed is None else min(failed, cand)
+            failed = cand  # every later candidate lies below it (bisection)
             continue
-        verified, p = max(cand, verified if verified is not None else cand), curve[cand]
+        verified, p = cand, curve[cand]  # every candidate lies above the last verified one
         if failed is None:  # still walking up: calibrate and let the search go on
             # never above 1 nor above an earlier calibration: the walk only goes on, and every pick is verified anyway
             factor = min(factor, v / min(p[key], p[key + "_qr"]))
@@ -295,8 +295,8 @@ def _plan(config: PlanConfig, prep, rd: RunDirectory, say) -> tuple[Path, dict]:
         return search_curve(config, prep, rd, layout, dense, threshold, say, factor=factor, announce_from=announce_from)
 
     # ---- calibration (step 4): the short fine-tunings overstate the error the full one reaches
-    found, verified, factor = calibrate(found, research, lambda now, i: tuned[i]["val"] if i in tuned else full_finetune(now, i),
-                                        threshold, key, enabled=config.checkpoint_finetune_epochs < final_epochs)
+    found, verified, factor = calibrate(found, research, full_finetune, threshold, key,
+                                        enabled=config.checkpoint_finetune_epochs < final_epochs)
     search_time = float(sum(p["seconds"] for p in found["curve"]))  # a resumed plan counts the first process's checkpoints too
     curve = found["curve"]
     within = [i for i, p in enumerate(curve) if p["within_budget"]]
