@@ -58,7 +58,10 @@ COMMANDS = {
              "dense model and every fine-tuning train on the pruned windows, a dense model trained on every window "
              "in the same run is the baseline of the budget and of the training time, and the run reports training "
              "time, sensors switched off, GFLOPs and latency, and the accuracy cost of all together, each against "
-             "its baseline."),
+             "its baseline. On grid data --compress then applies Dyna-Pruner (sparsest compress, options in "
+             "--compress-options) to the kept-sensor model, on the kept sensors' inputs, from the plan's weights, in "
+             "the sub-directory compress/; GFLOPs and latency are then the Dyna-Pruner model's against the dense "
+             "backbone, and the accuracy cost is its test error against the plan's dense model."),
     "train": ("train one backbone with sample pruning (ST-Prune, InfoBatch, random, static) and time it",
               "Train a forecaster on the windows each epoch's sample-pruning policy keeps; write test metrics, per-epoch wall "
               "times, samples seen and the scoring overhead to metrics.json in a new run directory."),

@@ -236,6 +236,13 @@ class WindowDataset(Dataset):
     ``y`` ``[S, ...]`` float32 (physical units), ``y_mask`` ``[S, ...]`` bool,
     ``tod`` / ``dow`` ``[T + S]`` int64 (time-of-day slot and day of week of every step),
     ``t0`` int (index of the first input step).
+
+    :attr:`input_scale` (default ``None``): a fixed per-location factor on the scaled inputs,
+    shaped like one input step (``[C, H, W]`` grid, ``[N, C]`` graph); where it is 0 the
+    reading is withheld (``x`` 0, ``x_mask`` False). ``sparsest plan --compress`` sets it to
+    a plan's sensor mask ``k * m`` (:meth:`~sparsest.pruning.sensors.wrapper.SensorMaskedForecaster.effective_mask`
+    expanded), so a model trained on these windows sees exactly what the kept-sensor model
+    saw: switched-off sensors are never read.
     """
 
     def __init__(
@@ -274,6 +281,7 @@ class WindowDataset(Dataset):
                 f"{window} + {horizon} steps" + (" inside an unbroken run" if len(runs) > 1 else "")
             )
         self._len = int(self.starts.numel())
+        self.input_scale: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return self._len
@@ -288,6 +296,8 @@ class WindowDataset(Dataset):
         x_mask = ~torch.isnan(x)
         y_mask = ~torch.isnan(y)
         xs = torch.where(x_mask, (x - self.mean) / self.std, torch.zeros((), dtype=x.dtype))
+        if self.input_scale is not None:
+            xs, x_mask = xs * self.input_scale, x_mask & (self.input_scale != 0)
         ys = torch.where(y_mask, y, torch.zeros((), dtype=y.dtype))
         sl = slice(t0, t1 + self.horizon)
         return {
@@ -314,8 +324,11 @@ class WindowDataset(Dataset):
         x, y = v[:, : self.window], v[:, self.window :]
         xm, ym = mask[:, : self.window], mask[:, self.window :]
         zero = torch.zeros((), dtype=v.dtype)
+        xs = torch.where(xm, (x - self.mean) / self.std, zero)
+        if self.input_scale is not None:
+            xs, xm = xs * self.input_scale, xm & (self.input_scale != 0)
         return WindowBatch(
-            x=torch.where(xm, (x - self.mean) / self.std, zero), x_mask=xm,
+            x=xs, x_mask=xm,
             y=torch.where(ym, y, zero), y_mask=ym, tod=self.tod[rows], dow=self.dow[rows], t0=t0,
         )
 

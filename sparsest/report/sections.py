@@ -129,22 +129,31 @@ def plan_facts(run: RunFiles) -> list[tuple[str, str]]:
 
 
 def composed_facts(m: dict, unit: str) -> list[tuple[str, str]]:
-    """A plan with ``--sample-pruning``: each saving against its baseline measured in the same
-    run (training time, sensors, GFLOPs and latency, accuracy of all together); none otherwise."""
+    """A plan with ``--sample-pruning`` and / or ``--compress``: each saving against its
+    baseline measured in the same run (training time, sensors, GFLOPs and latency, accuracy
+    of all together); none otherwise."""
     k = m.get("composed")
     if not k:
         return []
-    t, sp = k["training"], k["dense_sample_pruned"]
-    rows = [(f"training time ({k['sample_pruning']}, R = {num(k['prune_ratio'], 3)})",
-             f"dense training {num(t['sample_pruned_s'])} s vs {num(t['full_data_s'])} s on every window "
-             f"(x{num(t['ratio'], 3)}); its test {k['metric']} {num(sp['test'])} vs {num(k['dense_full_data']['test'])}{unit} "
-             f"({100 * float(sp['test_increase']):+.2f} %)"),
-            ("sensors switched off", f"{k['sensors']['n_off']} of {k['sensors']['n_sensors']}")]
+    rows = []
+    ref = k.get("dense_test", (k.get("dense_full_data") or {}).get("test"))  # runs before --compress have no dense_test
+    if "training" in k:
+        t, sp = k["training"], k["dense_sample_pruned"]
+        rows.append((f"training time ({k['sample_pruning']}, R = {num(k['prune_ratio'], 3)})",
+                     f"dense training {num(t['sample_pruned_s'])} s vs {num(t['full_data_s'])} s on every window "
+                     f"(x{num(t['ratio'], 3)}); its test {k['metric']} {num(sp['test'])} vs {num(ref)}{unit} "
+                     f"({100 * float(sp['test_increase']):+.2f} %)"))
+    rows.append(("sensors switched off", f"{k['sensors']['n_off']} of {k['sensors']['n_sensors']}"))
+    if "compress" in k:
+        cp = k["compress"]
+        rows.append(("Dyna-Pruner on the kept sensors", f"{cp['reading']}, s_d = {num(cp['data_sparsity'], 3)}; run "
+                     f"{cp['run_dir']}/; test {k['metric']} of the dense backbone on the kept sensors {num(cp['test_dense_kept'])}{unit}"))
     rows += [(f"inference, batch {i['batch']}", f"GFLOPs per sample {num(i['gflops_pruned'])} vs {num(i['gflops_dense'])} "
               f"(x{num(i['flops_ratio'], 3)} fewer), latency {num(i['latency_ms_pruned'])} vs {num(i['latency_ms_dense'])} ms "
               f"(x{num(i['speedup'], 3)} faster)") for i in k["inference"]]
-    rows.append((f"test {k['metric']}, all together", f"{100 * float(k['accuracy_cost']):+.2f} % against the dense model "
-                                                      "trained on every window"))
+    rows.append((f"test {k['metric']}, all together ({k.get('label', 'plan')})",
+                 f"{num(k.get('all_together_test', m['chosen']['test']))}{unit}: {100 * float(k['accuracy_cost']):+.2f} % "
+                 "against the dense model" + (" trained on every window" if "training" in k else "")))
     return rows
 
 

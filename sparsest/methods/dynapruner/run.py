@@ -49,6 +49,9 @@ from .maps import plot_maps
 from .measure import ModeCall, converged, cost_entries, measure_rows, metrics_of, samples
 
 ROWS = ("dense", "dyna", "mp", "random")
+PART_OF_PLAN = "state/part_of_plan.json"
+"""Marker of a compress run made by ``sparsest plan --compress`` (its inputs are the plan's
+kept sensors only, which ``sparsest compress --resume`` alone would not restore)."""
 NOISE_SIGMAS = (0.01, 0.05)
 MASK_FAILURES = (0.05, 0.10)
 
@@ -170,6 +173,9 @@ def compress(config: CompressConfig, console=None, resume: RunDirectory | None =
     Raises:
         SparsestError: bad data or options (one-line message naming the file / option).
     """
+    if resume is not None and (resume.path / PART_OF_PLAN).is_file():
+        raise ConfigError(f"--resume {resume.path}: this compress run is part of a plan (sparsest plan --compress); "
+                          f"resume the plan: sparsest plan --resume {resume.path.parent}")
     say, prep = start_grid(config, console)
     data, spec = prep.data, prep.spec
     say(f"[bold]data[/] {data.name}: H x W = {spec.height} x {spec.width}, C = {spec.n_channels}, "
@@ -179,7 +185,10 @@ def compress(config: CompressConfig, console=None, resume: RunDirectory | None =
         return _compress(config, prep, rd, say)
 
 
-def _compress(config: CompressConfig, prep, rd: RunDirectory, say) -> tuple[Path, dict]:
+def _compress(config: CompressConfig, prep, rd: RunDirectory, say, start_from=None) -> tuple[Path, dict]:
+    """The body of :func:`compress` on prepared data; ``start_from`` (a backbone with weights,
+    copied) replaces the freshly initialised backbone of the dense pre-training
+    (``sparsest plan --compress`` starts from the kept-sensor model)."""
     data, spec = prep.data, prep.spec
     run_dir = rd.path
     t_start = prep.t_start
@@ -188,8 +197,9 @@ def _compress(config: CompressConfig, prep, rd: RunDirectory, say) -> tuple[Path
 
     # ---- shared dense pre-training
     t0 = time.perf_counter()
-    backbone = create_backbone(config.backbone, spec, **config.backbone_options)
-    say(f"[bold]dense pre-training[/] {config.backbone}: {pre_epochs} epochs")
+    backbone = copy.deepcopy(start_from) if start_from is not None else create_backbone(config.backbone, spec, **config.backbone_options)
+    say(f"[bold]dense pre-training[/] {config.backbone}: {pre_epochs} epochs"
+        + (" from the kept-sensor model's weights" if start_from is not None else ""))
     fit_row(backbone, prep, config, rd, "pretrain", pre_epochs)
     pretrained = copy.deepcopy(backbone)
     times["pretrain"] = time.perf_counter() - t0

@@ -38,6 +38,9 @@ one search walks up the sparsities:
 6. Confirmed on the test split (test error against the dense model's), measured latency /
    FLOPs, the deployable model (``deploy/``, as ``run``), ``plan.csv`` and ``metrics.json``
    (:mod:`.plan_outputs`).
+7. With ``--compress`` (grid data): Dyna-Pruner on the kept-sensor model, in the sub-run
+   ``compress/`` (:mod:`.plan_compress`), and the composed savings in ``metrics.json``
+   ``composed``.
 
 Resumable like ``run`` (``sparsest plan --resume RUN_DIR``): every fine-tuning is an engine
 phase; after each checkpoint the curve so far and both keep-sets are written atomically to
@@ -61,6 +64,7 @@ import torch
 from ...engine.module import ForecastModule, evaluate
 from ...engine.prepare import baselines, start
 from ...engine.run import RunDirectory
+from ...errors import ConfigError
 from .pieces import (efficiency, export, finetune, isolated_rng, readout_surrogate, sensor_layout, test_metrics, train_dense,
                      val_metrics)
 from .plan_config import PlanConfig
@@ -251,6 +255,9 @@ def _plan(config: PlanConfig, prep, rd: RunDirectory, say) -> tuple[Path, dict]:
     say("[bold]baselines[/] persistence, historical average" + (", extrapolation (optical flow)" if spec.kind == "grid" else ""))
     base = baselines(prep)
     layout = sensor_layout(data, config.patch_size)
+    if config.compress and data.kind != "grid":
+        raise ConfigError(f"--compress: Dyna-Pruner gates the convolutions of a grid backbone; {data.name} is {data.kind} "
+                          "data (drop --compress)")
     full = None
     if config.sample_pruning != "none":  # composed: the full-data dense model is the baseline, trained in the same run
         say(f"[bold]composed[/] {config.sample_pruning} (R={config.prune_ratio:g}) trains the dense model and every "
@@ -354,10 +361,18 @@ def _plan(config: PlanConfig, prep, rd: RunDirectory, say) -> tuple[Path, dict]:
                     "resumed": rd.resumed, "runs_on_kept_sensors_only": pruned.runs_subset})
     say("[bold]efficiency[/] latency (median of interleaved runs) and FLOPs, dense vs pruned")
     metrics.update(efficiency(config, prep, reference, pruned))
+    sample = compressed = None
     if full:
         with isolated_rng():
             sp_test = evaluate(dense, prep.loaders["test"], prep.scaler, prep.spec.horizon)["all"]
-        metrics["composed"] = composed_savings(config, metrics, full, dense_time, dense_val, sp_test)
+        sample = {"full": full, "dense_s": dense_time, "dense_val": dense_val, "dense_test": sp_test}
+    if config.compress:  # Dyna-Pruner on the kept-sensor model (sub-run compress/)
+        from .plan_compress import compress_kept
+
+        compressed = compress_kept(config, rd, layout, pruned, say)
+        metrics["compress"] = compressed
+    if sample or compressed:
+        metrics["composed"] = composed_savings(config, metrics, sample, compressed)
         say(composed_table(metrics))
     write_plan_outputs(rd.path, config, data, layout, pruned, metrics, found)
     export(prep, rd, layout, pruned)

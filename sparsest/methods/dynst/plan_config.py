@@ -11,11 +11,11 @@ Source: Wu et al., DynST, KDD 2025 (arXiv:2403.02914), Eq. 2.
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic.dataclasses import dataclass
 
-from ...engine.options import OPTION_CONFIG, option
+from ...engine.options import OPTION_CONFIG, CommonOptions, build_options, fields_of, option
 from ...errors import ConfigError
 from .config import RunConfig
 
@@ -38,6 +38,10 @@ class PlanConfig(RunConfig):
             measured (same schedule as the final fine-tuning), >= 1.
         max_sparsity: the search stops at this sensor sparsity even within budget, in (0, 1).
         finetune_epochs: the final full fine-tuning of the chosen keep-set [default: epochs].
+        compress: grid data: after the plan, Dyna-Pruner (``sparsest compress``) on the
+            kept-sensor model (:mod:`.plan_compress`).
+        compress_options: options of that compress run (:func:`compress_config`), e.g.
+            ``{data_sparsity: 0.8, epochs: 8}``; only with ``compress``.
     """
 
     UNUSED: ClassVar[tuple[str, ...]] = ("sensor_sparsity", "scheme", "keep_set", "qr_modes", "rounds", "round_steps",
@@ -53,6 +57,15 @@ class PlanConfig(RunConfig):
                                              "search's and QR's) at a checkpoint, before its validation error is "
                                              "measured", ge=1)
     max_sparsity: float = option(0.95, "stop the search at this sensor sparsity even within budget, in (0, 1)", gt=0, lt=1)
+    compress: bool = option(False, "grid data: then apply Dyna-Pruner (sparsest compress) to the kept-sensor model: "
+                            "its inputs are the kept sensors only, it starts from the plan's weights, and the run "
+                            "reports sensors off, GFLOPs and latency against the dense model, and the accuracy cost "
+                            "of all together")
+    compress_options: dict[str, Any] = option(help="options of the --compress run as a YAML mapping, e.g. "
+                                              "'{data_sparsity: 0.8, reading: tiles, epochs: 8}' (see sparsest "
+                                              "compress --help; the shared options come from the plan) [default: "
+                                              "epochs = --finetune-epochs, loss = mae for --metric mae else mse]",
+                                              default_factory=dict)
 
     def check(self) -> "PlanConfig":
         """``run``'s checks, plus: a first checkpoint at or under ``max_sparsity``, one device
@@ -67,7 +80,40 @@ class PlanConfig(RunConfig):
         if self.devices != 1 or self.strategy not in ("auto", "single_device"):
             raise ConfigError(f"--devices {self.devices} / --strategy {self.strategy}: sparsest plan trains on one device "
                               "(it decides after every checkpoint); use --devices 1 --strategy auto")
+        if self.compress_options and not self.compress:
+            raise ConfigError("--compress-options: only with --compress (it configures the Dyna-Pruner run after the plan)")
+        if self.compress:
+            compress_config(self)
         return self
 
 
-__all__ = ["PlanConfig", "PLAN_METRICS"]
+def compress_config(plan: PlanConfig):
+    """The :class:`~sparsest.methods.dynapruner.config.CompressConfig` of ``plan --compress``:
+    the shared options (data, window, horizon, patch size, backbone, batch size, learning
+    rate, seed, devices, ...) and ``bench_repeats`` from the plan; ``epochs`` defaults to the
+    plan's final fine-tuning (``finetune_epochs``, else ``epochs``) and ``loss`` to the
+    budget's metric family (``mae`` for ``--metric mae``, else ``mse``); everything else
+    from ``compress_options`` or compress's defaults.
+
+    Raises:
+        ConfigError: a ``compress_options`` key that is not a Dyna-Pruner option (a shared
+            one comes from the plan), or any compress option error (named
+            ``--compress-options: KEY``).
+    """
+    from ..dynapruner.config import CompressConfig
+
+    shared = set(fields_of(CommonOptions))
+    own = set(fields_of(CompressConfig)) - shared | {"epochs"}
+    for key in plan.compress_options:
+        k = str(key).replace("-", "_")
+        if k in shared and k != "epochs":
+            raise ConfigError(f"--compress-options {key}: a shared option, taken from the plan's own --{k.replace('_', '-')}")
+        if k not in own:
+            raise ConfigError(f"--compress-options {key}: not an option of sparsest compress; known: {', '.join(sorted(own))}")
+    base = {k: getattr(plan, k) for k in fields_of(CompressConfig) if k in shared}
+    base.update(epochs=plan.finetune_epochs or plan.epochs, loss="mae" if plan.metric == "mae" else "mse",
+                bench_repeats=plan.bench_repeats)
+    return build_options(CompressConfig, ("plan", base), ("--compress-options", dict(plan.compress_options)))
+
+
+__all__ = ["PlanConfig", "PLAN_METRICS", "compress_config"]

@@ -17,8 +17,9 @@ keep-set's: ``dynst``, ``qr`` or ``dense``) and:
   ``dense_test``, ``test_increase`` and ``test_within_budget`` (the confirmation on the
   test split; it never changes the choice);
 - ``stopped``: ``budget``, ``max_sparsity`` or why there was no checkpoint;
-- ``composed`` (with ``--sample-pruning`` only): the savings of :func:`composed_savings`;
-  then ``budget.dense_val``, ``dense_val`` and ``dense`` are the dense model trained on every
+- ``composed`` (with ``--sample-pruning`` and / or ``--compress``): the savings of
+  :func:`composed_savings`; ``compress``: the metrics of the ``--compress`` run (in
+  ``compress/``); with ``--sample-pruning``, ``budget.dense_val``, ``dense_val`` and ``dense`` are the dense model trained on every
   window (the baseline, trained in the same run), ``time_s.dense_full_train`` its seconds;
 - ``search_seconds``: wall-clock of the whole search, the sum of ``curve[].seconds`` (every
   checkpoint's search, short fine-tunings and evaluations, also those a resumed plan took
@@ -49,55 +50,75 @@ def plan_metrics(config, prep, base: dict, dense_val: dict, threshold: float, fo
                                for p in found["curve"]]}
 
 
-def composed_savings(config, metrics: dict, full: dict, dense_s: float, dense_val: dict, dense_test: dict) -> dict:
-    """``metrics.json`` ``composed`` of a plan with ``--sample-pruning``: each saving against
-    its own baseline measured in the same run.
+def composed_savings(config, metrics: dict, sample: dict | None = None, compressed: dict | None = None) -> dict:
+    """``metrics.json`` ``composed`` of a plan with ``--sample-pruning`` and / or
+    ``--compress``: each saving against its own baseline measured in the same run.
 
-    - ``training``: seconds of the dense training on every window (``full_data_s``) and on
-      the sample-pruned windows (``sample_pruned_s``), ``ratio`` (pruned / full) and ``saving``;
-    - ``dense_sample_pruned``: validation and test error (``--metric``) of the dense model
-      trained on pruned windows, and its test increase over the full-data dense model;
+    - ``label``: what was composed (e.g. ``"st-prune + plan"``, ``"plan + Dyna-Pruner"``);
+      ``metric``; ``dense_test``: the baseline's test error (the dense model; with
+      ``--sample-pruning`` the one trained on every window);
+    - ``training`` (``sample``: ``{"full": {"seconds", "val"}, "dense_s", "dense_val",
+      "dense_test"}``): seconds of the dense training on every window (``full_data_s``) and
+      on the sample-pruned windows (``sample_pruned_s``), ``ratio`` (pruned / full) and
+      ``saving``; ``dense_full_data`` / ``dense_sample_pruned``: validation and test error
+      of the two dense models, and the test increase of the second;
     - ``sensors``: ``n_sensors``, ``n_off``, ``fraction_off`` (against all);
-    - ``inference``: per measured batch, GFLOPs per sample and latency (ms) of the full-data
-      dense model and the returned model, with their ratios;
-    - ``accuracy_cost``: test error of the returned model over the full-data dense model's,
-      minus 1 (everything together).
+    - ``inference``: per measured batch, GFLOPs per sample and latency (ms per forward) of
+      the dense model and the returned one (with ``compressed``: the Dyna-Pruner model
+      against the dense backbone measured beside it,
+      :func:`~.plan_compress.compress_savings`), with their ratios;
+    - ``compress`` (``compressed``: the compress run's metrics): its settings and test errors;
+    - ``all_together_test`` and ``accuracy_cost``: the test error of the final model (the
+      plan's, or the Dyna-Pruner model on its kept sensors) and its increase over ``dense_test``.
     """
+    from .plan_compress import compress_savings
+
     m, c = config.metric, metrics["chosen"]
-    full_test = float(metrics["dense"][m])
-    return {
-        "sample_pruning": config.sample_pruning, "prune_ratio": config.prune_ratio, "metric": m,
-        "training": {"full_data_s": full["seconds"], "sample_pruned_s": dense_s, "ratio": dense_s / full["seconds"],
-                     "saving": 1.0 - dense_s / full["seconds"]},
-        "dense_full_data": {"val": float(full["val"][m]), "test": full_test},
-        "dense_sample_pruned": {"val": float(dense_val[m]), "test": float(dense_test[m]),
-                                "test_increase": float(dense_test[m]) / full_test - 1.0},
-        "sensors": {"n_sensors": metrics["n_sensors"], "n_off": metrics["n_sensors"] - metrics["n_kept"],
-                    "fraction_off": metrics["sensor_sparsity"]},
-        "inference": [{"batch": k["batch"], "gflops_dense": k["gflops_dense"], "gflops_pruned": k["gflops_pruned"],
-                       "flops_ratio": k["flops_ratio"], "latency_ms_dense": k["latency_ms_dense"],
-                       "latency_ms_pruned": k["latency_ms_pruned"], "speedup": k["speedup"]} for k in metrics["costs"]],
-        "accuracy_cost": c["test"] / full_test - 1.0,
-    }
+    ref_test = float(metrics["dense"][m])
+    parts = ([config.sample_pruning] if sample else []) + ["plan"] + (["Dyna-Pruner"] if compressed else [])
+    out = {"label": " + ".join(parts), "metric": m, "sample_pruning": config.sample_pruning, "dense_test": ref_test,
+           "sensors": {"n_sensors": metrics["n_sensors"], "n_off": metrics["n_sensors"] - metrics["n_kept"],
+                       "fraction_off": metrics["sensor_sparsity"]},
+           "inference": [{"batch": k["batch"], "gflops_dense": k["gflops_dense"], "gflops_pruned": k["gflops_pruned"],
+                          "flops_ratio": k["flops_ratio"], "latency_ms_dense": k["latency_ms_dense"],
+                          "latency_ms_pruned": k["latency_ms_pruned"], "speedup": k["speedup"]} for k in metrics["costs"]],
+           "all_together_test": c["test"], "accuracy_cost": c["test"] / ref_test - 1.0}
+    if sample:
+        full, dense_s, dense_test = sample["full"], sample["dense_s"], sample["dense_test"]
+        out.update({"prune_ratio": config.prune_ratio,
+                    "training": {"full_data_s": full["seconds"], "sample_pruned_s": dense_s,
+                                 "ratio": dense_s / full["seconds"], "saving": 1.0 - dense_s / full["seconds"]},
+                    "dense_full_data": {"val": float(full["val"][m]), "test": ref_test},
+                    "dense_sample_pruned": {"val": float(sample["dense_val"][m]), "test": float(dense_test[m]),
+                                            "test_increase": float(dense_test[m]) / ref_test - 1.0}})
+    if compressed:
+        out.update(compress_savings(metrics, compressed, m))
+    return out
 
 
 def composed_table(metrics: dict) -> str:
     """The composed savings of :func:`composed_savings` as Markdown lines (printed and in ``report.md``)."""
     k = metrics["composed"]
-    t, sp, s = k["training"], k["dense_sample_pruned"], k["sensors"]
-    lines = [f"| saving | baseline (measured in this run) | with {k['sample_pruning']} + plan | change |", "|---|---|---|---|",
-             f"| dense training time | {t['full_data_s']:.0f} s (every window) | {t['sample_pruned_s']:.0f} s "
-             f"(R={k['prune_ratio']:g}) | x{t['ratio']:.2f} |",
-             f"| dense model test {k['metric']} | {k['dense_full_data']['test']:.4f} | {sp['test']:.4f} | "
-             f"{100 * sp['test_increase']:+.2f}% |",
-             f"| sensors | {s['n_sensors']} | {s['n_sensors'] - s['n_off']} kept ({s['n_off']} off) | "
-             f"-{100 * s['fraction_off']:.1f}% |"]
+    s, m = k["sensors"], k["metric"]
+    lines = [f"| saving | baseline (measured in this run) | with {k['label']} | change |", "|---|---|---|---|"]
+    if "training" in k:
+        t, sp = k["training"], k["dense_sample_pruned"]
+        lines += [f"| dense training time | {t['full_data_s']:.0f} s (every window) | {t['sample_pruned_s']:.0f} s "
+                  f"(R={k['prune_ratio']:g}) | x{t['ratio']:.2f} |",
+                  f"| dense model test {m} | {k['dense_test']:.4f} | {sp['test']:.4f} | {100 * sp['test_increase']:+.2f}% |"]
+    lines.append(f"| sensors | {s['n_sensors']} | {s['n_sensors'] - s['n_off']} kept ({s['n_off']} off) | "
+                 f"-{100 * s['fraction_off']:.1f}% |")
+    if "compress" in k:
+        cp = k["compress"]
+        for label, v in (("the plan's kept-sensor model", metrics["chosen"]["test"]),
+                         ("dense backbone retrained on the kept sensors (compress run)", cp["test_dense_kept"])):
+            lines.append(f"| test {m}, {label} | {k['dense_test']:.4f} | {v:.4f} | {100 * (v / k['dense_test'] - 1):+.2f}% |")
     for i in k["inference"]:
         lines += [f"| GFLOPs per sample (batch {i['batch']}) | {i['gflops_dense']:.4g} | {i['gflops_pruned']:.4g} | "
-                  f"x{i['flops_ratio']:.2f} |",
-                  f"| latency batch {i['batch']} | {i['latency_ms_dense']:.2f} ms | {i['latency_ms_pruned']:.2f} ms | "
+                  f"x{i['flops_ratio']:.2f} fewer |",
+                  f"| latency batch {i['batch']} (ms per forward) | {i['latency_ms_dense']:.2f} | {i['latency_ms_pruned']:.2f} | "
                   f"x{i['speedup']:.2f} faster |"]
-    lines.append(f"| test {k['metric']}, all together | {k['dense_full_data']['test']:.4f} | {metrics['chosen']['test']:.4f} | "
+    lines.append(f"| test {m}, all together | {k['dense_test']:.4f} | {k['all_together_test']:.4f} | "
                  f"{100 * k['accuracy_cost']:+.2f}% |")
     return "\n".join(lines)
 
@@ -155,9 +176,15 @@ def plan_markdown(m: dict) -> str:
              f"{'within' if c['test_within_budget'] else 'over'} the budget on test). "
              f"Search {m['search_seconds']:.1f} s. The deployment plan is `plan.csv`; the model `deploy/`.", ""]
     if "composed" in m:
-        lines += [f"### {m['composed']['sample_pruning']} + plan: each saving against its baseline in this run", "",
-                  composed_table(m), "",
-                  "The budget and the test confirmation are against the dense model trained on every window.", ""]
+        k = m["composed"]
+        lines += [f"### {k['label']}: each saving against its baseline in this run", "", composed_table(m), ""]
+        if "training" in k:
+            lines += ["The budget and the test confirmation are against the dense model trained on every window.", ""]
+        if "compress" in k:
+            lines += [f"Dyna-Pruner ({k['compress']['reading']}, s_d = {k['compress']['data_sparsity']:g}) ran on the "
+                      f"kept sensors' inputs from the plan's weights: its run is `{k['compress']['run_dir']}/` (rows "
+                      "dense, Dyna-Pruner, MP, random; its own report). GFLOPs and latency are against the dense backbone "
+                      "measured beside it there.", ""]
     return "\n".join(lines)
 
 
