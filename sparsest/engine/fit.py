@@ -283,11 +283,15 @@ def _sync_from_last(trainer, last: Path) -> dict:
     return ck
 
 
-def _fit(trainer, *args, **kwargs) -> None:
+def _fit(trainer, module, *args, **kwargs) -> None:
     """``trainer.fit`` that lets Ctrl-C through as KeyboardInterrupt: Lightning catches it and
-    either returns as if fit had finished or exits with status 1."""
+    either returns as if fit had finished or exits with status 1. The module is put in
+    training mode first: Lightning keeps the mode it finds each submodule in, so a model
+    copied after an evaluation (``eval()``) would otherwise train with frozen BatchNorm
+    statistics."""
+    module.train()
     try:
-        trainer.fit(*args, **kwargs)
+        trainer.fit(module, *args, **kwargs)
     except SystemExit:
         if trainer.interrupted:
             raise KeyboardInterrupt from None
