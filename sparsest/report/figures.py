@@ -151,7 +151,9 @@ def patch_map(rows: np.ndarray, cols: np.ndarray, table, title: str = "", score_
         glat[rows], glon[cols] = lat, lon
         dy, dx = abs(glat[1] - glat[0]) / 2, abs(glon[1] - glon[0]) / 2
         extent = [glon.min() - dx, glon.max() + dx, glat.min() - dy, glat.max() + dy]
-        origin, xl, yl = ("upper" if glat[0] > glat[-1] else "lower"), "longitude [°]", "latitude [°]"
+        degrees = np.abs(lat).max() <= 90 and np.abs(lon).max() <= 180  # else projected (radar: km on the radar's grid)
+        origin = "upper" if glat[0] > glat[-1] else "lower"
+        xl, yl = ("longitude [°]", "latitude [°]") if degrees else ("x (projected coordinates)", "y (projected coordinates)")
     varies = np.isfinite(imp[kept]).all() and kept.any() and np.ptp(imp[kept]) > 1e-12
     with plt.rc_context(STYLE):
         fig, ax = _figure(8.4, 6.0)
