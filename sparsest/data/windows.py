@@ -286,6 +286,13 @@ class WindowDataset(Dataset):
     def __len__(self) -> int:
         return self._len
 
+    def _inputs(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Scaled inputs (missing readings 0) and their mask, with :attr:`input_scale` applied."""
+        xs = torch.where(mask, (x - self.mean) / self.std, torch.zeros((), dtype=x.dtype))
+        if self.input_scale is None:
+            return xs, mask
+        return xs * self.input_scale, mask & (self.input_scale != 0)
+
     def __getitem__(self, i: int) -> dict:
         if not 0 <= i < self._len:
             raise IndexError(i)
@@ -295,9 +302,7 @@ class WindowDataset(Dataset):
         y = self.values[t1 : t1 + self.horizon]  # view [S, ...]
         x_mask = ~torch.isnan(x)
         y_mask = ~torch.isnan(y)
-        xs = torch.where(x_mask, (x - self.mean) / self.std, torch.zeros((), dtype=x.dtype))
-        if self.input_scale is not None:
-            xs, x_mask = xs * self.input_scale, x_mask & (self.input_scale != 0)
+        xs, x_mask = self._inputs(x, x_mask)
         ys = torch.where(y_mask, y, torch.zeros((), dtype=y.dtype))
         sl = slice(t0, t1 + self.horizon)
         return {
@@ -324,9 +329,7 @@ class WindowDataset(Dataset):
         x, y = v[:, : self.window], v[:, self.window :]
         xm, ym = mask[:, : self.window], mask[:, self.window :]
         zero = torch.zeros((), dtype=v.dtype)
-        xs = torch.where(xm, (x - self.mean) / self.std, zero)
-        if self.input_scale is not None:
-            xs, xm = xs * self.input_scale, xm & (self.input_scale != 0)
+        xs, xm = self._inputs(x, xm)
         return WindowBatch(
             x=xs, x_mask=xm,
             y=torch.where(ym, y, zero), y_mask=ym, tod=self.tod[rows], dow=self.dow[rows], t0=t0,

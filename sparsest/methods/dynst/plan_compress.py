@@ -33,9 +33,7 @@ import json
 import math
 import os
 
-from ...engine.prepare import start
 from ...engine.run import PARTIAL, RUN_DIR_ENV, RunDirectory
-from ...errors import ConfigError
 from .plan_config import PlanConfig, compress_config
 
 SUBDIR = "compress"
@@ -53,13 +51,10 @@ def compress_kept(config: PlanConfig, rd: RunDirectory, layout, pruned, say) -> 
             (keep-set ``k``, scores ``m``, backbone weights).
 
     Raises:
-        ConfigError: the data is not a grid, or any compress option error.
+        ConfigError: any compress option error (the plan refuses graph data before it trains).
     """
-    from ..dynapruner.run import PART_OF_PLAN, _compress
+    from ..dynapruner.run import PART_OF_PLAN, _compress, start_grid
 
-    if layout.kind != "grid":
-        raise ConfigError("--compress: Dyna-Pruner gates the convolutions of a grid backbone; this plan's data is "
-                          "graph data (drop --compress)")
     done = rd.path / SUBDIR
     if (done / "metrics.json").is_file():
         say(f"[bold]compress[/] finished earlier in this run: {done}")
@@ -72,7 +67,7 @@ def compress_kept(config: PlanConfig, rd: RunDirectory, layout, pruned, say) -> 
         os.environ[RUN_DIR_ENV] = env  # the plan's directory stays the run's
     sub.write_json(PART_OF_PLAN, {"plan": str(rd.path.name), "n_kept": int(pruned.keep.sum()),
                                   "n_sensors": int(pruned.n_sensors)})
-    _, prep = start(cconfig)
+    _, prep = start_grid(cconfig)
     scale = layout.expand(pruned.effective_mask().detach().float())  # [1, H, W]: k * m on every pixel
     for loader in prep.loaders.values():
         loader.dataset.input_scale = scale
