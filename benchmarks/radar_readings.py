@@ -127,6 +127,8 @@ def seed_from_pretrain(src_dir: Path, out: Path, a, seed: int) -> Path:
     if bad:
         raise SystemExit(f"--from-pretrain {src}: its {', '.join(bad)} differ from this benchmark's")
     cfg.update(epochs=a.epochs, generator_warmup=a.generator_warmup, data_sparsity=a.data_sparsity, compare_readings=seed in a.compare_seeds, out=str(out))
+    if a.tiles:
+        cfg["tiles"] = list(a.tiles)
     out.mkdir(parents=True, exist_ok=True)
     dst = out / f"{time.strftime('%Y%m%d-%H%M%S')}_{a.data}_{a.backbone}_dynapruner_sd{cfg['data_sparsity']:g}_sw{cfg['model_sparsity']:g}_seed{seed}.partial"
     for sub in ("checkpoints", "state", "logs"):
@@ -149,6 +151,8 @@ def main(argv=None) -> int:
     p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--data-sparsity", type=float, default=0.7, help="compress --data-sparsity (s_d; default 0.7, the paper's)")
+    p.add_argument("--tiles", type=int, nargs=2, metavar=("ROWS", "COLS"), help="compress --tiles (tile grid; default: tiles "
+                   "of about 8 x 8 pixels)")
     p.add_argument("--compare-seeds", type=int, nargs="*", default=[0], help="seeds that also train every other reading")
     p.add_argument("--generator-warmup", type=int, default=100, help="compress --generator-warmup")
     p.add_argument("--loss", default="mae", choices=["mae", "mse"], help="compress --loss (MAE training is what makes the dense "
@@ -183,7 +187,8 @@ def main(argv=None) -> int:
                     ["--data", a.data, "--backbone", a.backbone, "--seed", str(s), "--batch-size", str(a.batch_size),
                      "--pretrain-epochs", str(a.pretrain_epochs), "--epochs", str(a.epochs), "--out", str(out),
                      "--generator-warmup", str(a.generator_warmup), "--data-sparsity", str(a.data_sparsity), "--loss", a.loss, "--backbone-options", a.backbone_options]
-                    + (["--compare-readings"] if s in a.compare_seeds else []))
+                    + (["--compare-readings"] if s in a.compare_seeds else [])
+                    + (["--tiles", *map(str, a.tiles)] if a.tiles else []))
             print("$", " ".join(cmd), flush=True)
             subprocess.run(cmd, check=True)
     runs = runs_of(out, a.data, a.backbone)
