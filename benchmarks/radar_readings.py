@@ -100,7 +100,7 @@ def table(metrics: list[dict]) -> str:
             f"{b1:.1f} | {d1 / b1:.2f} | " + (f"{np.mean(b64):.0f} | {d64 / np.mean(b64):.2f}" if b64 else "- | -") + " |")
     refs = metrics[0].get("baselines", {})
     for k in refs:
-        v = [m["baselines"][k]["mse"] for m in metrics]
+        v = [m["baselines"][k]["mse"] for m in metrics if k in m["baselines"]]  # runs before lower_bound lack it
         lines.append(f"| {k.replace('_', ' ')} | {np.mean(v):.5f} | {_seeds(v)} | "
                      f"{100 * (np.mean(v) / dense - 1):+.1f}% | | | | | | | |")
     return "\n".join(lines)

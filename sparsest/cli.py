@@ -352,6 +352,7 @@ def _run_summary(metrics: dict, console, run_dir) -> None:
     rows = [("persistence", metrics["baselines"]["persistence"]),
             ("historical average", metrics["baselines"]["historical_average"]),
             *([("extrapolation", metrics["baselines"]["extrapolation"])] if "extrapolation" in metrics["baselines"] else []),
+            *([("lower bound everywhere", metrics["baselines"]["lower_bound"])] if "lower_bound" in metrics["baselines"] else []),
             ("dense", metrics["dense"]),
             (f"+{metrics['scheme']} (full field)", metrics["pruned"]),
             (f"+{metrics['scheme']} (kept only)", metrics["pruned_kept_only"])]

@@ -4,7 +4,9 @@
 - historical average: for every sensor / pixel and time-of-day slot, the mean of the
   training split (Williams & Hoel, 2003; the HA baseline of DCRNN, Li et al., ICLR 2018);
 - extrapolation (grids only): optical-flow nowcasting, the last frame advected along the
-  motion field of the last input frames (pysteps, Pulkkinen et al., GMD 2019).
+  motion field of the last input frames (pysteps, Pulkkinen et al., GMD 2019);
+- lower bound (data sets with a physical lower bound only): that bound everywhere, e.g. "no
+  rain" on radar rain, where most pixels are exactly 0 mm/h.
 """
 
 from __future__ import annotations
@@ -36,6 +38,32 @@ class Persistence(nn.Module):
 
     def forward(self, x: torch.Tensor, tod=None, dow=None) -> torch.Tensor:
         return x[:, -1:].expand(-1, self.horizon, *x.shape[2:]).clone()
+
+
+class LowerBound(nn.Module):
+    """Forecast = the data set's physical lower bound (``scaler.floor``) everywhere ("no rain").
+
+    Shapes: ``x`` ``[B, T, ...]`` (scaled) -> ``[B, S, ...]`` (scaled). Call :meth:`fit` first.
+
+    Raises:
+        ValueError: (``fit``) the data set has no lower bound.
+    """
+
+    def __init__(self, horizon: int):
+        super().__init__()
+        self.horizon = horizon
+        self.register_buffer("value", torch.zeros(0))  # graph [C], grid [C, 1, 1]: scaled bound
+
+    def fit(self, data: SpatioTemporalData, time_range: tuple[int, int], tod: np.ndarray, scaler: StandardScaler) -> "LowerBound":
+        """Take the bound from ``scaler.floor``, in scaled units (the other arguments are unused); returns self."""
+        if getattr(scaler, "floor", None) is None:
+            raise ValueError(f"{data.name}: the lower-bound baseline needs a data set with a lower bound")
+        mean, std = scaler.tensors()
+        self.value = ((scaler.floor - mean) / std).float()
+        return self
+
+    def forward(self, x: torch.Tensor, tod=None, dow=None) -> torch.Tensor:
+        return self.value.to(x).expand(x.shape[0], self.horizon, *x.shape[2:]).clone()
 
 
 class HistoricalAverage(nn.Module):
@@ -170,6 +198,11 @@ def persistence(spec: DataSpec, **kwargs) -> Persistence:
 @register_backbone("historical-average", kind="any", summary="baseline: training mean per sensor and time of day", trainable=False)
 def historical_average(spec: DataSpec, **kwargs) -> HistoricalAverage:
     return HistoricalAverage(spec.horizon, spec.steps_per_day)
+
+
+@register_backbone("lower-bound", kind="any", summary="baseline: the data set's physical lower bound everywhere (radar: no rain)", trainable=False)
+def lower_bound(spec: DataSpec, **kwargs) -> LowerBound:
+    return LowerBound(spec.horizon)
 
 
 @register_backbone("extrapolation", kind="grid", summary="baseline: pysteps optical flow (Lucas-Kanade) + semi-Lagrangian advection of the last frame", trainable=False)

@@ -11,6 +11,7 @@ CATALOG: dict[str, tuple[str, str, bool]] = {
     'extrapolation': ('grid', 'baseline: pysteps optical flow (Lucas-Kanade) + semi-Lagrangian advection of the last frame', False),
     'gwn': ('graph', 'Graph WaveNet (Wu et al., IJCAI 2019): dilated gated TCN + diffusion GCN, adaptive adjacency', True),
     'historical-average': ('any', 'baseline: training mean per sensor and time of day', False),
+    'lower-bound': ('any', "baseline: the data set's physical lower bound everywhere (radar: no rain)", False),
     'persistence': ('any', 'baseline: last observed value repeated', False),
     'simvp': ('grid', 'SimVP v2 (Gao et al., CVPR 2022; Tan et al. 2022): CNN encoder, gSTA translator, CNN decoder', True),
     'staeformer': ('graph', 'STAEformer (Liu et al., CIKM 2023): temporal + spatial transformers on adaptive embeddings', True),

@@ -37,15 +37,6 @@ class ForecastModule(L.LightningModule):
         weight_decay: AdamW weight decay of the network parameters.
         loss: ``"mae"`` (default) or ``"mse"``: the training loss on the scaled targets (the
             per-entry error below is ``|e|`` or ``e**2``).
-
-    Where the data set has a physical lower bound (``scaler.floor``: rain rate, bikes), the
-    training loss is taken on the forecast clipped at it, the forecast that is scored
-    (:meth:`forward`). Without the clip, an MAE loss on a field that is mostly exactly at
-    the bound (radar rain: 87% of the pixels are 0 mm/h) sits on a knife edge: every
-    forecast just above 0 is pushed down, every one just below is pushed up, and the
-    whole dry area drifts above 0 from one epoch to the next (on radar-bom-2km the
-    validation MAE of a SimVP fine-tuning jumped between 0.0024 and 0.05 mm/h; clipped,
-    it stays at 0.0020 and the test MSE drops 14%).
     """
 
     def __init__(self, model: nn.Module, scaler: StandardScaler, lr: float = 2e-3, weight_decay: float = 1e-4,
@@ -72,8 +63,7 @@ class ForecastModule(L.LightningModule):
         return to_physical_range(self.forward_scaled(batch) * self.std + self.mean, self.floor, self.resolution)
 
     def training_step(self, batch: dict, batch_idx: int) -> dict:
-        """Masked MAE in scaled units (+ the model's penalty), of the forecast clipped at the
-        data set's lower bound where it has one.
+        """Masked MAE in scaled units (+ the model's penalty).
 
         Without ``batch["weight"]`` (e.g. plain ``sparsest run``): the masked MAE over every
         observed target entry of the batch. With ``batch["weight"]`` ``[B]`` (the sample-pruning
@@ -93,10 +83,7 @@ class ForecastModule(L.LightningModule):
             ``{"loss": scalar, ["sample_node_loss": [B, N]]}``.
         """
         y_scaled = (batch["y"] - self.mean) / self.std
-        y_hat = self.forward_scaled(batch)
-        if self.floor is not None:  # train on the forecast that is scored (class doc)
-            y_hat = torch.maximum(y_hat, (self.floor - self.mean) / self.std)
-        err = (y_hat - y_scaled).abs()  # [B, S, ...]
+        err = (self.forward_scaled(batch) - y_scaled).abs()  # [B, S, ...]
         if self.loss == "mse":
             err = err ** 2
         m = batch["y_mask"].to(err.dtype)

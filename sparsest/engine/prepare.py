@@ -185,12 +185,14 @@ def start(opts, console=None):
 
 
 def baselines(prep: Prepared, split: str = "test", names: tuple[str, ...] | None = None) -> dict:
-    """Metrics on ``split`` of persistence and historical average (fitted on train), and for
-    grid data of optical-flow extrapolation (pysteps; key ``extrapolation``); ``names``
-    picks some of them (default: all that apply)."""
+    """Metrics on ``split`` of persistence and historical average (fitted on train), for
+    grid data of optical-flow extrapolation (pysteps; key ``extrapolation``), and for data
+    with a physical lower bound of that bound everywhere (key ``lower_bound``; radar: no
+    rain); ``names`` picks some of them (default: all that apply)."""
     out = {}
     if names is None:
-        names = ("persistence", "historical-average") + (("extrapolation",) if prep.spec.kind == "grid" else ())
+        names = (("persistence", "historical-average") + (("extrapolation",) if prep.spec.kind == "grid" else ())
+                 + (("lower-bound",) if getattr(prep.scaler, "floor", None) is not None else ()))
     for name in names:
         model = create_backbone(name, prep.spec)
         if hasattr(model, "fit"):

@@ -102,6 +102,7 @@ def markdown_report(config, data: SpatioTemporalData, metrics: dict) -> str:
         ("persistence", metrics["baselines"]["persistence"]),
         ("historical average", metrics["baselines"]["historical_average"]),
         *([("extrapolation (optical flow)", metrics["baselines"]["extrapolation"])] if "extrapolation" in metrics["baselines"] else []),
+        *([("lower bound everywhere (no rain)", metrics["baselines"]["lower_bound"])] if "lower_bound" in metrics["baselines"] else []),
         (f"{config.backbone} dense", metrics["dense"]),
         (f"{config.backbone} + {config.scheme} (full field)", metrics["pruned"]),
         (f"{config.backbone} dense (kept sensors only)", metrics["dense_kept_only"]),

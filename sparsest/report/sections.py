@@ -162,7 +162,7 @@ def error_table(run: RunFiles) -> tuple[list[str], list[list[str]]] | None:
     m, u = run.metrics, run.units or "units of the data"
     b = m.get("baselines", {})
     base = [("persistence", b.get("persistence")), ("historical average", b.get("historical_average")),
-            ("extrapolation (optical flow)", b.get("extrapolation"))]
+            ("extrapolation (optical flow)", b.get("extrapolation")), ("lower bound everywhere (no rain)", b.get("lower_bound"))]
     if run.kind in ("run", "plan", "train"):
         if run.kind in DYNST:
             s = m["scheme"]

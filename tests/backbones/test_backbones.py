@@ -67,3 +67,17 @@ def test_baselines():
     per = create_backbone("persistence", spec)
     x = torch.arange(4.0).view(1, 4, 1, 1).expand(1, 4, N, 1)
     assert (per(x) == 3.0).all() and per(x).shape == (1, 2, N, 1)
+
+
+def test_lower_bound_baseline():
+    v = np.abs(np.random.default_rng(0).normal(size=(20, 1, 4, 5))).astype(np.float32)
+    data = SpatioTemporalData(v, "grid", lower_bound=0.0).validate()
+    scaler = StandardScaler.fit(data, (0, 14))
+    spec = DataSpec(kind="grid", window=3, horizon=2, n_channels=1, n_nodes=1, height=4, width=5)
+    lb = create_backbone("lower-bound", spec).fit(data, (0, 14), None, scaler)
+    y = lb(torch.randn(2, 3, 1, 4, 5))
+    assert y.shape == (2, 2, 1, 4, 5)
+    torch.testing.assert_close(y * float(scaler.std[0]) + float(scaler.mean[0]), torch.zeros(2, 2, 1, 4, 5), atol=1e-5, rtol=0)
+    no_bound = SpatioTemporalData(v, "grid").validate()
+    with pytest.raises(ValueError, match="lower bound"):
+        create_backbone("lower-bound", spec).fit(no_bound, (0, 14), None, StandardScaler.fit(no_bound, (0, 14)))

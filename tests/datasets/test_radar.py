@@ -236,7 +236,7 @@ def test_baselines_on_radar_bom_include_extrapolation(capsys):
     prep = prepare(CommonOptions(data="radar-bom", data_dir=str(SHARED_DATA)))
     assert (prep.spec.window, prep.spec.horizon, prep.spec.height, prep.spec.width) == (6, 6, 512 // BOM_FACTOR, 512 // BOM_FACTOR)
     out = baselines(prep)
-    assert set(out) == {"persistence", "historical_average", "extrapolation"}
+    assert set(out) == {"persistence", "historical_average", "extrapolation", "lower_bound"}
     mse = {k: v["mse"] for k, v in out.items()}
     with capsys.disabled():
         print(f"\nradar-bom test MSE (mm/h)^2: " + ", ".join(f"{k} {v:.4f}" for k, v in mse.items()))
