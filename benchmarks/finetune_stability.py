@@ -9,7 +9,8 @@ backbone ``epochs`` epochs (the run's ``--epochs``) with the run's options, once
 - ``frozenbn``: BatchNorm layers in eval mode while training (running statistics frozen);
 - ``clip``: the loss on the forecast clipped at the data set's lower bound (gradient 0 below it);
 - ``ste``: the loss on the clipped forecast, gradient passed straight through the clip;
-- ``mse``: as ``const`` with the MSE loss (``--loss mse``) instead of the run's.
+- ``mse``: as ``const`` with the MSE loss (``--loss mse``) instead of the run's;
+- ``ste-cos``: ``ste`` with the cosine learning rate of ``cos``.
 
 Prints, per variant, the validation MAE and MSE after each epoch and the test MAE / MSE of the
 last epoch, then the ``lower-bound`` forecast (no rain) on validation and test. Nothing is written.
@@ -25,7 +26,7 @@ import argparse
 import sys
 from pathlib import Path
 
-VARIANTS = ("const", "cos", "frozenbn", "clip", "ste", "mse")
+VARIANTS = ("const", "cos", "frozenbn", "clip", "ste", "mse", "ste-cos")
 
 
 def main(argv=None) -> int:
@@ -54,7 +55,7 @@ def main(argv=None) -> int:
     prep = prepare(cfg)
     state = torch.load(run / "checkpoints" / "pretrain.ckpt", map_location="cpu", weights_only=True)["state_dict"]
     floor = getattr(prep.scaler, "floor", None)
-    if floor is None and {"clip", "ste"} & set(a.variants):
+    if floor is None and {"clip", "ste", "ste-cos"} & set(a.variants):
         p.error(f"{cfg.data}: no lower bound, so clip / ste do not apply")
 
     class Record(L.Callback):
@@ -79,18 +80,18 @@ def main(argv=None) -> int:
         model = create_backbone(cfg.backbone, prep.spec, **cfg.backbone_options)
         model.load_state_dict({k[len("model."):]: v for k, v in state.items() if k.startswith("model.")})
         module = ForecastModule(model, prep.scaler, cfg.lr, cfg.weight_decay, loss="mse" if var == "mse" else cfg.loss)
-        if var in ("clip", "ste"):
+        if var in ("clip", "ste", "ste-cos"):
             bound = (floor - module.mean) / module.std
             raw = module.forward_scaled
 
-            def clipped(batch, _raw=raw, _bound=bound, _ste=var == "ste"):
+            def clipped(batch, _raw=raw, _bound=bound, _ste=var.startswith("ste")):
                 y = _raw(batch)
                 c = torch.maximum(y, _bound)
                 return y + (c - y).detach() if _ste else c
 
             module.forward_scaled = clipped
         rec = Record()
-        callbacks = [rec] + ([EpochFractionLR(cfg.epochs)] if var == "cos" else []) + ([FrozenBN()] if var == "frozenbn" else [])
+        callbacks = [rec] + ([EpochFractionLR(cfg.epochs)] if var in ("cos", "ste-cos") else []) + ([FrozenBN()] if var == "frozenbn" else [])
         trainer = L.Trainer(max_epochs=cfg.epochs, callbacks=callbacks, logger=False, enable_checkpointing=False,
                             enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
                             gradient_clip_val=cfg.grad_clip or None, accelerator="cpu")
