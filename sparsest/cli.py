@@ -345,14 +345,13 @@ def bench_options(args: argparse.Namespace):
 def _run_summary(metrics: dict, console, run_dir) -> None:
     from rich.table import Table
 
+    from .report.sections import baseline_rows
+
     t = Table(title=f"{metrics['data']} · {metrics['backbone']} · {metrics['scheme']} · "
               f"{metrics['n_kept']}/{metrics['n_sensors']} sensors kept (sensor sparsity {metrics['sensor_sparsity']:.2f})")
     for col in ("model", f"MAE ({metrics['units']})", "RMSE", "MAPE %"):
         t.add_column(col, justify="right" if col != "model" else "left")
-    rows = [("persistence", metrics["baselines"]["persistence"]),
-            ("historical average", metrics["baselines"]["historical_average"]),
-            *([("extrapolation", metrics["baselines"]["extrapolation"])] if "extrapolation" in metrics["baselines"] else []),
-            *([("lower bound everywhere", metrics["baselines"]["lower_bound"])] if "lower_bound" in metrics["baselines"] else []),
+    rows = [*baseline_rows(metrics["baselines"]),
             ("dense", metrics["dense"]),
             (f"+{metrics['scheme']} (full field)", metrics["pruned"]),
             (f"+{metrics['scheme']} (kept only)", metrics["pruned_kept_only"])]

@@ -56,7 +56,7 @@ class LowerBound(nn.Module):
 
     def fit(self, data: SpatioTemporalData, time_range: tuple[int, int], tod: np.ndarray, scaler: StandardScaler) -> "LowerBound":
         """Take the bound from ``scaler.floor``, in scaled units (the other arguments are unused); returns self."""
-        if getattr(scaler, "floor", None) is None:
+        if scaler.floor is None:
             raise ValueError(f"{data.name}: the lower-bound baseline needs a data set with a lower bound")
         mean, std = scaler.tensors()
         self.value = ((scaler.floor - mean) / std).float()

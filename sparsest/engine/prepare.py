@@ -192,7 +192,7 @@ def baselines(prep: Prepared, split: str = "test", names: tuple[str, ...] | None
     out = {}
     if names is None:
         names = (("persistence", "historical-average") + (("extrapolation",) if prep.spec.kind == "grid" else ())
-                 + (("lower-bound",) if getattr(prep.scaler, "floor", None) is not None else ()))
+                 + (("lower-bound",) if prep.scaler.floor is not None else ()))
     for name in names:
         model = create_backbone(name, prep.spec)
         if hasattr(model, "fit"):

@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from ..data.core import SpatioTemporalData  # noqa: E402
+from .sections import baseline_rows  # noqa: E402
 
 if TYPE_CHECKING:  # torch only for the type: ``sparsest report`` reads files, it needs no torch
     from ..pruning.sensors.layout import SensorLayout
@@ -99,10 +100,7 @@ def markdown_report(config, data: SpatioTemporalData, metrics: dict) -> str:
     """Short human-readable summary of a run."""
     u = data.units or "units of the data"
     rows = [
-        ("persistence", metrics["baselines"]["persistence"]),
-        ("historical average", metrics["baselines"]["historical_average"]),
-        *([("extrapolation (optical flow)", metrics["baselines"]["extrapolation"])] if "extrapolation" in metrics["baselines"] else []),
-        *([("lower bound everywhere (no rain)", metrics["baselines"]["lower_bound"])] if "lower_bound" in metrics["baselines"] else []),
+        *baseline_rows(metrics["baselines"]),
         (f"{config.backbone} dense", metrics["dense"]),
         (f"{config.backbone} + {config.scheme} (full field)", metrics["pruned"]),
         (f"{config.backbone} dense (kept sensors only)", metrics["dense_kept_only"]),

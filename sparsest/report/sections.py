@@ -157,12 +157,22 @@ def composed_facts(m: dict, unit: str) -> list[tuple[str, str]]:
     return rows
 
 
+BASELINE_LABELS = (("persistence", "persistence"), ("historical_average", "historical average"),
+                   ("extrapolation", "extrapolation (optical flow)"), ("lower_bound", "lower bound everywhere (no rain)"))
+"""``metrics.json`` ``baselines`` key -> the label of its row, in table order."""
+
+
+def baseline_rows(baselines: dict) -> list[tuple[str, dict]]:
+    """``(label, metrics)`` of the reference forecasts present in ``baselines`` (a run's
+    ``metrics.json`` ``baselines``), in :data:`BASELINE_LABELS` order; absent ones are skipped
+    (graph data has no extrapolation, unbounded data no lower bound, older runs neither)."""
+    return [(label, baselines[k]) for k, label in BASELINE_LABELS if baselines.get(k)]
+
+
 def error_table(run: RunFiles) -> tuple[list[str], list[list[str]]] | None:
     """Header and rows of the test-error table (physical units in the header)."""
     m, u = run.metrics, run.units or "units of the data"
-    b = m.get("baselines", {})
-    base = [("persistence", b.get("persistence")), ("historical average", b.get("historical_average")),
-            ("extrapolation (optical flow)", b.get("extrapolation")), ("lower bound everywhere (no rain)", b.get("lower_bound"))]
+    base = baseline_rows(m.get("baselines", {}))
     if run.kind in ("run", "plan", "train"):
         if run.kind in DYNST:
             s = m["scheme"]
