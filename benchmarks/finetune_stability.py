@@ -10,7 +10,11 @@ backbone ``epochs`` epochs (the run's ``--epochs``) with the run's options, once
 - ``clip``: the loss on the forecast clipped at the data set's lower bound (gradient 0 below it);
 - ``ste``: the loss on the clipped forecast, gradient passed straight through the clip;
 - ``mse``: as ``const`` with the MSE loss (``--loss mse``) instead of the run's;
-- ``ste-cos``: ``ste`` with the cosine learning rate of ``cos``.
+- ``ste-cos``: ``ste`` with the cosine learning rate of ``cos``;
+- ``mse-ste``: ``ste`` with the MSE loss;
+- ``mse-ste-cos``: ``mse-ste`` with the cosine learning rate.
+
+``--lr`` replaces the run's learning rate for every variant.
 
 Prints, per variant, the validation MAE and MSE after each epoch and the test MAE / MSE of the
 last epoch, then the ``lower-bound`` forecast (no rain) on validation and test. Nothing is written.
@@ -23,10 +27,11 @@ Training is chaotic here: the same variant at another thread count gives another
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
-VARIANTS = ("const", "cos", "frozenbn", "clip", "ste", "mse", "ste-cos")
+VARIANTS = ("const", "cos", "frozenbn", "clip", "ste", "mse", "ste-cos", "mse-ste", "mse-ste-cos")
 
 
 def main(argv=None) -> int:
@@ -34,6 +39,7 @@ def main(argv=None) -> int:
     p.add_argument("run", help="a finished `sparsest compress` run directory (has checkpoints/pretrain.ckpt)")
     p.add_argument("variants", nargs="+", choices=VARIANTS)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--lr", type=float, help="learning rate of every variant (default: the run's)")
     a = p.parse_args(argv)
 
     import lightning as L
@@ -52,10 +58,14 @@ def main(argv=None) -> int:
     if not (run / "checkpoints" / "pretrain.ckpt").exists():
         p.error(f"{run}: no checkpoints/pretrain.ckpt (not a compress run with a finished pre-training)")
     cfg = build_options(CompressConfig, (str(run / "config.yaml"), RunDirectory(run).read_config()))
+    if a.lr is not None:
+        if not a.lr > 0:
+            p.error(f"--lr: must be > 0, got {a.lr}")
+        cfg = dataclasses.replace(cfg, lr=a.lr)
     prep = prepare(cfg)
     state = torch.load(run / "checkpoints" / "pretrain.ckpt", map_location="cpu", weights_only=True)["state_dict"]
     floor = getattr(prep.scaler, "floor", None)
-    if floor is None and {"clip", "ste", "ste-cos"} & set(a.variants):
+    if floor is None and {"clip", "ste", "ste-cos", "mse-ste", "mse-ste-cos"} & set(a.variants):
         p.error(f"{cfg.data}: no lower bound, so clip / ste do not apply")
 
     class Record(L.Callback):
@@ -79,19 +89,19 @@ def main(argv=None) -> int:
         torch.manual_seed(0)
         model = create_backbone(cfg.backbone, prep.spec, **cfg.backbone_options)
         model.load_state_dict({k[len("model."):]: v for k, v in state.items() if k.startswith("model.")})
-        module = ForecastModule(model, prep.scaler, cfg.lr, cfg.weight_decay, loss="mse" if var == "mse" else cfg.loss)
-        if var in ("clip", "ste", "ste-cos"):
+        module = ForecastModule(model, prep.scaler, cfg.lr, cfg.weight_decay, loss="mse" if var.startswith("mse") else cfg.loss)
+        if var in ("clip", "ste", "ste-cos", "mse-ste", "mse-ste-cos"):
             bound = (floor - module.mean) / module.std
             raw = module.forward_scaled
 
-            def clipped(batch, _raw=raw, _bound=bound, _ste=var.startswith("ste")):
+            def clipped(batch, _raw=raw, _bound=bound, _ste="ste" in var):
                 y = _raw(batch)
                 c = torch.maximum(y, _bound)
                 return y + (c - y).detach() if _ste else c
 
             module.forward_scaled = clipped
         rec = Record()
-        callbacks = [rec] + ([EpochFractionLR(cfg.epochs)] if var in ("cos", "ste-cos") else []) + ([FrozenBN()] if var == "frozenbn" else [])
+        callbacks = [rec] + ([EpochFractionLR(cfg.epochs)] if var.endswith("cos") else []) + ([FrozenBN()] if var == "frozenbn" else [])
         trainer = L.Trainer(max_epochs=cfg.epochs, callbacks=callbacks, logger=False, enable_checkpointing=False,
                             enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
                             gradient_clip_val=cfg.grad_clip or None, accelerator="cpu")

@@ -123,6 +123,8 @@ def seed_from_pretrain(src_dir: Path, out: Path, a, seed: int) -> Path:
     cfg = yaml.safe_load((src / "config.yaml").read_text())
     want = {"data": a.data, "backbone": a.backbone, "seed": seed, "batch_size": a.batch_size, "pretrain_epochs": a.pretrain_epochs,
             "loss": a.loss, "backbone_options": yaml.safe_load(a.backbone_options) or {}}
+    cfg.setdefault("clip_forecast", "off")  # runs from before the option trained on the raw forecast
+    want["clip_forecast"] = a.clip_forecast
     bad = [k for k, v in want.items() if cfg.get(k) != v]
     if bad:
         raise SystemExit(f"--from-pretrain {src}: its {', '.join(bad)} differ from this benchmark's")
@@ -157,6 +159,8 @@ def main(argv=None) -> int:
     p.add_argument("--generator-warmup", type=int, default=100, help="compress --generator-warmup")
     p.add_argument("--loss", default="mae", choices=["mae", "mse"], help="compress --loss (MAE training is what makes the dense "
                    "forecaster beat persistence on radar rain)")
+    p.add_argument("--clip-forecast", default="auto", choices=["auto", "on", "off"], help="compress --clip-forecast (train on "
+                   "the forecast clipped at the lower bound, gradient straight through; auto: where the data set has one)")
     p.add_argument("--backbone-options", default="{start_at_persistence: true}", help="compress --backbone-options (YAML)")
     p.add_argument("--from-pretrain", metavar="RUNS_DIR", help="start each seed from the finished dense pre-training of the "
                    "run of the same seed under RUNS_DIR (same data, backbone and every option the pre-training uses, checked): "
@@ -186,7 +190,8 @@ def main(argv=None) -> int:
             cmd += (["--resume", str(partial[-1])] if partial else
                     ["--data", a.data, "--backbone", a.backbone, "--seed", str(s), "--batch-size", str(a.batch_size),
                      "--pretrain-epochs", str(a.pretrain_epochs), "--epochs", str(a.epochs), "--out", str(out),
-                     "--generator-warmup", str(a.generator_warmup), "--data-sparsity", str(a.data_sparsity), "--loss", a.loss, "--backbone-options", a.backbone_options]
+                     "--generator-warmup", str(a.generator_warmup), "--data-sparsity", str(a.data_sparsity), "--loss", a.loss,
+                     "--clip-forecast", a.clip_forecast, "--backbone-options", a.backbone_options]
                     + (["--compare-readings"] if s in a.compare_seeds else [])
                     + (["--tiles", *map(str, a.tiles)] if a.tiles else []))
             print("$", " ".join(cmd), flush=True)

@@ -45,6 +45,10 @@ class CompressConfig(CommonOptions):
             about 8 x 8 pixels).
         hard_from: fraction of the training steps after which the soft masks are hard.
         loss: training loss of every row (``mse`` or ``mae``).
+        clip_forecast: every row trains on its forecast clipped at the data set's lower bound
+            (the forecast that is scored), gradient straight through the clip
+            (:class:`~sparsest.engine.module.ForecastModule`): ``auto`` = on where the data set
+            has a lower bound (radar rain: 0 mm/h), ``on`` (refused on data without one), ``off``.
         generator_warmup: optimiser steps of the mask generator's warm-up toward the future
             change before each Dyna-Pruner row (0 = off).
         compare_readings: also train every other reading (rows ``dyna:<reading>``), from the
@@ -79,6 +83,9 @@ class CompressConfig(CommonOptions):
                               gt=0, le=1)
     loss: Literal["mse", "mae"] = option("mse", "training loss of every row on the scaled targets: mse (as SimVP / the paper "
                                          "train and evaluate) or mae")
+    clip_forecast: Literal["auto", "on", "off"] = option(
+        "auto", "train every row on its forecast clipped at the data set's lower bound (e.g. 0 mm/h, the forecast that is "
+        "scored), gradient straight through the clip: auto (on where the data set has a lower bound), on, off")
     generator_warmup: int = option(100, "steps that pre-train the mask generator alone toward the future change "
                                    "|y - x_T| before each Dyna-Pruner row (0 = off: S starts flat)", ge=0)
     compare_readings: bool = option(False, "also train every other reading from the same dense weights (rows dyna:<reading>)")

@@ -64,14 +64,16 @@ def run_name(config: CompressConfig, data_name: str) -> str:
 
 def start_grid(config: CompressConfig, console=None):
     """The engine's prologue (:func:`sparsest.engine.prepare.start`) plus: the data must be a
-    grid. Returns ``(say, prep)``.
+    grid, and ``--clip-forecast on`` needs a lower bound. Returns ``(say, prep)``.
 
     Raises:
-        ConfigError: ``--data`` is not grid data; any option error of the prologue.
+        ConfigError: ``--data`` is not grid data; ``--clip-forecast on`` on data without a
+            lower bound; any option error of the prologue.
     """
     say, prep = start(config, console)
     if prep.data.kind != "grid":
         raise ConfigError(f"--data: Dyna-Pruner needs grid data (frames [T, C, H, W]); {prep.data.name} is {prep.data.kind} data")
+    clips_forecast(config, prep)
     return say, prep
 
 
@@ -142,7 +144,16 @@ def module_for(model, prep, config: CompressConfig) -> ForecastModule:
     """The engine's module for one row; a Dyna-Pruner's thresholds get ``tau_lr``."""
     if isinstance(model, DynaPruner):
         model.tau_lr = config.tau_lr
-    return ForecastModule(model, prep.scaler, config.lr, config.weight_decay, loss=config.loss)
+    return ForecastModule(model, prep.scaler, config.lr, config.weight_decay, loss=config.loss,
+                          clip_forecast=clips_forecast(config, prep))
+
+
+def clips_forecast(config: CompressConfig, prep) -> bool:
+    """Whether the rows train on the clipped forecast (``--clip-forecast``; ``auto``: where the
+    data set has a lower bound). Raises ConfigError for ``on`` on data without one."""
+    if config.clip_forecast == "on" and prep.scaler.floor is None:
+        raise ConfigError(f"--clip-forecast on: {prep.data.name} has no lower bound to clip at; use auto or off")
+    return config.clip_forecast == "on" or (config.clip_forecast == "auto" and prep.scaler.floor is not None)
 
 
 def fit_row(model, prep, config: CompressConfig, rd: RunDirectory, name: str, epochs: int) -> float:

@@ -192,6 +192,7 @@ def test_random_policy_hits_the_sparsities():
     (["--backbone", "stid"], "--backbone"),
     (["--epochs", "0"], "--epochs"),
     (["--fill", "mean"], "--fill"),
+    (["--clip-forecast", "yes"], "--clip-forecast"),
 ])
 def test_compress_bad_options_are_one_line_errors(tmp_path, capsys, args, needle):
     code = main(["compress", "--out", str(tmp_path), *args])
@@ -205,6 +206,15 @@ def test_compress_bad_options_are_one_line_errors(tmp_path, capsys, args, needle
 def test_compress_graph_data_is_rejected(tmp_path, capsys):
     code = main(["compress", "--data", "metr-la-week", "--out", str(tmp_path)])
     assert code == 2 and "grid" in capsys.readouterr().err
+
+
+@requires_shared
+def test_compress_clip_forecast_on_needs_a_lower_bound(tmp_path, capsys):
+    code = main(["compress", "--data", "era5-t2m-uk", "--clip-forecast", "on", "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+    assert code == 2 and len(lines) == 1 and "--clip-forecast" in lines[0] and "lower bound" in lines[0]
+    assert not any(tmp_path.iterdir())  # refused before a run directory exists
 
 
 @requires_shared
