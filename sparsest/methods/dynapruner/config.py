@@ -42,7 +42,7 @@ class CompressConfig(CommonOptions):
             one global budget), ``channels-hard`` (hard masks from the first step, a budget
             per layer: the reading first built).
         tiles: rows and columns of the tile grid of the tile readings (empty: tiles of
-            about 8 x 8 pixels).
+            about 8 x 8 pixels, at most an 8 x 8 grid: 16-pixel tiles on a 128 x 128 frame).
         hard_from: fraction of the training steps after which the soft masks are hard.
         loss: training loss of every row (``mse`` or ``mae``).
         clip_forecast: every row trains on its forecast clipped at the data set's lower bound
@@ -78,7 +78,7 @@ class CompressConfig(CommonOptions):
         "tiles", "what the masks skip: tiles (only active spatial tiles computed; the default), tiles+channels, "
         "channels (soft-to-hard channel gating, one global budget), channels-hard (hard masks from step 1, a budget per layer)")
     tiles: list[int] = option(default_factory=list, help="tile grid of the tile readings: ROWS COLS [default: tiles of "
-                              "about 8 x 8 pixels, e.g. 8 8 on a 64 x 64 frame]")
+                              "about 8 x 8 pixels, at most 8 8: 8-pixel tiles on a 64 x 64 frame, 16-pixel on 128 x 128]")
     hard_from: float = option(0.6, "soft readings: fraction of the training steps after which the masks are hard, in (0, 1]",
                               gt=0, le=1)
     loss: Literal["mse", "mae"] = option("mse", "training loss of every row on the scaled targets: mse (as SimVP / the paper "

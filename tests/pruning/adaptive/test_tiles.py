@@ -77,6 +77,15 @@ def test_tiled_execution_computes_fewer_flops():
         assert count_flops(lambda: model(x)) < 0.6 * count_flops(lambda: dense(x))
 
 
+@pytest.mark.parametrize("hw,grid", [((32, 48), (4, 6)), ((64, 64), (8, 8)), ((70, 70), (8, 8)), ((128, 128), (8, 8)),
+                                     ((256, 40), (8, 5))])
+def test_default_tile_grid_is_8_pixel_tiles_at_most_8_per_side(hw, grid):
+    h, w = hw
+    spec = DataSpec(kind="grid", window=4, horizon=3, n_channels=1, n_nodes=h * w, height=h, width=w)
+    model = DynaPruner(create_backbone("simvp", spec, hidden_size=8, hid_t=16, n_t=1), spec, 0.7, reading="tiles")
+    assert model.tiles == grid
+
+
 def test_tile_scores_and_soft_topk():
     s = torch.arange(16.0).view(1, 4, 4)
     ts = tile_scores(s, (2, 2))
