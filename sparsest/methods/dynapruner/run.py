@@ -384,6 +384,7 @@ def _compress(config: CompressConfig, prep, rd: RunDirectory, say, start_from=No
     metrics["mse_increase_pct"] = 100 * (metrics["mse"]["pruned"] / metrics["mse"]["dense"] - 1)
     metrics["time_s"] = {**times, "total": time.perf_counter() - t_start}
     metrics["resumed"] = rd.resumed
+    metrics["clip_forecast"] = clips_forecast(config, prep)  # what --clip-forecast resolved to
     rd.write_json("metrics.json", metrics)
     return rd.finish(cleanup=("checkpoints/*-last.ckpt",)), metrics
 

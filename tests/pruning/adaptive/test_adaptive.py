@@ -233,6 +233,7 @@ def test_compress_end_to_end_on_era5(tmp_path):
     for row in ("mp", "random"):
         assert {"mse", "mae", "gflops", "latency_ms_b1"} <= set(saved[row])
     assert saved["gflops"]["pruned"] < saved["gflops"]["dense"]
+    assert saved["clip_forecast"] is False  # auto: temperature has no lower bound
     assert set(saved["robustness"]) == {"dense", "random", "dyna"}
     assert saved["robustness"]["dyna"]["mask_failure_0.1"] is not None
     assert len(list((run_dir / "importance_maps").glob("*.png"))) == 1
