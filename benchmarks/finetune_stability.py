@@ -64,7 +64,7 @@ def main(argv=None) -> int:
         cfg = dataclasses.replace(cfg, lr=a.lr)
     prep = prepare(cfg)
     state = torch.load(run / "checkpoints" / "pretrain.ckpt", map_location="cpu", weights_only=True)["state_dict"]
-    floor = getattr(prep.scaler, "floor", None)
+    floor = prep.scaler.floor
     if floor is None and {"clip", "ste", "ste-cos", "mse-ste", "mse-ste-cos"} & set(a.variants):
         p.error(f"{cfg.data}: no lower bound, so clip / ste do not apply")
 
@@ -89,17 +89,12 @@ def main(argv=None) -> int:
         torch.manual_seed(0)
         model = create_backbone(cfg.backbone, prep.spec, **cfg.backbone_options)
         model.load_state_dict({k[len("model."):]: v for k, v in state.items() if k.startswith("model.")})
-        module = ForecastModule(model, prep.scaler, cfg.lr, cfg.weight_decay, loss="mse" if var.startswith("mse") else cfg.loss)
-        if var in ("clip", "ste", "ste-cos", "mse-ste", "mse-ste-cos"):
+        module = ForecastModule(model, prep.scaler, cfg.lr, cfg.weight_decay, loss="mse" if var.startswith("mse") else cfg.loss,
+                                clip_forecast="ste" in var)  # the engine's straight-through clip (compress --clip-forecast)
+        if var == "clip":  # the hard clip (no gradient below the bound), which the engine does not offer
             bound = (floor - module.mean) / module.std
             raw = module.forward_scaled
-
-            def clipped(batch, _raw=raw, _bound=bound, _ste="ste" in var):
-                y = _raw(batch)
-                c = torch.maximum(y, _bound)
-                return y + (c - y).detach() if _ste else c
-
-            module.forward_scaled = clipped
+            module.forward_scaled = lambda batch: torch.maximum(raw(batch), bound)
         rec = Record()
         callbacks = [rec] + ([EpochFractionLR(cfg.epochs)] if var.endswith("cos") else []) + ([FrozenBN()] if var == "frozenbn" else [])
         trainer = L.Trainer(max_epochs=cfg.epochs, callbacks=callbacks, logger=False, enable_checkpointing=False,
