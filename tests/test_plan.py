@@ -39,7 +39,10 @@ def plan_run(capsys, out, data, max_increase, *extra):
 
 
 def best(p, metric="mae"):
-    return min(p[f"val_{metric}"], p[f"val_{metric}_qr"])
+    """The checkpoint's budget error: the lower upper-confidence bound of its two keep-sets."""
+    key = f"val_{metric}"
+    assert p[f"{key}_ub"] >= p[key] and p[f"{key}_qr_ub"] >= p[f"{key}_qr"]  # a bound never below the estimate
+    return min(p[f"{key}_ub"], p[f"{key}_qr_ub"])
 
 
 def check_invariants(m, run_dir):
@@ -50,7 +53,7 @@ def check_invariants(m, run_dir):
     assert b["threshold"] == pytest.approx((1 + b["max_increase"]) * b["dense_val"])
     for p in curve:  # factor: the calibration (full / short fine-tuning), at most 1
         assert 0 < p["budget_factor"] <= 1 and p["budget_factor"] == c["budget_factor"]
-        assert p["within_budget"] == (p["budget_factor"] * best(p, b["metric"]) <= b["threshold"])
+        assert p["within_budget"] == (p["budget_factor"] * best(p, b["metric"]) <= b["threshold"] or p["verified"])
     assert all(p["within_budget"] for p in curve[:-1])
     if m["stopped"] == "budget":
         assert not curve[-1]["within_budget"]
@@ -58,9 +61,11 @@ def check_invariants(m, run_dir):
         assert m["stopped"] == "max_sparsity" and curve[-1]["within_budget"]
         assert curve[-1]["target_sparsity"] + m["checkpoint_step"] > m["max_sparsity"]
     within = [p for p in curve if p["within_budget"]]
-    assert c["val"] <= b["threshold"]  # never over the budget on validation
+    assert c["val"] <= c["budget_error"] <= b["threshold"]  # never over the budget on validation (nor its bound)
     full = {f["k"]: f for f in c["full_finetunes"]}  # every full fine-tuning is reported, with its verdict
-    assert all(f["within_budget"] == (f[key] <= b["threshold"]) for f in full.values())
+    assert all(f["within_budget"] == (f["budget_error"] <= b["threshold"]) and f[key] <= f["budget_error"]
+               for f in full.values())
+    assert all(full[p["k"]]["within_budget"] for p in curve if p["verified"])
     if within:
         # the largest checkpoint within the budget, unless its full fine-tuning was over it: then the
         # largest verified one (full fine-tuning within), or without one the largest within on its short one
@@ -70,8 +75,8 @@ def check_invariants(m, run_dir):
         assert c["sparsity"] == pytest.approx(p["sparsity"]) and c["n_kept"] == p["n_kept"] == m["n_kept"]
         assert p["k"] in full and c["val_full_finetune"] == full[p["k"]][key]
         assert (run_dir / c["weights"]).is_file() and (run_dir / "checkpoints" / "pruned.ckpt").is_file()
-        assert c["scheme"] == p["better"] and c["val_checkpoint"] == best(p, b["metric"])
-        assert c["val"] <= c["val_checkpoint"] + 1e-9  # the better of the full and the short fine-tuning
+        assert c["scheme"] == p["better"] and c["budget_checkpoint"] == best(p, b["metric"])
+        assert c["budget_error"] <= c["budget_checkpoint"] + 1e-9  # the better of the full and the short fine-tuning
     else:
         assert c["sparsity"] == 0 and c["scheme"] == "dense" and m["n_kept"] == m["n_sensors"]
     assert {key, f"{key}_qr", "sparsity", "n_kept", "within_budget", "seconds"} <= set(curve[0])
@@ -124,9 +129,11 @@ def test_plan_goes_to_max_sparsity_then_stops_at_a_budget_it_crosses(tmp_path, c
 
 def test_first_checkpoint_over_the_budget_keeps_every_sensor(tmp_path, capsys, data):
     # dense validation MAE at this size is far below every pruned one, so a tiny budget is crossed at once
-    run_dir, m, text = plan_run(capsys, tmp_path, data, "0.0001", "--metric", "rmse")
+    run_dir, m, text = plan_run(capsys, tmp_path, data, "0.0001", "--metric", "rmse", "--confidence", "0")
     check_invariants(m, run_dir)
-    assert m["budget"]["metric"] == "rmse" and "val_rmse_qr" in m["curve"][0]
+    assert m["budget"]["metric"] == "rmse" and "val_rmse_qr" in m["curve"][0] and m["budget"]["confidence"] == 0
+    p = m["curve"][0]
+    assert p["val_rmse_ub"] == p["val_rmse"] and p["val_rmse_qr_ub"] == p["val_rmse_qr"]  # no bound: the error itself
     assert len(m["curve"]) == 1 and not m["curve"][0]["within_budget"]
     assert m["chosen"]["sparsity"] == 0 and m["n_kept"] == N and m["pruned"]["mae"] == m["dense"]["mae"]
     assert "every sensor" in text
@@ -230,11 +237,13 @@ def test_checkpoint_sizes_and_the_continued_search():
 
 
 def _fake_search(short, threshold):
-    """search_curve's result on made-up short-fine-tuned errors: walk up, stop at the first over."""
-    def research(factor, announce_from=0):
+    """search_curve's result on made-up short-fine-tuned budget errors: walk up, stop at the first
+    over; a verified checkpoint (k) is within whatever the factor."""
+    def research(factor, announce_from=0, verified=frozenset()):
         curve = []
         for k, e in enumerate(short, 1):
-            curve.append({"k": k, "val_mae": e, "val_mae_qr": e + 1, "within_budget": factor * e <= threshold})
+            curve.append({"k": k, "val_mae": e - 0.5, "val_mae_qr": e + 1, "val_mae_ub": e, "val_mae_qr_ub": e + 2,
+                          "within_budget": factor * e <= threshold or k in verified})
             if not curve[-1]["within_budget"]:
                 return {"curve": curve, "stopped": "budget"}
         return {"curve": curve, "stopped": "max_sparsity"}
@@ -242,7 +251,10 @@ def _fake_search(short, threshold):
 
 
 @pytest.mark.parametrize("full, verified, asked, factor", [
-    ({3: 0.9991, 5: 1.0185}, 5, [3, 5], 0.97),  # both verified: the walk goes on to the last calibrated checkpoint
+    # both verified, and where the calibrated walk stops (6) the full fine-tuning is over: 5 stays
+    ({3: 0.9991, 5: 1.0185, 6: 1.03}, 5, [3, 5, 6], 0.97),
+    # where the walk stops (6) the full fine-tuning holds: verified, recalibrated, the walk goes on; 7 is over
+    ({3: 0.9991, 5: 1.0185, 6: 1.02, 7: 1.03}, 6, [3, 5, 6, 7], 1.02 / 1.06),
     ({3: 0.9991, 5: 1.03, 4: 1.03}, 3, [3, 5, 4], 0.97),  # the second is over in full, and the one between: the first stays
     ({3: 0.9991, 5: 1.03, 4: 1.01}, 4, [3, 5, 4], 0.97),  # bisected: the one between is verified
     ({3: 1.03}, None, [3], 1.0),  # the first over-budget checkpoint is over in full too: no calibration

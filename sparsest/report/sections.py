@@ -120,7 +120,9 @@ def plan_facts(run: RunFiles) -> list[tuple[str, str]]:
                        f"{num(b['dense_val'])}{unit}: ≤ {num(b['threshold'])}{unit}"),
             ("chosen", chosen),
             ("sensors kept", f"{m['n_kept']} of {m['n_sensors']} (sensor sparsity {num(m['sensor_sparsity'], 3)})"),
-            (f"chosen {err}", f"{num(c['val'])}{unit} (fine-tuning kept: {c.get('finetune', '—')})"),
+            (f"chosen {err}", f"{num(c['val'])}{unit} (fine-tuning kept: {c.get('finetune', '—')})"
+                              + (f"; budget error (upper {num(100 * float(b['confidence']), 3)} % bound) "
+                                 f"{num(c['budget_error'])}{unit}" if b.get("confidence") and "budget_error" in c else "")),
             (f"test {b['metric']}, chosen vs dense", f"{num(c['test'])} vs {num(c['dense_test'])}{unit} "
                                                        f"({100 * float(c['test_increase']):+.2f} %, "
                                                        f"{'within' if c['test_within_budget'] else 'over'} the budget on test)"),

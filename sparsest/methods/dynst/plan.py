@@ -4,7 +4,11 @@ in one search (``sparsest plan``).
 DynST states the constrained problem (Eq. 2: the fewest sensors such that the error stays
 under epsilon) and then sweeps fixed sparsities. Here the budget is a relative increase of
 the validation error over the dense model, ``threshold = (1 + max_increase) * E_dense``, and
-one search walks up the sparsities:
+one search walks up the sparsities. Every comparison with the threshold is on a candidate's
+*budget error*: by default an upper 95% confidence bound of its validation error (a
+moving-block bootstrap of its error ratio to the dense model over the validation windows,
+:mod:`.budget`), so a keep-set is accepted only when the validation split is long enough to
+say it holds; ``--confidence 0`` checks the validation error itself.
 
 1. Prologue, baselines and phase ``dense`` exactly as ``sparsest run`` (:mod:`.pieces`);
    ``E_dense``: the dense model's validation error (``--metric``).
@@ -17,24 +21,26 @@ one search walks up the sparsities:
    its validation error is measured: one point of the accuracy-against-sparsity curve. The
    search stops at the first checkpoint where neither is within the budget (or at
    ``max_sparsity``).
-3. At every checkpoint the better of the two keep-sets on validation is the candidate (QR
-   where it wins: the user gets the better one).
+3. At every checkpoint the better of the two keep-sets (lower budget error) is the candidate
+   (QR where it wins: the user gets the better one).
 4. Calibration: a short fine-tuning leaves the error above what the full one
    (``finetune_epochs``) reaches, so a budget checked on it alone stops early. The first
    checkpoint over the budget gets the full fine-tuning (phase ``fullNN-<scheme>``); if that
    is within the budget, ``factor = full / short`` there (at most 1, never above an earlier
    factor) and the search goes on while ``factor x`` the short-fine-tuned error stays within;
-   the last such checkpoint is fully fine-tuned and verified the same way, and so on until a
-   full fine-tuning is over the budget or the search cannot go further; after a failed one
-   the checkpoints between the largest verified and the smallest failed are bisected. Without
-   ``checkpoint_finetune_epochs < finetune_epochs`` there is no calibration.
+   the last such checkpoint is fully fine-tuned and verified the same way; where the
+   calibrated walk stops, that checkpoint is fully fine-tuned too, and if it holds the walk
+   goes on past it (a verified checkpoint is within the budget whatever the factor says), and
+   so on until a full fine-tuning is over the budget or the search cannot go further; after a
+   failed one the checkpoints between the largest verified and the smallest failed are
+   bisected. Without ``checkpoint_finetune_epochs < finetune_epochs`` there is no calibration.
 5. The chosen keep-set: the largest checkpoint whose full fine-tuning is within the budget
    (verified); without one, the largest within it on its own short fine-tuning. Never one
    over the budget; none within it (already the first checkpoint is over) chooses every
    sensor (sparsity 0, the dense model, and says so). Its fully fine-tuned weights are
-   returned, or the checkpoint's short-fine-tuned ones should those be lower on validation
-   (``chosen.weights`` names the file; copied to ``checkpoints/pruned.ckpt``): the returned
-   model is never over the budget on validation.
+   returned, or the checkpoint's short-fine-tuned ones should those have the lower budget
+   error (``chosen.weights`` names the file; copied to ``checkpoints/pruned.ckpt``): the
+   returned model's budget error (so its validation error) is never over the budget.
 6. Confirmed on the test split (test error against the dense model's), measured latency /
    FLOPs, the deployable model (``deploy/``, as ``run``), ``plan.csv`` and ``metrics.json``
    (:mod:`.plan_outputs`).
@@ -67,6 +73,7 @@ from ...engine.run import RunDirectory
 from ...errors import ConfigError
 from .pieces import (efficiency, export, finetune, isolated_rng, readout_surrogate, sensor_layout, test_metrics, train_dense,
                      val_metrics)
+from .budget import BudgetCheck, budget_error
 from .plan_config import PlanConfig
 
 RESUME_ONLY = ("checkpoints/*-last.ckpt", "checkpoints/*.tmp")
@@ -103,15 +110,20 @@ def _monitor(metric: str) -> str:
     return "val_mae" if metric == "mae" else "val_mse"  # rmse ranks epochs as mse does
 
 
-def _candidate(config: PlanConfig, prep, rd: RunDirectory, dense, keep: np.ndarray, name: str, measure: bool = True):
+def _candidate(config: PlanConfig, prep, rd: RunDirectory, dense, keep: np.ndarray, name: str, check: BudgetCheck,
+               measure: bool = True):
     """A copy of ``dense`` with keep-set ``keep``, fine-tuned briefly (phase ``name``); its
-    validation metrics when ``measure`` (a resumed, recorded checkpoint only reloads it)."""
+    ``(validation error, budget error)`` when ``measure`` (a resumed, recorded checkpoint only
+    reloads it)."""
     model = copy.deepcopy(dense)
     model.keep.copy_(torch.from_numpy(np.asarray(keep, dtype=bool)))
     module = ForecastModule(model, prep.scaler, config.lr, config.weight_decay)
     finetune(config, prep, rd, module, name, config.checkpoint_finetune_epochs, monitor=_monitor(config.metric), progress=False,
              prune=True)
-    return val_metrics(model, prep) if measure else None
+    if not measure:
+        return None
+    error = float(val_metrics(model, prep)[config.metric])
+    return error, check.bound(model, error)
 
 
 def _saved(rd: RunDirectory) -> dict:
@@ -129,19 +141,20 @@ def _mask(indices, n: int) -> np.ndarray:
     return keep
 
 
-def search_curve(config: PlanConfig, prep, rd: RunDirectory, layout, dense, threshold: float, say=print, factor: float = 1.0,
-                 announce_from: int = 0) -> dict:
+def search_curve(config: PlanConfig, prep, rd: RunDirectory, layout, dense, threshold: float, check: BudgetCheck, say=print,
+                 factor: float = 1.0, announce_from: int = 0, verified: frozenset = frozenset()) -> dict:
     """The search (module doc, step 2). A checkpoint is within the budget when ``factor`` x
-    its better short-fine-tuned validation error is at most ``threshold`` (``factor``: the
-    calibration of step 4, 1 before it); called again with a new factor, the recorded
-    checkpoints are re-judged (not searched or trained again) and the search goes on past
-    them while the budget holds. Only checkpoints past ``announce_from`` are printed.
+    its short-fine-tuned budget error (:func:`budget_error`, from ``check``) is at most
+    ``threshold`` (``factor``: the calibration of step 4, 1 before it), or when its number
+    ``k`` is in ``verified`` (its full fine-tuning held); called again with a new factor, the
+    recorded checkpoints are re-judged (not searched or trained again) and the search goes on
+    past them while the budget holds. Only checkpoints past ``announce_from`` are printed.
 
     Returns:
         ``{"curve": [point, ...], "keeps": [(dynst keep, qr keep), ...], "stopped": why}``;
         a point is ``{k, target_sparsity, sparsity, n_off, n_kept, val_<metric>,
-        val_<metric>_qr, within_budget, better, same_keep_set, start, swaps,
-        heldout_mae_std, seconds}`` (``seconds``: wall-clock of the checkpoint: search,
+        val_<metric>_qr, val_<metric>_ub, val_<metric>_qr_ub (budget errors), within_budget,
+        verified, better, same_keep_set, start, swaps, heldout_mae_std, seconds}`` (``seconds``: wall-clock of the checkpoint: search,
         both fine-tunings, both evaluations).
     """
     from ...pruning.sensors import placement as pl
@@ -171,27 +184,29 @@ def search_curve(config: PlanConfig, prep, rd: RunDirectory, layout, dense, thre
                 kq = pl.keep_from_selected(pl.qr_ranking(snapshots, n_s - n_off, None, seed=config.seed), n_s)
                 kd, info = next_keep_set(previous, kq, surrogate, config.swap_candidates, config.max_swaps)
         same = bool((kd == kq).all())
-        val_d = _candidate(config, prep, rd, dense, kd, f"check{k:02d}-dynst", measure=not recorded)
-        val_q = val_d if same else _candidate(config, prep, rd, dense, kq, f"check{k:02d}-qr", measure=not recorded)
+        val_d = _candidate(config, prep, rd, dense, kd, f"check{k:02d}-dynst", check, measure=not recorded)
+        val_q = val_d if same else _candidate(config, prep, rd, dense, kq, f"check{k:02d}-qr", check, measure=not recorded)
         if not recorded:
-            ed, eq = float(val_d[config.metric]), float(val_q[config.metric])
+            (ed, bd), (eq, bq) = val_d, val_q
             point = {"k": k, "target_sparsity": target, "sparsity": n_off / n_s, "n_off": n_off, "n_kept": n_s - n_off,
-                     key: ed, f"{key}_qr": eq,
-                     "better": "dynst" if ed <= eq else "qr", "same_keep_set": same, "start": info["start"],
+                     key: ed, f"{key}_qr": eq, f"{key}_ub": bd, f"{key}_qr_ub": bq,
+                     "better": "dynst" if (bd, ed) <= (bq, eq) else "qr", "same_keep_set": same, "start": info["start"],
                      "swaps": info["swaps"], "heldout_mae_std": info["heldout_mae_std"],
                      "seconds": time.perf_counter() - t0}
             saved["points"] = [*saved["points"][: k - 1], point]
             saved["keeps"] = [*saved["keeps"][: k - 1], {"dynst": np.where(kd)[0].tolist(), "qr": np.where(kq)[0].tolist()}]
             rd.write_json(STATE, saved)  # atomically: a kill after this line never repeats this checkpoint
         point["budget_factor"] = factor
-        point["within_budget"] = bool(factor * min(point[key], point[key + "_qr"]) <= threshold)
+        point["verified"] = k in verified
+        point["within_budget"] = bool(factor * budget_error(point, key) <= threshold or point["verified"])
         curve.append(point)
         keeps.append((kd, kq))
         previous = kd
         if k > announce_from:
-            predicted = f" (x {factor:.4f} = {factor * min(point[key], point[key + '_qr']):.4f})" if factor != 1.0 else ""
+            bound = f"; budget error {budget_error(point, key):.4f}" if check.confidence > 0 else ""
+            predicted = f" (x {factor:.4f} = {factor * budget_error(point, key):.4f})" if factor != 1.0 else ""
             say(f"  s={point['sparsity']:.3f} ({point['n_kept']}/{n_s} kept): validation {config.metric} dynst "
-                f"{point[key]:.4f}, QR {point[key + '_qr']:.4f}{predicted} -> "
+                f"{point[key]:.4f}, QR {point[key + '_qr']:.4f}{bound}{predicted} -> "
                 f"{'within' if point['within_budget'] else 'OVER'} the budget {threshold:.4f} ({point['seconds']:.1f} s)")
         if not point["within_budget"]:
             stopped = "budget"
@@ -205,9 +220,10 @@ def calibrate(found: dict, research, full_val, threshold: float, key: str, enabl
 
     Args:
         found: :func:`search_curve`'s result with factor 1.
-        research: ``research(factor, announce_from) -> found``, the search again with ``factor``.
-        full_val: ``full_val(found, i) -> float``, the validation error of checkpoint ``i``
-            of ``found`` (its better keep-set) after the full fine-tuning (each ``i`` is asked once).
+        research: ``research(factor, announce_from, verified) -> found``, the search again with
+            ``factor``, the checkpoints numbered ``verified`` (``k``) within the budget.
+        full_val: ``full_val(found, i) -> float``, the budget error of checkpoint ``i`` of
+            ``found`` (its better keep-set) after the full fine-tuning (each ``i`` is asked once).
         threshold: the budget. key: ``val_<metric>``.
         enabled: False: no calibration (the full fine-tuning is no longer than the short ones).
 
@@ -215,18 +231,23 @@ def calibrate(found: dict, research, full_val, threshold: float, key: str, enabl
         ``(found, verified, factor)``: the (continued) search, the index of the largest
         checkpoint whose full fine-tuning is within the budget (None: none was verified) and
         the factor (1 without a verified checkpoint; at most 1, never above an earlier one).
-        When a calibrated pick fails its full fine-tuning, the checkpoints between the
-        largest verified one and the smallest failed one are bisected (each midpoint fully
-        fine-tuned), so the verified frontier is found with about log2 of them.
+        Where the calibrated walk stops (the first checkpoint over the calibrated budget),
+        that checkpoint is fully fine-tuned as well; when it holds, it is verified and the
+        walk goes on past it. When a pick fails its full fine-tuning, the checkpoints between
+        the largest verified one and the smallest failed one are bisected (each midpoint
+        fully fine-tuned), so the verified frontier is found with about log2 of them.
     """
-    verified, factor, asked, failed = None, 1.0, set(), None
+    verified, factor, asked, failed, passed = None, 1.0, set(), None, set()
     while enabled:
         curve = found["curve"]
         within = [i for i, p in enumerate(curve) if p["within_budget"]]
-        if failed is None and verified is None and found["stopped"] == "budget":
-            cand = len(curve) - 1  # the first checkpoint over the budget on its short fine-tuning
+        stop = len(curve) - 1 if found["stopped"] == "budget" else None  # the first checkpoint over the budget
+        if failed is None and verified is None and stop is not None:
+            cand = stop  # over the budget on its short fine-tuning: does the full one hold?
         elif failed is None and within and (verified is None or within[-1] > verified):
             cand = within[-1]  # the largest checkpoint the calibrated budget holds at
+        elif failed is None and stop is not None and stop not in asked:
+            cand = stop  # where the calibrated walk stops: its full fine-tuning may still hold
         elif failed is not None and verified is not None and failed - verified > 1:
             cand = (verified + failed) // 2  # bisect between the largest verified and the smallest failed checkpoint
         else:
@@ -241,10 +262,11 @@ def calibrate(found: dict, research, full_val, threshold: float, key: str, enabl
             failed = cand  # every later candidate lies below it (bisection)
             continue
         verified, p = cand, curve[cand]  # every candidate lies above the last verified one
+        passed.add(cand)
         if failed is None:  # still walking up: calibrate and let the search go on
             # never above 1 nor above an earlier calibration: the walk only goes on, and every pick is verified anyway
-            factor = min(factor, v / min(p[key], p[key + "_qr"]))
-            found = research(factor, len(curve))
+            factor = min(factor, v / budget_error(p, key))
+            found = research(factor, len(curve), frozenset(curve[i]["k"] for i in passed))
     return found, verified, factor
 
 
@@ -270,13 +292,14 @@ def _plan(config: PlanConfig, prep, rd: RunDirectory, say) -> tuple[Path, dict]:
     ref_val = full["val"] if full else dense_val  # what the budget is relative to
     e_dense = float(ref_val[config.metric])
     threshold = (1.0 + config.max_increase) * e_dense
+    check = BudgetCheck(full["model"] if full else dense, prep, config.metric, e_dense, config.confidence, config.seed)
     say(f"[bold]budget[/] validation {config.metric} of the dense model{' (every window)' if full else ''} {e_dense:.4f} -> "
-        f"at most {threshold:.4f} (+{100 * config.max_increase:g}%)")
+        f"at most {threshold:.4f} (+{100 * config.max_increase:g}%), checked on {check.describe()}")
 
     # ---- the search: one walk up the sparsities
     say(f"[bold]search[/] dynst continued every {config.checkpoint_step:g} of sensor sparsity up to {config.max_sparsity:g}, "
         f"QR of the same size as reference; {config.checkpoint_finetune_epochs} fine-tuning epochs per candidate")
-    found = search_curve(config, prep, rd, layout, dense, threshold, say)
+    found = search_curve(config, prep, rd, layout, dense, threshold, check, say)
     key = f"val_{config.metric}"
     final_epochs = config.finetune_epochs or config.epochs
     tuned: dict[int, dict] = {}  # curve index -> the full fine-tuning of its better keep-set
@@ -290,16 +313,19 @@ def _plan(config: PlanConfig, prep, rd: RunDirectory, say) -> tuple[Path, dict]:
         say(f"[bold]fine-tune[/] fully ({final_epochs} epochs): the {p['better']} keep-set of sparsity {p['sparsity']:.3f}, "
             f"{p['n_kept']} of {layout.n_sensors} sensors kept")
         seconds = finetune(config, prep, rd, module, name, final_epochs, monitor=_monitor(config.metric), prune=True)
-        tuned[i] = {"name": name, "model": model, "module": module, "seconds": seconds,
-                    "val": float(val_metrics(model, prep)[config.metric])}
-        say(f"  validation {config.metric} after the full fine-tuning {tuned[i]['val']:.4f} -> "
-            f"{'within' if tuned[i]['val'] <= threshold else 'OVER'} the budget {threshold:.4f}")
-        return tuned[i]["val"]
+        error = float(val_metrics(model, prep)[config.metric])
+        tuned[i] = {"name": name, "model": model, "module": module, "seconds": seconds, "val": error,
+                    "bound": check.bound(model, error)}
+        bound = f", budget error {tuned[i]['bound']:.4f}" if check.confidence > 0 else ""
+        say(f"  validation {config.metric} after the full fine-tuning {error:.4f}{bound} -> "
+            f"{'within' if tuned[i]['bound'] <= threshold else 'OVER'} the budget {threshold:.4f}")
+        return tuned[i]["bound"]
 
-    def research(factor: float, announce_from: int) -> dict:
+    def research(factor: float, announce_from: int, verified: frozenset) -> dict:
         say(f"[bold]calibrated[/] full / short fine-tuning x {factor:.4f}; the search goes on while x this the "
-            "short-fine-tuned error stays within the budget")
-        return search_curve(config, prep, rd, layout, dense, threshold, say, factor=factor, announce_from=announce_from)
+            "short-fine-tuned budget error stays within the budget")
+        return search_curve(config, prep, rd, layout, dense, threshold, check, say, factor=factor, announce_from=announce_from,
+                            verified=verified)
 
     # ---- calibration (step 4): the short fine-tunings overstate the error the full one reaches
     found, verified, factor = calibrate(found, research, full_finetune, threshold, key,
@@ -314,8 +340,8 @@ def _plan(config: PlanConfig, prep, rd: RunDirectory, say) -> tuple[Path, dict]:
     # ---- the chosen keep-set, fully fine-tuned
     pruned = copy.deepcopy(dense)
     chosen: dict = {"sparsity": 0.0, "n_kept": layout.n_sensors, "scheme": "dense", "val_checkpoint": e_dense,
-                    "finetune": "none (every sensor kept: the dense model)", "budget_factor": factor,
-                    "full_finetunes": []}
+                    "budget_checkpoint": e_dense, "finetune": "none (every sensor kept: the dense model)",
+                    "budget_factor": factor, "full_finetunes": []}
     if pick is not None:
         p = curve[pick]
         scheme = p["better"]
@@ -325,27 +351,31 @@ def _plan(config: PlanConfig, prep, rd: RunDirectory, say) -> tuple[Path, dict]:
             full_finetune(found, pick)
         t = tuned[pick]
         pruned, module = t["model"], t["module"]
+        suffix = "" if scheme == "dynst" else "_qr"
         chosen.update({"sparsity": p["sparsity"], "n_kept": p["n_kept"], "scheme": scheme,
-                       "val_checkpoint": min(p[key], p[key + "_qr"]), "val_full_finetune": t["val"], "finetune": "full",
+                       "val_checkpoint": p[key + suffix], "budget_checkpoint": budget_error(p, key),
+                       "val_full_finetune": t["val"], "budget_full_finetune": t["bound"], "finetune": "full",
                        "weights": f"checkpoints/{t['name']}.ckpt"})
-        if t["val"] > chosen["val_checkpoint"]:  # the better on validation; never one over the budget
+        if t["bound"] > chosen["budget_checkpoint"]:  # the lower budget error; never one over the budget
             name = f"check{p['k']:02d}-{scheme if not p['same_keep_set'] else 'dynst'}"
             module.load_state_dict(torch.load(rd.checkpoints / f"{name}.ckpt", map_location="cpu",
                                               weights_only=True)["state_dict"])
             chosen["weights"] = f"checkpoints/{name}.ckpt"
-            chosen["finetune"] = (f"checkpoint (its short fine-tuning is lower on validation than the full one: "
-                                  f"{chosen['val_checkpoint']:.4f} < {t['val']:.4f})")
-            say(f"[yellow]note[/] the full fine-tuning ended higher on validation ({t['val']:.4f}) than the checkpoint's short "
-                f"one ({chosen['val_checkpoint']:.4f}); the checkpoint's model is kept")
+            chosen["finetune"] = (f"checkpoint (its short fine-tuning has the lower budget error: "
+                                  f"{chosen['budget_checkpoint']:.4f} < {t['bound']:.4f})")
+            say(f"[yellow]note[/] the full fine-tuning ended with a higher budget error ({t['bound']:.4f}) than the "
+                f"checkpoint's short one ({chosen['budget_checkpoint']:.4f}); the checkpoint's model is kept")
         shutil.copy(rd.path / chosen["weights"], rd.checkpoints / "pruned.ckpt")
     else:
         say("[yellow]note[/] " + ("already the first checkpoint is over the budget" if curve else "no checkpoint")
             + ": every sensor stays on (sensor sparsity 0, the dense model)")
     chosen["full_finetunes"] = [{"k": curve[i]["k"], "sparsity": curve[i]["sparsity"], "scheme": curve[i]["better"],
-                                 f"val_{config.metric}": t["val"], "within_budget": t["val"] <= threshold,
+                                 f"val_{config.metric}": t["val"], "budget_error": t["bound"],
+                                 "within_budget": t["bound"] <= threshold,
                                  "seconds": t["seconds"]} for i, t in sorted(tuned.items())]
     finetune_time = float(sum(t["seconds"] for t in tuned.values()))
     chosen["val"] = float(val_metrics(pruned, prep)[config.metric])
+    chosen["budget_error"] = (chosen["budget_full_finetune"] if chosen["finetune"] == "full" else chosen["budget_checkpoint"])
 
     # ---- confirmed on the test split, costs, outputs
     rd.phase("evaluation")

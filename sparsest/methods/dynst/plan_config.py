@@ -32,6 +32,9 @@ class PlanConfig(RunConfig):
             the dense model's (0.03: at most 3% worse), > 0.
         metric: the validation error the budget is on: ``mae``, ``rmse`` or ``mse`` (each
             averaged over the horizon, physical units, missing readings masked).
+        confidence: the budget is checked on the upper ``confidence`` bound of a candidate's
+            validation error (moving-block bootstrap of its error ratio to the dense model,
+            :mod:`.budget`), in [0, 1); 0: on the validation error itself.
         checkpoint_step: sensor sparsity added between two checkpoints of the search, in (0, 1).
         checkpoint_finetune_epochs: epochs of the short fine-tuning each candidate keep-set
             (the search's and QR's) gets at a checkpoint before its validation error is
@@ -49,9 +52,14 @@ class PlanConfig(RunConfig):
 
     max_increase: float = option(0.03, "the error budget: largest relative increase of the validation error over the "
                                  "dense model's (0.03 = at most 3% worse); the plan keeps the largest sensor sparsity "
-                                 "whose short-fine-tuned validation error stays at or under (1 + this) x dense", gt=0, le=10)
+                                 "whose validation error (its upper --confidence bound) stays at or under (1 + this) x "
+                                 "dense", gt=0, le=10)
     metric: Literal[PLAN_METRICS] = option("mae", "the validation error the budget is on: mae, rmse or mse (over the "
                                            "horizon, physical units)")
+    confidence: float = option(0.95, "check the budget on this upper confidence bound of a keep-set's validation error "
+                               "(moving-block bootstrap of its error ratio to the dense model over the validation windows): "
+                               "a short validation split then accepts fewer switched-off sensors; 0 checks the validation "
+                               "error itself, in [0, 1)", ge=0, lt=1)
     checkpoint_step: float = option(0.05, "sensor sparsity added between two checkpoints of the search, in (0, 1)", gt=0, lt=1)
     checkpoint_finetune_epochs: int = option(3, "epochs of the short fine-tuning of each candidate keep-set (the "
                                              "search's and QR's) at a checkpoint, before its validation error is "

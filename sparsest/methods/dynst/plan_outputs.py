@@ -7,12 +7,16 @@ keep-set's: ``dynst``, ``qr`` or ``dense``) and:
 
 - ``method``: ``"plan"``;
 - ``budget``: ``metric``, ``max_increase``, ``dense_val`` (the dense model's validation
-  error) and ``threshold = (1 + max_increase) * dense_val``;
+  error), ``threshold = (1 + max_increase) * dense_val`` and ``confidence`` (the budget is
+  checked on each candidate's *budget error*, the upper ``confidence`` bound of its
+  validation error, :mod:`.budget`; 0: the validation error itself);
 - ``dense_val``: the dense model's validation metrics (``dense`` is its test metrics, as in ``run``);
 - ``curve``: one point per checkpoint of the search (:func:`~.plan.search_curve`);
 - ``chosen``: ``sparsity``, ``n_kept``, ``scheme``, ``val`` (validation error of the
-  returned model), ``val_checkpoint`` (after the short fine-tuning, what the budget was
-  checked on), ``val_full_finetune``, ``finetune`` (which weights were kept), ``weights``
+  returned model), ``budget_error`` (its budget error, at most ``threshold``),
+  ``val_checkpoint`` / ``budget_checkpoint`` (after the short fine-tuning, what the search
+  checked), ``val_full_finetune`` / ``budget_full_finetune``, ``finetune`` (which weights
+  were kept: the lower budget error), ``weights``
   (the file of those weights: ``checkpoints/pruned.ckpt`` or the checkpoint's), ``test``,
   ``dense_test``, ``test_increase`` and ``test_within_budget`` (the confirmation on the
   test split; it never changes the choice);
@@ -34,6 +38,8 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from .budget import budget_error
+
 
 def plan_metrics(config, prep, base: dict, dense_val: dict, threshold: float, found: dict, chosen: dict) -> dict:
     """The plan's part of ``metrics.json`` (module doc), before the test split is read."""
@@ -42,7 +48,7 @@ def plan_metrics(config, prep, base: dict, dense_val: dict, threshold: float, fo
             "units": data.units, "window": spec.window, "horizon": spec.horizon, "missing_readings": prep.n_missing,
             "baselines": base,
             "budget": {"metric": config.metric, "max_increase": config.max_increase, "dense_val": float(dense_val[config.metric]),
-                       "threshold": threshold},
+                       "threshold": threshold, "confidence": config.confidence},
             "dense_val": dense_val, "curve": found["curve"], "chosen": chosen, "stopped": found["stopped"],
             "checkpoint_step": config.checkpoint_step, "checkpoint_finetune_epochs": config.checkpoint_finetune_epochs,
             "max_sparsity": config.max_sparsity,
@@ -163,15 +169,17 @@ def write_plan_outputs(run_dir: Path, config, data, layout, pruned, metrics: dic
 def plan_markdown(m: dict) -> str:
     """The plan section of ``report.md``: budget, curve, chosen keep-set, test confirmation."""
     b, c, key = m["budget"], m["chosen"], f"val_{m['budget']['metric']}"
+    conf = float(b.get("confidence", 0))
+    checked = (f"its upper {100 * conf:g}% confidence bound (budget error)" if conf else "the validation error itself")
     lines = ["## Plan: the largest sensor sparsity within the budget", "",
              f"Budget: validation {b['metric']} at most {100 * b['max_increase']:g}% over the dense model's "
-             f"{b['dense_val']:.4f}, i.e. <= {b['threshold']:.4f}. Search stopped: {m['stopped']}.", "",
-             f"| sparsity | kept | val {b['metric']} (dynst) | val {b['metric']} (QR) | within budget | seconds |",
-             "|---|---|---|---|---|---|",
-             *[f"| {p['sparsity']:.3f} | {p['n_kept']} | {p[key]:.4f} | {p[key + '_qr']:.4f} | "
+             f"{b['dense_val']:.4f}, i.e. <= {b['threshold']:.4f}, checked on {checked}. Search stopped: {m['stopped']}.", "",
+             f"| sparsity | kept | val {b['metric']} (dynst) | val {b['metric']} (QR) | budget error | within budget | seconds |",
+             "|---|---|---|---|---|---|---|",
+             *[f"| {p['sparsity']:.3f} | {p['n_kept']} | {p[key]:.4f} | {p[key + '_qr']:.4f} | {budget_error(p, key):.4f} | "
                f"{'yes' if p['within_budget'] else 'no'} | {p['seconds']:.1f} |" for p in m["curve"]], "",
              f"Chosen: sensor sparsity {c['sparsity']:.3f} ({c['n_kept']} of {m['n_sensors']} kept, {c['scheme']}); "
-             f"validation {b['metric']} {c['val']:.4f}; test {b['metric']} {c['test']:.4f} against dense "
+             f"validation {b['metric']} {c['val']:.4f} (budget error {c.get('budget_error', c['val']):.4f}); test {b['metric']} {c['test']:.4f} against dense "
              f"{c['dense_test']:.4f} ({100 * c['test_increase']:+.2f}%, "
              f"{'within' if c['test_within_budget'] else 'over'} the budget on test). "
              f"Search {m['search_seconds']:.1f} s. The deployment plan is `plan.csv`; the model `deploy/`.", ""]
@@ -195,17 +203,18 @@ def summary(m: dict, console, run_dir) -> None:
     b, c, key = m["budget"], m["chosen"], f"val_{m['budget']['metric']}"
     t = Table(title=f"{m['data']} · {m['backbone']} · plan: validation {b['metric']} at most +{100 * b['max_increase']:g}% "
                     f"(<= {b['threshold']:.4f}; dense {b['dense_val']:.4f})")
-    for col in ("sensor sparsity", "kept", f"val {b['metric']} dynst", f"val {b['metric']} QR", "within budget"):
+    for col in ("sensor sparsity", "kept", f"val {b['metric']} dynst", f"val {b['metric']} QR", "budget error", "within budget"):
         t.add_column(col, justify="right")
     for p in m["curve"]:
-        t.add_row(f"{p['sparsity']:.3f}", str(p["n_kept"]), f"{p[key]:.4f}", f"{p[key + '_qr']:.4f}",
+        t.add_row(f"{p['sparsity']:.3f}", str(p["n_kept"]), f"{p[key]:.4f}", f"{p[key + '_qr']:.4f}", f"{budget_error(p, key):.4f}",
                   "yes" if p["within_budget"] else "[red]no[/]")
     console.print(t)
     if c["scheme"] == "dense":
         console.print("chosen: every sensor (sensor sparsity 0): no checkpoint of the search was within the budget")
     else:
         console.print(f"chosen: sensor sparsity {c['sparsity']:.3f}, {c['n_kept']}/{m['n_sensors']} sensors kept "
-                      f"({c['scheme']} keep-set), validation {b['metric']} {c['val']:.4f} <= {b['threshold']:.4f}")
+                      f"({c['scheme']} keep-set), validation {b['metric']} {c['val']:.4f}, budget error "
+                      f"{c.get('budget_error', c['val']):.4f} <= {b['threshold']:.4f}")
     console.print(f"test {b['metric']} {c['test']:.4f} vs dense {c['dense_test']:.4f} ({100 * c['test_increase']:+.2f}%, "
                   f"{'within' if c['test_within_budget'] else 'over'} the budget on test)   search {m['search_seconds']:.1f} s, "
                   f"total {m['time_s']['total']:.0f} s")
