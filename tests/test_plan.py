@@ -98,6 +98,7 @@ def test_plan_goes_to_max_sparsity_then_stops_at_a_budget_it_crosses(tmp_path, c
     assert m["chosen"]["n_kept"] == 3 and "chosen: sensor sparsity 0.750" in text
     page = (run_dir / "report.html").read_text()
     assert "Accuracy against sparsity" in page and "Validation error against sparsity" in page and "sparsest plan" in page
+    assert "budget error: upper 95 % bound" in page and m["budget"]["confidence"] == 0.95
     # the exported model serves sparsest predict like a run's
     assert main(["predict", str(run_dir), "--data", data, "--out", str(tmp_path / "forecast.csv")]) == 0
     forecast = pd.read_csv(tmp_path / "forecast.csv")

@@ -276,8 +276,9 @@ def accuracy_points(run: RunFiles) -> dict | None:
 
 def plan_points(run: RunFiles) -> dict:
     """A plan's accuracy-against-sparsity curve on validation: the search's keep-sets and
-    QR's at every checkpoint (short fine-tuning), the dense model at 0, the budget threshold
-    as a horizontal line and the chosen point as a star."""
+    QR's at every checkpoint (short fine-tuning), their budget error (the upper confidence
+    bound the budget is checked on, when the plan had one), the dense model at 0, the budget
+    threshold as a horizontal line and the chosen point as a star."""
     m = run.metrics
     b, c = m["budget"], m["chosen"]
     key = f"val_{b['metric']}"
@@ -285,6 +286,9 @@ def plan_points(run: RunFiles) -> dict:
     dense = (0.0, float(b["dense_val"]))
     series = {"dynst search (short fine-tuning)": [dense] + [(p["sparsity"], p[key]) for p in m["curve"]],
               "QR keep-set (short fine-tuning)": [dense] + [(p["sparsity"], p[key + "_qr"]) for p in m["curve"]]}
+    if b.get("confidence") and all(f"{key}_ub" in p for p in m["curve"]):
+        series[f"budget error: upper {num(100 * float(b['confidence']), 3)} % bound (the better keep-set)"] = (
+            [dense] + [(p["sparsity"], min(p[key + "_ub"], p[key + "_qr_ub"])) for p in m["curve"]])
     full = "full fine-tuning (calibration, verification)"
     if c.get("full_finetunes"):
         series[full] = [(float(f["sparsity"]), float(f[key])) for f in c["full_finetunes"]]

@@ -71,9 +71,9 @@ from ...engine.module import ForecastModule, evaluate
 from ...engine.prepare import baselines, start
 from ...engine.run import RunDirectory
 from ...errors import ConfigError
+from .budget import BudgetCheck, budget_error
 from .pieces import (efficiency, export, finetune, isolated_rng, readout_surrogate, sensor_layout, test_metrics, train_dense,
                      val_metrics)
-from .budget import BudgetCheck, budget_error
 from .plan_config import PlanConfig
 
 RESUME_ONLY = ("checkpoints/*-last.ckpt", "checkpoints/*.tmp")
