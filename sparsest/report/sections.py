@@ -290,9 +290,12 @@ def plan_points(run: RunFiles) -> dict:
         series[f"budget error: upper {num(100 * float(b['confidence']), 3)} % bound (the better keep-set)"] = (
             [dense] + [(p["sparsity"], min(p[key + "_ub"], p[key + "_qr_ub"])) for p in m["curve"]])
     full = "full fine-tuning (calibration, verification)"
+    full_ub = "full fine-tuning: its budget error (judged against the budget)"
     if c.get("full_finetunes"):
         series[full] = [(float(f["sparsity"]), float(f[key])) for f in c["full_finetunes"]]
-    return {"series": series, "scatter": (full,),
+        if b.get("confidence") and all("budget_error" in f for f in c["full_finetunes"]):
+            series[full_ub] = [(float(f["sparsity"]), float(f["budget_error"])) for f in c["full_finetunes"]]
+    return {"series": series, "scatter": (full, full_ub),
             "chosen": (f"chosen: {m['n_kept']}/{m['n_sensors']} sensors ({c['scheme']})", float(c["sparsity"]), float(c["val"])),
             "budget": None, "hlines": {f"budget: +{num(100 * float(b['max_increase']), 3)} % over dense": float(b["threshold"])},
             "xlabel": "sensor sparsity (share of sensors switched off)",
