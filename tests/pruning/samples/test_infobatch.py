@@ -179,6 +179,20 @@ def test_scores_ignore_unobserved_nodes():
     assert torch.isnan(mean_loss_score(rows)[2])
 
 
+def test_complexity_score_equals_a_row_by_row_reference_with_outages():
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(200, 37, generator=g, dtype=torch.float64)
+    x[torch.rand(200, 37, generator=g) < torch.rand(200, 1, generator=g)] = math.nan  # 0-100% of each row missing
+    s = complexity_score(x, beta=0.7, topk_fraction=0.2)
+    for row, got in zip(x, s):
+        o = row[~torch.isnan(row)]
+        if o.numel() == 0:
+            assert torch.isnan(got)
+            continue
+        k = max(1, math.ceil(0.2 * o.numel()))
+        assert got.item() == pytest.approx(o.mean().item() + 0.7 * o.sort(descending=True).values[:k].mean().item())
+
+
 class _Strategy:
     def __init__(self):
         self.seen = []
