@@ -54,17 +54,16 @@ PLAN_ONLY = ("max_increase", "metric", "checkpoint_step", "checkpoint_finetune_e
 TABLE2 = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]
 
 
-def sweep_bound(run_dir: Path, confidence: float, seed: int) -> float:
-    """The budget error of a sweep row (``sparsest run``): its pruned model's upper ``confidence``
+def sweep_bound(run_dir: Path, confidence: float, seed: int, dense_val: float, val: float) -> float:
+    """The budget error of a sweep row (``sparsest run``) whose dense / pruned validation MAE
+    are ``dense_val`` / ``val`` (its ``metrics.json``): its pruned model's upper ``confidence``
     bound against its dense model on the validation windows, as the plan computes it."""
     from deploy_latency import rebuild  # this folder is on sys.path when run as a script
 
     from sparsest.methods.dynst.budget import BudgetCheck
-    from sparsest.methods.dynst.pieces import val_metrics
 
     _, prep, dense, pruned = rebuild(run_dir)
-    check = BudgetCheck(dense, prep, "mae", float(val_metrics(dense, prep)["mae"]), confidence, seed)
-    return check.bound(pruned, float(val_metrics(pruned, prep)["mae"]))
+    return BudgetCheck(dense, prep, "mae", dense_val, confidence, seed).bound(pruned, val)
 
 
 def append(path: Path, row: dict) -> None:
@@ -147,7 +146,8 @@ def run_all(args) -> None:
                 r = {"kind": "sweep", "data": data, "backbone": backbone, "seed": seed, "max_increase": args.max_increase,
                      "target": sp, "sparsity": m["sensor_sparsity"], "n_kept": m["n_kept"],
                      "val": m["pruned_val"][metric], "dense_val": m["dense_val"][metric],
-                     "val_ub": sweep_bound(run_dir, p["confidence"], seed), "confidence": p["confidence"],
+                     "val_ub": sweep_bound(run_dir, p["confidence"], seed, m["dense_val"][metric], m["pruned_val"][metric]),
+                     "confidence": p["confidence"],
                      "test": m["pruned"][metric], "dense_test": m["dense"][metric],
                      "search_s": m["time_s"]["search"], "finetune_s": m["time_s"]["finetune"],
                      "wall_s": time.perf_counter() - t0, "run_dir": str(run_dir), "machine": machine,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+from ..methods.dynst.budget import budget_error
 from .rundir import RunFiles
 
 COMMANDS = {"run": "sparsest run (DynST sensor pruning)",
@@ -288,7 +289,7 @@ def plan_points(run: RunFiles) -> dict:
               "QR keep-set (short fine-tuning)": [dense] + [(p["sparsity"], p[key + "_qr"]) for p in m["curve"]]}
     if b.get("confidence") and all(f"{key}_ub" in p for p in m["curve"]):
         series[f"budget error: upper {num(100 * float(b['confidence']), 3)} % bound (the better keep-set)"] = (
-            [dense] + [(p["sparsity"], min(p[key + "_ub"], p[key + "_qr_ub"])) for p in m["curve"]])
+            [dense] + [(p["sparsity"], budget_error(p, key)) for p in m["curve"]])
     full = "full fine-tuning (calibration, verification)"
     full_ub = "full fine-tuning: its budget error (judged against the budget)"
     if c.get("full_finetunes"):

@@ -29,13 +29,12 @@ Ann. Statist. 17(3), 1989).
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 N_BOOT = 2000
+# imports without torch (numpy only at import): the report (never torch) reads budget errors with budget_error
 
 
-@torch.no_grad()
-def window_error_sums(model: torch.nn.Module, loader, scaler, metric: str) -> np.ndarray:
+def window_error_sums(model, loader, scaler, metric: str) -> np.ndarray:
     """Per-window error sums of ``model`` on ``loader`` (not shuffled: windows in time order).
 
     Args:
@@ -49,13 +48,16 @@ def window_error_sums(model: torch.nn.Module, loader, scaler, metric: str) -> np
     Returns:
         float64 ``[n_windows]`` in physical units (squared for mse / rmse).
     """
+    import torch
+
     was = model.training
     model.eval()
     out = []
-    for batch in loader:
-        err = scaler.physical(model(batch["x"], batch["tod"], batch["dow"])) - batch["y"]
-        err = err.abs() if metric == "mae" else err.square()
-        out.append((err.double() * batch["y_mask"]).flatten(1).sum(1))
+    with torch.no_grad():
+        for batch in loader:
+            err = scaler.physical(model(batch["x"], batch["tod"], batch["dow"])) - batch["y"]
+            err = err.abs() if metric == "mae" else err.square()
+            out.append((err.double() * batch["y_mask"]).flatten(1).sum(1))
     model.train(was)
     return torch.cat(out).numpy() if out else np.zeros(0)
 

@@ -340,7 +340,7 @@ def _plan(config: PlanConfig, prep, rd: RunDirectory, say) -> tuple[Path, dict]:
     # ---- the chosen keep-set, fully fine-tuned
     pruned = copy.deepcopy(dense)
     chosen: dict = {"sparsity": 0.0, "n_kept": layout.n_sensors, "scheme": "dense", "val_checkpoint": e_dense,
-                    "budget_checkpoint": e_dense, "finetune": "none (every sensor kept: the dense model)",
+                    "budget_checkpoint": e_dense, "budget_error": e_dense, "finetune": "none (every sensor kept: the dense model)",
                     "budget_factor": factor, "full_finetunes": []}
     if pick is not None:
         p = curve[pick]
@@ -355,12 +355,12 @@ def _plan(config: PlanConfig, prep, rd: RunDirectory, say) -> tuple[Path, dict]:
         chosen.update({"sparsity": p["sparsity"], "n_kept": p["n_kept"], "scheme": scheme,
                        "val_checkpoint": p[key + suffix], "budget_checkpoint": budget_error(p, key),
                        "val_full_finetune": t["val"], "budget_full_finetune": t["bound"], "finetune": "full",
-                       "weights": f"checkpoints/{t['name']}.ckpt"})
+                       "weights": f"checkpoints/{t['name']}.ckpt", "budget_error": t["bound"]})
         if t["bound"] > chosen["budget_checkpoint"]:  # the lower budget error; never one over the budget
             name = f"check{p['k']:02d}-{scheme if not p['same_keep_set'] else 'dynst'}"
             module.load_state_dict(torch.load(rd.checkpoints / f"{name}.ckpt", map_location="cpu",
                                               weights_only=True)["state_dict"])
-            chosen["weights"] = f"checkpoints/{name}.ckpt"
+            chosen["weights"], chosen["budget_error"] = f"checkpoints/{name}.ckpt", chosen["budget_checkpoint"]
             chosen["finetune"] = (f"checkpoint (its short fine-tuning has the lower budget error: "
                                   f"{chosen['budget_checkpoint']:.4f} < {t['bound']:.4f})")
             say(f"[yellow]note[/] the full fine-tuning ended with a higher budget error ({t['bound']:.4f}) than the "
@@ -375,7 +375,6 @@ def _plan(config: PlanConfig, prep, rd: RunDirectory, say) -> tuple[Path, dict]:
                                  "seconds": t["seconds"]} for i, t in sorted(tuned.items())]
     finetune_time = float(sum(t["seconds"] for t in tuned.values()))
     chosen["val"] = float(val_metrics(pruned, prep)[config.metric])
-    chosen["budget_error"] = (chosen["budget_full_finetune"] if chosen["finetune"] == "full" else chosen["budget_checkpoint"])
 
     # ---- confirmed on the test split, costs, outputs
     rd.phase("evaluation")
