@@ -96,3 +96,16 @@ def test_budget_error_of_a_checkpoint():
     p = {"val_mae": 1.0, "val_mae_qr": 1.1, "val_mae_ub": 1.3, "val_mae_qr_ub": 1.2}
     assert budget_error(p, "val_mae") == 1.2  # the lower bound of the two keep-sets, not the lower error
     assert budget_error({"val_mae": 1.0, "val_mae_qr": 1.1}, "val_mae") == 1.0  # a point recorded without bounds
+
+
+def test_window_error_sums_leave_the_global_random_stream_alone():
+    from torch.utils.data import DataLoader
+
+    prep, x, mask = _prep()
+    items = [{"x": x[i], "y": x[i], "y_mask": mask[i], "tod": torch.zeros(()), "dow": torch.zeros(())} for i in range(60)]
+    loader = DataLoader(items, batch_size=16)  # iterating it draws a base seed from torch's global generator
+    torch.manual_seed(3)
+    window_error_sums(_Shift(0.5), loader, prep.scaler, "mae")
+    after = torch.rand(3)
+    torch.manual_seed(3)
+    assert torch.equal(after, torch.rand(3))  # a plan's training phases see the same stream with or without a bound

@@ -53,7 +53,9 @@ def window_error_sums(model, loader, scaler, metric: str) -> np.ndarray:
     was = model.training
     model.eval()
     out = []
-    with torch.no_grad():
+    # iterating a loader draws its base seed from torch's global generator: restored after, so a plan's
+    # training phases get the same random streams whether or not a bound was computed
+    with torch.no_grad(), torch.random.fork_rng(devices=[]):
         for batch in loader:
             err = scaler.physical(model(batch["x"], batch["tod"], batch["dow"])) - batch["y"]
             err = err.abs() if metric == "mae" else err.square()
@@ -130,13 +132,10 @@ class BudgetCheck:
     """
 
     def __init__(self, dense, prep, metric: str, dense_error: float, confidence: float, seed: int = 0):
-        from .pieces import isolated_rng
-
         self.prep, self.metric, self.dense_error, self.confidence, self.seed = prep, metric, dense_error, confidence, seed
         self.reference = None
         if confidence > 0:
-            with isolated_rng():
-                self.reference = window_error_sums(dense, prep.loaders["val"], prep.scaler, self._family)
+            self.reference = window_error_sums(dense, prep.loaders["val"], prep.scaler, self._family)
             self.block = block_length(len(self.reference), prep.spec.window, prep.spec.horizon)
 
     @property
@@ -149,10 +148,7 @@ class BudgetCheck:
         (square root of it for rmse), never below ``error``."""
         if self.reference is None:
             return float(error)
-        from .pieces import isolated_rng
-
-        with isolated_rng():
-            mine = window_error_sums(model, self.prep.loaders["val"], self.prep.scaler, self._family)
+        mine = window_error_sums(model, self.prep.loaders["val"], self.prep.scaler, self._family)
         ratio = upper_ratio(mine, self.reference, self.confidence, self.block, self.seed)
         return max(float(error), self.dense_error * (np.sqrt(ratio) if self.metric == "rmse" else ratio))
 
