@@ -91,8 +91,10 @@ def check_invariants(m, run_dir):
 
 
 def test_plan_goes_to_max_sparsity_then_stops_at_a_budget_it_crosses(tmp_path, capsys, data):
-    run_dir, m, text = plan_run(capsys, tmp_path / "large", data, LARGE)
+    # --reference dense: the budget errors of the three runs below are against the same dense model
+    run_dir, m, text = plan_run(capsys, tmp_path / "large", data, LARGE, "--reference", "dense")
     check_invariants(m, run_dir)
+    assert m["reference"]["kind"] == "dense" and not (run_dir / "checkpoints" / "dense-ft.ckpt").exists()
     curve = m["curve"]
     assert m["stopped"] == "max_sparsity" and [p["n_kept"] for p in curve] == [9, 6, 3]
     assert m["chosen"]["n_kept"] == 3 and "chosen: sensor sparsity 0.750" in text
@@ -109,7 +111,7 @@ def test_plan_goes_to_max_sparsity_then_stops_at_a_budget_it_crosses(tmp_path, c
     e1, e2 = best(curve[0]), best(curve[1])
     assert e1 < e2, curve
     budget = (e1 + e2) / 2 / m["budget"]["dense_val"] - 1
-    run_dir2, m2, _ = plan_run(capsys, tmp_path / "crossed", data, budget, "--finetune-epochs", "1")
+    run_dir2, m2, _ = plan_run(capsys, tmp_path / "crossed", data, budget, "--finetune-epochs", "1", "--reference", "dense")
     check_invariants(m2, run_dir2)
     assert m2["stopped"] == "budget" and len(m2["curve"]) == 2 and m2["chosen"]["n_kept"] == 9
     assert [best(p) for p in m2["curve"]] == pytest.approx([e1, e2]) and m2["chosen"]["budget_factor"] == 1
@@ -117,7 +119,7 @@ def test_plan_goes_to_max_sparsity_then_stops_at_a_budget_it_crosses(tmp_path, c
 
     # with calibration (full fine-tuning 2 epochs): the first checkpoint over the budget is fully fine-tuned first;
     # within the budget there, the search goes on with the calibrated factor past it
-    run_dir3, m3, text3 = plan_run(capsys, tmp_path / "calibrated", data, budget)
+    run_dir3, m3, text3 = plan_run(capsys, tmp_path / "calibrated", data, budget, "--reference", "dense")
     check_invariants(m3, run_dir3)
     c3 = m3["chosen"]
     full3 = {f["k"]: f for f in c3["full_finetunes"]}
@@ -279,3 +281,52 @@ def test_calibration_verifies_each_pick_with_a_full_finetuning(full, verified, a
         assert found["curve"][v]["within_budget"] and len(found["curve"]) > v + 1  # the search went on past it
     found, v, f = calibrate(research(1.0), research, full_val, threshold, "val_mae", enabled=False)
     assert v is None and f == 1.0 and len(calls) == len(asked)  # no calibration: nothing fully fine-tuned
+
+
+@pytest.mark.parametrize("start", ["previous", "dense"])
+def test_checkpoint_start_chains_the_short_finetunings(tmp_path, capsys, data, monkeypatch, start):
+    """``--checkpoint-start previous``: each checkpoint's short fine-tuning starts from the model
+    the previous checkpoint fine-tuned for the same chain (the search's, QR's); ``dense``: from
+    the dense weights. The full fine-tunings start from the dense weights either way."""
+    import torch
+
+    from sparsest.methods.dynst import plan as plan_module
+
+    real, seen = plan_module.finetune, {}
+
+    def weights(module):
+        return torch.cat([p.detach().flatten().clone() for n, p in module.model.named_parameters() if n != "scores"])
+
+    def recording(config, prep, rd, module, name, epochs, **kw):
+        before = weights(module)
+        seconds = real(config, prep, rd, module, name, epochs, **kw)
+        seen[name] = (before, weights(module))
+        return seconds
+
+    monkeypatch.setattr(plan_module, "finetune", recording)
+    run_dir, m, _ = plan_run(capsys, tmp_path, data, LARGE, "--checkpoint-start", start)
+    check_invariants(m, run_dir)
+    assert m["checkpoint_start"] == start
+    # --reference finetuned (default): the budget is against the dense model fine-tuned like a candidate
+    ref = m["reference"]
+    assert ref["kind"] == "finetuned" and ref["epochs"] == 2 and ref["seconds"] > 0 and "dense-ft" in seen
+    assert (run_dir / "checkpoints" / "dense-ft.ckpt").is_file() and (run_dir / "logs" / "dense-ft").is_dir()
+    assert m["budget"]["dense_val"] == m["dense_val"]["mae"] != ref["trained_val"]["mae"]
+    assert torch.equal(seen["dense-ft"][0], seen["check01-dynst"][0])  # it starts from the dense weights, as they do
+    assert m["time_s"]["reference_finetune"] == ref["seconds"]
+    dense = seen["check01-dynst"][0]
+    curve = m["curve"]
+    assert len(curve) >= 2
+    for p, q in zip(curve, curve[1:]):
+        for chain in ("dynst", "qr"):
+            name = f"check{q['k']:02d}-{chain}"
+            if name not in seen:  # the same keep-set as the search's: one fine-tuning for both
+                assert q["same_keep_set"]
+                continue
+            prev = f"check{p['k']:02d}-{chain}"
+            prev = prev if prev in seen else f"check{p['k']:02d}-dynst"
+            want = seen[prev][1] if start == "previous" else dense
+            assert torch.equal(seen[name][0], want), name
+            assert not torch.equal(seen[name][0], seen[prev][1] if start == "dense" else dense)
+    fulls = [n for n in seen if n.startswith("full")]
+    assert fulls and all(torch.equal(seen[n][0], dense) for n in fulls)

@@ -39,6 +39,17 @@ class PlanConfig(RunConfig):
         checkpoint_finetune_epochs: epochs of the short fine-tuning each candidate keep-set
             (the search's and QR's) gets at a checkpoint before its validation error is
             measured (same schedule as the final fine-tuning), >= 1.
+        checkpoint_start: ``previous``: a checkpoint's short fine-tuning starts from the model
+            the previous checkpoint fine-tuned for the same chain (the search's keep-sets, or
+            QR's), so after checkpoint k the network has adapted for k x
+            ``checkpoint_finetune_epochs`` epochs while sensors went off (DynST's iterative
+            rounds); ``dense``: from the dense weights every time. The full fine-tunings
+            start from the dense weights either way.
+        reference: ``finetuned``: the budget (and the test confirmation, the costs) is relative
+            to the dense model fine-tuned with every sensor as a candidate's full fine-tuning
+            (``finetune_epochs``, the same schedule; phase ``dense-ft``), so a pruned model is
+            not "within the budget" only because it trained longer; ``dense``: the dense model
+            as trained.
         max_sparsity: the search stops at this sensor sparsity even within budget, in (0, 1).
         finetune_epochs: the final full fine-tuning of the chosen keep-set [default: epochs].
         compress: grid data: after the plan, Dyna-Pruner (``sparsest compress``) on the
@@ -64,6 +75,14 @@ class PlanConfig(RunConfig):
     checkpoint_finetune_epochs: int = option(3, "epochs of the short fine-tuning of each candidate keep-set (the "
                                              "search's and QR's) at a checkpoint, before its validation error is "
                                              "measured", ge=1)
+    checkpoint_start: Literal["previous", "dense"] = option(
+        "previous", "what each checkpoint's short fine-tuning starts from: previous (the model the previous checkpoint "
+        "fine-tuned for the same chain, the search's or QR's, so the network adapts as sensors go, as in DynST's "
+        "rounds) or dense (the dense weights every time); the full fine-tunings always start from the dense weights")
+    reference: Literal["finetuned", "dense"] = option(
+        "finetuned", "what the budget is relative to: finetuned (the dense model fine-tuned with every sensor for "
+        "--finetune-epochs on the candidates' schedule, so it has the same training after the dense model as each "
+        "pruned candidate's full fine-tuning; one more fine-tuning) or dense (the dense model as trained)")
     max_sparsity: float = option(0.95, "stop the search at this sensor sparsity even within budget, in (0, 1)", gt=0, lt=1)
     compress: bool = option(False, "grid data: then apply Dyna-Pruner (sparsest compress) to the kept-sensor model: "
                             "its inputs are the kept sensors only, it starts from the plan's weights, and the run "

@@ -11,6 +11,12 @@ keep-set's: ``dynst``, ``qr`` or ``dense``) and:
   checked on each candidate's *budget error*, the upper ``confidence`` bound of its
   validation error, :mod:`.budget`; 0: the validation error itself);
 - ``dense_val``: the dense model's validation metrics (``dense`` is its test metrics, as in ``run``);
+  with ``--reference finetuned`` (default) "the dense model" in ``budget``, ``dense_val``,
+  ``dense`` and the costs is the reference: the dense model fine-tuned with every sensor as
+  a candidate's full fine-tuning;
+- ``reference``: ``kind`` (``finetuned`` or ``dense``), ``trained_val`` (the validation
+  metrics of the dense model as trained), ``seconds`` of its fine-tuning (also
+  ``time_s.reference_finetune``) and ``epochs``;
 - ``curve``: one point per checkpoint of the search (:func:`~.plan.search_curve`);
 - ``chosen``: ``sparsity``, ``n_kept``, ``scheme``, ``val`` (validation error of the
   returned model), ``budget_error`` (its budget error, at most ``threshold``),
@@ -51,6 +57,7 @@ def plan_metrics(config, prep, base: dict, dense_val: dict, threshold: float, fo
                        "threshold": threshold, "confidence": config.confidence},
             "dense_val": dense_val, "curve": found["curve"], "chosen": chosen, "stopped": found["stopped"],
             "checkpoint_step": config.checkpoint_step, "checkpoint_finetune_epochs": config.checkpoint_finetune_epochs,
+            "checkpoint_start": config.checkpoint_start,
             "max_sparsity": config.max_sparsity,
             "search_history": [{"action": "checkpoint", **{k: p[k] for k in ("k", "sparsity", "start", "swaps")}}
                                for p in found["curve"]]}
@@ -166,14 +173,23 @@ def write_plan_outputs(run_dir: Path, config, data, layout, pruned, metrics: dic
         f.write("\n" + plan_markdown(metrics))
 
 
+def _ref_words(m: dict) -> str:
+    """`` (fine-tuned N epochs, as trained V)`` for a plan whose reference was fine-tuned."""
+    r = m.get("reference") or {}
+    if r.get("kind") != "finetuned":
+        return ""
+    return (f" (fine-tuned {r['epochs']} epochs with every sensor, as each candidate; as trained "
+            f"{r['trained_val'][m['budget']['metric']]:.4f})")
+
+
 def plan_markdown(m: dict) -> str:
     """The plan section of ``report.md``: budget, curve, chosen keep-set, test confirmation."""
     b, c, key = m["budget"], m["chosen"], f"val_{m['budget']['metric']}"
     conf = float(b.get("confidence", 0))
     checked = (f"its upper {100 * conf:g}% confidence bound (budget error)" if conf else "the validation error itself")
     lines = ["## Plan: the largest sensor sparsity within the budget", "",
-             f"Budget: validation {b['metric']} at most {100 * b['max_increase']:g}% over the dense model's "
-             f"{b['dense_val']:.4f}, i.e. <= {b['threshold']:.4f}, checked on {checked}. Search stopped: {m['stopped']}.", "",
+             f"Budget: validation {b['metric']} at most {100 * b['max_increase']:g}% over the dense model's"
+             f"{_ref_words(m)} {b['dense_val']:.4f}, i.e. <= {b['threshold']:.4f}, checked on {checked}. Search stopped: {m['stopped']}.", "",
              f"| sparsity | kept | val {b['metric']} (dynst) | val {b['metric']} (QR) | budget error | within budget | seconds |",
              "|---|---|---|---|---|---|---|",
              *[f"| {p['sparsity']:.3f} | {p['n_kept']} | {p[key]:.4f} | {p[key + '_qr']:.4f} | {budget_error(p, key):.4f} | "
@@ -202,7 +218,8 @@ def summary(m: dict, console, run_dir) -> None:
 
     b, c, key = m["budget"], m["chosen"], f"val_{m['budget']['metric']}"
     t = Table(title=f"{m['data']} · {m['backbone']} · plan: validation {b['metric']} at most +{100 * b['max_increase']:g}% "
-                    f"(<= {b['threshold']:.4f}; dense {b['dense_val']:.4f})")
+                    f"(<= {b['threshold']:.4f}; dense{' fine-tuned' if m.get('reference', {}).get('kind') == 'finetuned' else ''} "
+                    f"{b['dense_val']:.4f})")
     for col in ("sensor sparsity", "kept", f"val {b['metric']} dynst", f"val {b['metric']} QR", "budget error", "within budget"):
         t.add_column(col, justify="right")
     for p in m["curve"]:
