@@ -8,10 +8,13 @@ For each (data, backbone, seed):
    weights, so the same validation threshold), each with the full fine-tuning.
 
 A sweep row meets the budget when its budget error (after its full fine-tuning) is at most
-(1 + E) x the dense model's validation error, the plan's own rule: the upper ``confidence``
+(1 + E) x the plan's reference validation error, the plan's own rule: the upper ``confidence``
 bound of its validation error (:mod:`sparsest.methods.dynst.budget`, the plan's confidence and
-seed, computed here from the row's dense and pruned checkpoints), or the validation error
-itself for a plan with ``confidence`` 0. Printed per seed: the plan's chosen
+seed, computed here from the row's pruned checkpoint against the plan's reference,
+``checkpoints/dense-ft.ckpt``: the dense model fine-tuned like a candidate, ``--reference
+finetuned``; against the row's own dense model for a plan with ``--reference dense``), or the
+validation error itself for a plan with ``confidence`` 0. The test column of a sweep row is
+against the same reference. The plan's time includes the reference's fine-tuning. Printed per seed: the plan's chosen
 sparsity, its validation and test error against dense; the largest sweep sparsity within the
 budget and its test error; and the wall-clock of both without the dense training (plan:
 search checkpoints + final fine-tuning; sweep: every row's search + fine-tuning), also with

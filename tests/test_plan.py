@@ -261,6 +261,10 @@ def _fake_search(short, threshold):
     ({3: 0.9991, 5: 1.03, 4: 1.03}, 3, [3, 5, 4], 0.97),  # the second is over in full, and the one between: the first stays
     ({3: 0.9991, 5: 1.03, 4: 1.01}, 4, [3, 5, 4], 0.97),  # bisected: the one between is verified
     ({3: 1.03}, None, [3], 1.0),  # the first over-budget checkpoint is over in full too: no calibration
+    # a large factor walks to the end; the last is over in full: the one just below it first (verified), no bisection
+    ({3: 0.93, 7: 1.03, 6: 1.02}, 6, [3, 7, 6], 0.93 / 1.03),
+    # ... that one is over too: then bisection between the verified (3) and the smallest failed (6)
+    ({3: 0.93, 7: 1.03, 6: 1.03, 4: 1.01, 5: 1.03}, 4, [3, 7, 6, 4, 5], 0.93 / 1.03),
 ])
 def test_calibration_verifies_each_pick_with_a_full_finetuning(full, verified, asked, factor):
     from sparsest.methods.dynst.plan import calibrate
