@@ -26,12 +26,10 @@ say it holds; ``--confidence 0`` checks the validation error itself.
    validation error is measured: one point of the accuracy-against-sparsity curve. By default
    (``--checkpoint-start previous``) that fine-tuning starts from the model the previous
    checkpoint fine-tuned for the same chain (the search's keep-sets, or QR's), so the network
-   adapts while sensors go off, as in DynST's iterative rounds (Sec. 5.3): after checkpoint k
-   it has trained k x ``checkpoint_finetune_epochs`` epochs, and the short-fine-tuned error
-   no longer grows with the sparsity only because each candidate had 3 epochs to recover
-   from the dense weights (on ghcnd-us it did: 3.16 at 0.05 to 3.45 at 0.5 from the dense
-   weights, while full fine-tunings stay near 3.05-3.1). ``dense``: from the dense weights
-   every time. The
+   adapts while sensors go off, as in DynST's iterative rounds: after checkpoint k it has
+   trained k x ``checkpoint_finetune_epochs`` epochs. From the dense weights every time
+   (``dense``), 3 epochs recover less and less as more sensors go (ghcnd-us: 3.16 at 0.05,
+   3.45 at 0.5, while full fine-tunings stay near 3.05-3.1), so the walk stopped early. The
    search stops at the first checkpoint where neither is within the budget (or at
    ``max_sparsity``).
 3. At every checkpoint the better of the two keep-sets (lower budget error) is the candidate
@@ -46,7 +44,8 @@ say it holds; ``--confidence 0`` checks the validation error itself.
    goes on past it (a verified checkpoint is within the budget whatever the factor says), and
    so on until a full fine-tuning is over the budget or the search cannot go further; after a
    failed one the checkpoint just below it is fully fine-tuned, and if that fails too the
-   checkpoints between the largest verified and the smallest failed are bisected. Without ``checkpoint_finetune_epochs < finetune_epochs`` there is no calibration.
+   checkpoints between the largest verified and the smallest failed are bisected. Without
+   ``checkpoint_finetune_epochs < finetune_epochs`` there is no calibration.
 5. The chosen keep-set: the largest checkpoint whose full fine-tuning is within the budget
    (verified); without one, the largest within it on its own short fine-tuning. Never one
    over the budget; none within it (already the first checkpoint is over) chooses every
