@@ -62,23 +62,30 @@ TABLE2 = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]
 
 
 def sweep_bound(run_dir: Path, confidence: float, seed: int, dense_val: float, val: float,
-                reference: Path | None = None) -> float:
+                reference: Path | None = None, checks: dict | None = None) -> float:
     """The budget error of a sweep row (``sparsest run``) whose pruned validation MAE is
     ``val`` (its ``metrics.json``): its pruned model's upper ``confidence`` bound against the
     dense model on the validation windows, as the plan computes it. The dense model is the
     row's own (``dense_val``: its validation MAE), or the weights in ``reference`` (a plan's
-    ``checkpoints/dense-ft.ckpt``, ``dense_val`` then that model's validation MAE)."""
+    ``checkpoints/dense-ft.ckpt``, ``dense_val`` then that model's validation MAE). ``checks``
+    keeps one :class:`BudgetCheck` per reference, so the reference's validation errors are
+    computed once for all the rows judged against it."""
     from deploy_latency import rebuild  # this folder is on sys.path when run as a script
 
     from sparsest.engine.module import ForecastModule
     from sparsest.methods.dynst.budget import BudgetCheck
 
     _, prep, dense, pruned = rebuild(run_dir)
-    if reference is not None:
-        ForecastModule(dense, prep.scaler, 1e-3, 0.0).load_state_dict(
-            torch.load(reference, map_location="cpu", weights_only=True)["state_dict"])
-        dense.keep.fill_(True)
-    return BudgetCheck(dense, prep, "mae", dense_val, confidence, seed).bound(pruned, val)
+    check = None if checks is None or reference is None else checks.get(reference)
+    if check is None:
+        if reference is not None:
+            ForecastModule(dense, prep.scaler, 1e-3, 0.0).load_state_dict(
+                torch.load(reference, map_location="cpu", weights_only=True)["state_dict"])
+            dense.keep.fill_(True)
+        check = BudgetCheck(dense, prep, "mae", dense_val, confidence, seed)
+        if checks is not None and reference is not None:
+            checks[reference] = check
+    return check.bound(pruned, val)
 
 
 def append(path: Path, row: dict) -> None:
@@ -174,13 +181,14 @@ def run_all(args) -> None:
                       f"{'within' if r['val_ub'] <= p['threshold'] else 'over'}) test {r['test']:.4f}; "
                       f"search {r['search_s']:.0f} s + fine-tune {r['finetune_s']:.0f} s", flush=True)
             if p.get("reference") == "finetuned":  # every sweep row against this plan's reference, once
-                have = {r["target"] for r in load(res) if r["kind"] == "sweep_ub" and r["plan_run"] == p["run_dir"]}
-                ref_ckpt = Path(p["run_dir"]) / "checkpoints" / "dense-ft.ckpt"
-                for r in sorted((r for r in load(res) if r["kind"] == "sweep" and (r["data"], r["backbone"], r["seed"]) ==
+                now = load(res)
+                have = {r["target"] for r in now if r["kind"] == "sweep_ub" and r["plan_run"] == p["run_dir"]}
+                ref_ckpt, checks = Path(p["run_dir"]) / "checkpoints" / "dense-ft.ckpt", {}
+                for r in sorted((r for r in now if r["kind"] == "sweep" and (r["data"], r["backbone"], r["seed"]) ==
                                  (data, backbone, seed)), key=lambda r: r["target"]):
                     if r["target"] in have:
                         continue
-                    ub = sweep_bound(Path(r["run_dir"]), p["confidence"], seed, p["dense_val"], r["val"], ref_ckpt)
+                    ub = sweep_bound(Path(r["run_dir"]), p["confidence"], seed, p["dense_val"], r["val"], ref_ckpt, checks)
                     append(res, {"kind": "sweep_ub", "plan_run": p["run_dir"], "data": data, "backbone": backbone,
                                  "seed": seed, "target": r["target"], "val_ub": ub})
                     print(f"   sweep s={r['target']:g} against the plan's reference: val {r['val']:.4f} "

@@ -122,6 +122,18 @@ def _monitor(metric: str) -> str:
     return "val_mae" if metric == "mae" else "val_mse"  # rmse ranks epochs as mse does
 
 
+def _tuned_copy(config: PlanConfig, prep, rd: RunDirectory, start, keep, name: str, epochs: int, progress: bool = True,
+                prune: bool = True):
+    """A copy of ``start`` with keep-set ``keep`` (None: ``start``'s) fine-tuned for ``epochs``
+    (phase ``name``, best epoch by the budget's metric). Returns ``(model, module, seconds)``."""
+    model = copy.deepcopy(start)
+    if keep is not None:
+        model.keep.copy_(torch.from_numpy(np.asarray(keep, dtype=bool)))
+    module = ForecastModule(model, prep.scaler, config.lr, config.weight_decay)
+    seconds = finetune(config, prep, rd, module, name, epochs, monitor=_monitor(config.metric), progress=progress, prune=prune)
+    return model, module, seconds
+
+
 def reference_finetune(config: PlanConfig, prep, rd: RunDirectory, dense, epochs: int, say=print, every_window: bool = False):
     """``--reference finetuned``: a copy of ``dense`` (every sensor kept) fine-tuned like a
     candidate's full fine-tuning (``epochs``, ``--finetune-schedule``, best validation epoch),
@@ -131,11 +143,9 @@ def reference_finetune(config: PlanConfig, prep, rd: RunDirectory, dense, epochs
     of what looks like "within the budget" is only the extra training (on era5-t2m-uk every
     Table 2 row fine-tuned from an unconverged ViT beat it on validation). Returns
     ``(model, seconds)``."""
-    model = copy.deepcopy(dense)
-    module = ForecastModule(model, prep.scaler, config.lr, config.weight_decay)
     say(f"[bold]reference[/] the dense model fine-tuned {epochs} epochs with every sensor (as each candidate's full "
         "fine-tuning): the budget is relative to it")
-    seconds = finetune(config, prep, rd, module, "dense-ft", epochs, monitor=_monitor(config.metric), prune=not every_window)
+    model, _, seconds = _tuned_copy(config, prep, rd, dense, None, "dense-ft", epochs, prune=not every_window)
     model.subset = False  # every sensor: the plain forward
     return model, seconds
 
@@ -146,11 +156,7 @@ def _candidate(config: PlanConfig, prep, rd: RunDirectory, start, keep: np.ndarr
     the same chain, ``--checkpoint-start``) with keep-set ``keep``, fine-tuned briefly (phase
     ``name``). Returns ``(model, (validation error, budget error))``, the pair None when not
     ``measure`` (a resumed, recorded checkpoint only reloads its weights)."""
-    model = copy.deepcopy(start)
-    model.keep.copy_(torch.from_numpy(np.asarray(keep, dtype=bool)))
-    module = ForecastModule(model, prep.scaler, config.lr, config.weight_decay)
-    finetune(config, prep, rd, module, name, config.checkpoint_finetune_epochs, monitor=_monitor(config.metric), progress=False,
-             prune=True)
+    model, _, _ = _tuned_copy(config, prep, rd, start, keep, name, config.checkpoint_finetune_epochs, progress=False)
     if not measure:
         return model, None
     error = float(val_metrics(model, prep)[config.metric])
@@ -286,10 +292,10 @@ def calibrate(found: dict, research, full_val, threshold: float, key: str, enabl
             cand = within[-1]  # the largest checkpoint the calibrated budget holds at
         elif failed is None and stop is not None and stop not in asked:
             cand = stop  # where the calibrated walk stops: its full fine-tuning may still hold
-        elif failed is not None and verified is not None and failed - verified > 1 and not probed:
-            cand, probed = failed - 1, True  # first the one just below the failed one: where the frontier most often is
         elif failed is not None and verified is not None and failed - verified > 1:
-            cand = (verified + failed) // 2  # then bisect between the largest verified and the smallest failed checkpoint
+            # first the one just below the failed one (where the frontier most often is), then bisect between the
+            # largest verified and the smallest failed checkpoint
+            cand, probed = (verified + failed) // 2 if probed else failed - 1, True
         else:
             break
         if cand in asked:
@@ -354,13 +360,11 @@ def _plan(config: PlanConfig, prep, rd: RunDirectory, say) -> tuple[Path, dict]:
 
     def full_finetune(now: dict, i: int) -> float:
         p = now["curve"][i]
-        model = copy.deepcopy(dense)
-        model.keep.copy_(torch.from_numpy(now["keeps"][i][0 if p["better"] == "dynst" else 1]))
-        module = ForecastModule(model, prep.scaler, config.lr, config.weight_decay)
         name = f"full{p['k']:02d}-{p['better']}"
         say(f"[bold]fine-tune[/] fully ({final_epochs} epochs): the {p['better']} keep-set of sparsity {p['sparsity']:.3f}, "
             f"{p['n_kept']} of {layout.n_sensors} sensors kept")
-        seconds = finetune(config, prep, rd, module, name, final_epochs, monitor=_monitor(config.metric), prune=True)
+        model, module, seconds = _tuned_copy(config, prep, rd, dense, now["keeps"][i][0 if p["better"] == "dynst" else 1], name,
+                                             final_epochs)
         error = float(val_metrics(model, prep)[config.metric])
         tuned[i] = {"name": name, "model": model, "module": module, "seconds": seconds, "val": error,
                     "bound": check.bound(model, error)}

@@ -173,11 +173,16 @@ def write_plan_outputs(run_dir: Path, config, data, layout, pruned, metrics: dic
         f.write("\n" + plan_markdown(metrics))
 
 
+def _ref_finetuned(m: dict) -> bool:
+    """Whether the plan's budget is against the fine-tuned reference (``--reference finetuned``)."""
+    return (m.get("reference") or {}).get("kind") == "finetuned"
+
+
 def _ref_words(m: dict) -> str:
     """`` (fine-tuned N epochs, as trained V)`` for a plan whose reference was fine-tuned."""
-    r = m.get("reference") or {}
-    if r.get("kind") != "finetuned":
+    if not _ref_finetuned(m):
         return ""
+    r = m["reference"]
     return (f" (fine-tuned {r['epochs']} epochs with every sensor, as each candidate; as trained "
             f"{r['trained_val'][m['budget']['metric']]:.4f})")
 
@@ -218,7 +223,7 @@ def summary(m: dict, console, run_dir) -> None:
 
     b, c, key = m["budget"], m["chosen"], f"val_{m['budget']['metric']}"
     t = Table(title=f"{m['data']} · {m['backbone']} · plan: validation {b['metric']} at most +{100 * b['max_increase']:g}% "
-                    f"(<= {b['threshold']:.4f}; dense{' fine-tuned' if m.get('reference', {}).get('kind') == 'finetuned' else ''} "
+                    f"(<= {b['threshold']:.4f}; dense{' fine-tuned' if _ref_finetuned(m) else ''} "
                     f"{b['dense_val']:.4f})")
     for col in ("sensor sparsity", "kept", f"val {b['metric']} dynst", f"val {b['metric']} QR", "budget error", "within budget"):
         t.add_column(col, justify="right")
