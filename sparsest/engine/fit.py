@@ -251,6 +251,17 @@ def _load_callback_states(callbacks, states: dict) -> None:
             cb.load_state_dict(states[key])
 
 
+def _last_score(trainer, run: RunDirectory, name: str, monitor: str) -> float:
+    """The last epoch's ``monitor``: from the trainer, or (spawned workers) the phase's CSV log."""
+    value = trainer.callback_metrics.get(monitor)
+    if value is not None:
+        return float(value)
+    import csv
+
+    rows = [r.get(monitor) for r in csv.DictReader((run.logs / name / "metrics.csv").open())]
+    return float([v for v in rows if v not in (None, "")][-1])
+
+
 def _record(run: RunDirectory, name: str, score, callbacks, generators) -> None:
     rec = {"score": score, "rng": rng_state(generators), "callbacks": {k: cb.state_dict() for k, cb in _stateful(callbacks).items()}}
     tmp = _phase_file(run, name).with_suffix(".tmp")
@@ -318,9 +329,32 @@ class DeferringEarlyStopping(L.pytorch.callbacks.EarlyStopping):
                     break
 
 
+def weight_averaging(half_life: float, train_loader, limit=1.0):
+    """Lightning's :class:`~lightning.pytorch.callbacks.EMAWeightAveraging` with a half-life of
+    ``half_life`` epochs (decay ``0.5 ** (1 / (half_life x steps per epoch))`` per optimiser step),
+    or None when ``half_life`` is 0. Validation (so the best-epoch choice and early stopping)
+    runs on the averaged weights and the checkpoints hold them; the raw weights go on training.
+
+    A moving average of the weights (Polyak and Juditsky, SIAM J. Control Optim. 30(4), 1992)
+    smooths the epoch-to-epoch noise of the validation error, so the best epoch is chosen among
+    models, not among lucky validation passes (README, "sparsest plan against the Table 2 sweep").
+    """
+    if not half_life:
+        return None
+    try:
+        steps = len(train_loader)
+    except TypeError:
+        steps = 1
+    steps = min(steps, int(limit)) if isinstance(limit, int) else max(1, int(steps * float(limit)))
+    decay = 0.5 ** (1.0 / (float(half_life) * max(1, steps)))
+    cb = L.pytorch.callbacks.EMAWeightAveraging(decay=decay)
+    cb.decay = decay
+    return cb
+
+
 def fit_best(module: L.LightningModule, train_loader, val_loader, run: RunDirectory, name: str, opts, *, max_epochs: int,
              patience: int | None = None, callbacks=(), generators=(), trainer_kwargs=None, progress: bool = True,
-             monitor: str = "val_mae") -> float:
+             monitor: str = "val_mae", keep: str = "best") -> float:
     """Train phase ``name`` for at most ``max_epochs`` with early stopping on validation MAE
     (``patience`` epochs; None or 0 = off; :class:`DeferringEarlyStopping`), keep the best epoch's weights
     (``checkpoints/<name>.ckpt``) and load them into ``module``. Resumable (module doc).
@@ -328,6 +362,8 @@ def fit_best(module: L.LightningModule, train_loader, val_loader, run: RunDirect
     Args:
         monitor: the validation metric that picks the best epoch (and stops early):
             ``"val_mae"`` or ``"val_mse"`` (physical units; what the module logs).
+        keep: ``"best"`` (the epoch with the lowest ``monitor``) or ``"last"`` (the last epoch run,
+            e.g. the annealed end of a schedule; its ``monitor`` is returned).
         generators: the ``torch.Generator`` s the loaders shuffle with (saved and restored).
         callbacks: method callbacks; their ``state_dict`` travels with the checkpoints.
 
@@ -339,10 +375,17 @@ def fit_best(module: L.LightningModule, train_loader, val_loader, run: RunDirect
     if phase_done(run, name):
         _load_weights(module, run.checkpoints / f"{name}.ckpt")
         return float(_restore(run, name, callbacks, generators)["score"])
-    ckpt = L.pytorch.callbacks.ModelCheckpoint(dirpath=str(run.checkpoints), filename=name, monitor=monitor, mode="min",
+    if keep not in ("best", "last"):
+        raise ValueError(f"fit_best: keep must be 'best' or 'last', not {keep!r}")
+    # keep last: no monitor, so every epoch's checkpoint replaces the one before (its score is read below)
+    ckpt = L.pytorch.callbacks.ModelCheckpoint(dirpath=str(run.checkpoints), filename=name,
+                                               monitor=monitor if keep == "best" else None, mode="min",
                                                save_top_k=1, enable_version_counter=False)
     last = run.checkpoints / f"{name}-last.ckpt"
     extra = [ckpt, WallClock(), ResumeState(last, generators)]
+    averaging = weight_averaging(getattr(opts, "ema", 0.0), train_loader, opts.limit_train_batches)
+    if averaging is not None:
+        extra.insert(0, averaging)  # before the checkpoint callbacks: they save the averaged weights
     if patience:
         extra.append(DeferringEarlyStopping(monitor=monitor, mode="min", patience=patience))
     trainer = make_trainer(opts, run, name, max_epochs=max_epochs, callbacks=[*callbacks, *extra], progress=progress,
@@ -353,7 +396,10 @@ def fit_best(module: L.LightningModule, train_loader, val_loader, run: RunDirect
         best = states[ckpt.state_key]
         ckpt.best_model_path, ckpt.best_model_score = best["best_model_path"], best["best_model_score"]
     _load_weights(module, Path(ckpt.best_model_path))
-    score = float(ckpt.best_model_score)
+    if keep == "last":
+        score = _last_score(trainer, run, name, monitor)
+    else:
+        score = float(ckpt.best_model_score)
     if trainer.is_global_zero:
         _record(run, name, score, callbacks, generators)
     return score

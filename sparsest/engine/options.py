@@ -115,6 +115,8 @@ class CommonOptions(Options):
     weight_decay: float = option(1e-4, "AdamW weight decay of the network (0 = none)", ge=0)
     grad_clip: float = option(5.0, "clip the gradient norm of every optimiser step to this (as BasicTS and the Graph "
                               "WaveNet code; 0 = no clipping)", ge=0)
+    ema: float = option(0.0, "validate, select and keep an exponential moving average of the weights with this "
+                        "half-life [epochs] (Lightning's EMAWeightAveraging; 0 = off, the raw weights)", ge=0, le=1000)
     epochs: int = option(40, "max training epochs", ge=1)
     patience: int = option(8, "early-stopping patience [epochs without validation-MAE gain]", ge=0)
     seed: int = option(0, "random seed (weights, batches, random choices)", ge=0, le=2**32 - 1)

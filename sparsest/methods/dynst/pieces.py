@@ -159,7 +159,8 @@ def finetune(config, prep, rd: RunDirectory, module: ForecastModule, name: str, 
     :class:`SensorMaskedForecaster`, keep-set fixed) trained on every training window (on the
     sample-pruned ones when ``prune`` and ``config.sample_pruning`` is set) for ``epochs``; ``config.finetune_schedule`` ``cosine`` (lr decays to 1% of ``config.lr``,
     every epoch runs) or ``constant`` (early stopping after ``config.patience``). The best
-    validation epoch by ``monitor`` is kept. Returns its seconds."""
+    validation epoch by ``monitor`` is kept, or the last one (``config.finetune_epoch``, cosine only).
+    Returns its seconds."""
     model = module.model
     set_phase(model, "finetune")
     model.subset = True  # backbones with forward_subset run on kept sensors only
@@ -170,7 +171,8 @@ def finetune(config, prep, rd: RunDirectory, module: ForecastModule, name: str, 
         callbacks, patience = [], config.patience
     loader, extra, kw = train_loader(config, prep, epochs, prune)
     fit_best(module, loader, prep.loaders["val"], rd, name, config, max_epochs=epochs, patience=patience,
-             callbacks=callbacks + extra, generators=[prep.generator], monitor=monitor, progress=progress, trainer_kwargs=kw)
+             callbacks=callbacks + extra, generators=[prep.generator], monitor=monitor, progress=progress, trainer_kwargs=kw,
+             keep=getattr(config, "finetune_epoch", "best") if config.finetune_schedule == "cosine" else "best")
     return phase_seconds(rd, name, time.perf_counter() - t0, started)
 
 

@@ -14,8 +14,10 @@ keep-set's: ``dynst``, ``qr`` or ``dense``) and:
   with ``--reference finetuned`` (default) "the dense model" in ``budget``, ``dense_val``,
   ``dense`` and the costs is the reference: the dense model fine-tuned with every sensor as
   a candidate's full fine-tuning;
-- ``reference``: ``kind`` (``finetuned`` or ``dense``), ``trained_val`` (the validation
-  metrics of the dense model as trained), ``seconds`` of its fine-tuning (also
+- ``reference``: ``kind`` (``finetuned`` or ``dense``: the model the budget is against; ``dense``
+  also when the fine-tuned copy validated worse than the dense model as trained),
+  ``trained_val`` (the validation metrics of the dense model as trained), ``finetuned_val``
+  (of the fine-tuned copy), ``seconds`` of its fine-tuning (also
   ``time_s.reference_finetune``) and ``epochs``;
 - ``curve``: one point per checkpoint of the search (:func:`~.plan.search_curve`);
 - ``chosen``: ``sparsity``, ``n_kept``, ``scheme``, ``val`` (validation error of the

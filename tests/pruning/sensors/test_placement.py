@@ -1,5 +1,7 @@
 """QR placement, the default drop / regrow search (held-out read-out error) and a user's keep-set file."""
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -158,6 +160,34 @@ def test_cosine_fine_tuning_runs_every_epoch_and_ends_at_a_low_lr(tmp_path, caps
     state = torch.load(run_dir / "checkpoints" / "pruned.ckpt", map_location="cpu", weights_only=False)
     lr = state["optimizer_states"][0]["param_groups"][0]["lr"]
     assert lr < 0.01 * 0.5  # decayed from --lr (the kept epoch is at least the second of four)
+
+
+@pytest.mark.parametrize("pick", ["best", "last"])
+def test_finetune_epoch_keeps_the_best_or_the_last_epoch(tmp_path, capsys, pick):
+    """--finetune-epoch: the kept weights (and the validation figure) are the best epoch's
+    or the annealed last one's."""
+    import csv
+
+    import torch
+
+    write_csv(tmp_path / "sig.csv", signals(T=400, N=10))
+    code, _, err = run_cli(["run", "--data", str(tmp_path / "sig.csv"), "--out", str(tmp_path / "runs"), *QUICK,
+                            "--scheme", "qr", "--sensor-sparsity", "0.4", "--finetune-epochs", "5", "--lr", "0.05",
+                            "--finetune-epoch", pick], capsys)
+    assert code == 0, err
+    (run_dir,) = list((tmp_path / "runs").glob("*"))
+    vals = [float(r["val_mae"]) for r in csv.DictReader(open(run_dir / "logs" / "pruned" / "metrics.csv")) if r.get("val_mae")]
+    epoch = torch.load(run_dir / "checkpoints" / "pruned.ckpt", map_location="cpu", weights_only=False)["epoch"]
+    want = len(vals) - 1 if pick == "last" else int(np.argmin(vals))
+    assert epoch == want
+    m = json.loads((run_dir / "metrics.json").read_text())
+    assert m["pruned_val"]["mae"] == pytest.approx(vals[want], rel=1e-4)
+
+
+def test_finetune_epoch_last_needs_the_cosine_schedule(tmp_path, capsys):
+    code, _, err = run_cli(["run", "--finetune-epoch", "last", "--finetune-schedule", "constant", "--out", str(tmp_path)],
+                           capsys)
+    assert_one_line_error(code, err, "--finetune-epoch")
 
 
 def test_finetune_schedule_is_checked(tmp_path, capsys):
