@@ -334,3 +334,30 @@ def test_checkpoint_start_chains_the_short_finetunings(tmp_path, capsys, data, m
             assert not torch.equal(seen[name][0], seen[prev][1] if start == "dense" else dense)
     fulls = [n for n in seen if n.startswith("full")]
     assert fulls and all(torch.equal(seen[n][0], dense) for n in fulls)
+
+
+def test_a_fine_tuned_reference_worse_than_the_dense_model_is_not_the_budget(tmp_path, capsys, data, monkeypatch):
+    """``--reference finetuned``: should the fine-tuned copy validate worse than the dense model
+    as trained, the budget is against the dense model as trained (a user keeping every sensor
+    keeps the better one), and metrics.json says so."""
+    import torch
+
+    from sparsest.methods.dynst import plan as plan_module
+
+    real = plan_module.finetune
+
+    def spoiled(config, prep, rd, module, name, epochs, **kw):
+        seconds = real(config, prep, rd, module, name, epochs, **kw)
+        if name == "dense-ft":  # a reference that got worse with its fine-tuning
+            with torch.no_grad():
+                for p in module.model.parameters():
+                    p.add_(torch.randn_like(p))
+        return seconds
+
+    monkeypatch.setattr(plan_module, "finetune", spoiled)
+    run_dir, m, text = plan_run(capsys, tmp_path, data, LARGE)
+    check_invariants(m, run_dir)
+    ref = m["reference"]
+    assert ref["kind"] == "dense" and ref["finetuned_val"]["mae"] > ref["trained_val"]["mae"]
+    assert m["budget"]["dense_val"] == pytest.approx(ref["trained_val"]["mae"]) == m["dense_val"]["mae"]
+    assert "validates worse" in text
