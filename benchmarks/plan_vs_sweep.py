@@ -217,11 +217,11 @@ def pct(a: float, b: float) -> str:
     return f"{100 * (a / b - 1):+.2f}%"
 
 
-def table(out: Path) -> str:
+def table(out: Path, rule: str = RULE) -> str:
     rows = load(out / "results.jsonl")
     short = {(r["data"], r["backbone"], r["seed"], r["max_increase"]): r for r in rows if r["kind"] == "plan" and "rule" not in r}
     latest = {(r["data"], r["backbone"], r["seed"], r["max_increase"]): r for r in rows  # a --replan row replaces the earlier
-              if r["kind"] == "plan" and r.get("rule") == RULE}
+              if r["kind"] == "plan" and r.get("rule") == rule}
     plans = list(latest.values())
     if not plans:
         return "no results yet"
@@ -309,12 +309,14 @@ def main() -> None:
                     "change of the planner); the table shows the newest")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (two benchmarks side by side: 1 each)")
     ap.add_argument("--table-only", action="store_true", help="only print the table of what results.jsonl holds")
+    ap.add_argument("--rule", default=RULE, help=f"the table shows the plans of this rule [default: {RULE}; earlier: "
+                    "calibrated-bound-warm-ref, the fine-tuned reference even where it validates worse]")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     if not args.table_only:
         run_all(args)
-    print(table(Path(args.out)))
+    print(table(Path(args.out), args.rule))
 
 
 if __name__ == "__main__":
