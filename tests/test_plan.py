@@ -361,3 +361,4 @@ def test_a_fine_tuned_reference_worse_than_the_dense_model_is_not_the_budget(tmp
     assert ref["kind"] == "dense" and ref["finetuned_val"]["mae"] > ref["trained_val"]["mae"]
     assert m["budget"]["dense_val"] == pytest.approx(ref["trained_val"]["mae"]) == m["dense_val"]["mae"]
     assert "validates worse" in text
+    assert "validated worse" in (run_dir / "report.md").read_text()  # the report names the reference it used

@@ -181,10 +181,14 @@ def _ref_finetuned(m: dict) -> bool:
 
 
 def _ref_words(m: dict) -> str:
-    """`` (fine-tuned N epochs, as trained V)`` for a plan whose reference was fine-tuned."""
+    """`` (fine-tuned N epochs, as trained V)`` for a plan whose reference was fine-tuned; `` (as trained: its
+    copy ... validated worse, V)`` where the fine-tuned copy was worse than the dense model as trained."""
+    r = m.get("reference") or {}
     if not _ref_finetuned(m):
+        if "finetuned_val" in r:  # --reference finetuned, but the copy validated worse: the dense model as trained
+            return (f" (as trained: its copy fine-tuned {r['epochs']} epochs with every sensor validated worse, "
+                    f"{r['finetuned_val'][m['budget']['metric']]:.4f})")
         return ""
-    r = m["reference"]
     return (f" (fine-tuned {r['epochs']} epochs with every sensor, as each candidate; as trained "
             f"{r['trained_val'][m['budget']['metric']]:.4f})")
 
