@@ -20,7 +20,6 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -30,6 +29,7 @@ def hour_table(run_dir: Path, bin_hours: int = 3) -> str:
     from deploy_latency import rebuild
 
     from sparsest.engine.module import ForecastModule
+    from sparsest.methods.dynst.budget import window_error_sums
 
     _, prep, reference, pruned = rebuild(run_dir)
     m = json.loads((run_dir / "metrics.json").read_text())
@@ -38,21 +38,14 @@ def hour_table(run_dir: Path, bin_hours: int = 3) -> str:
         ForecastModule(reference, prep.scaler, 1e-3, 0.0).load_state_dict(
             torch.load(run_dir / "checkpoints" / "dense-ft.ckpt", map_location="cpu", weights_only=True)["state_dict"])
         reference.keep.fill_(True)
-    reference.eval()
-    pruned.eval()
     spd = prep.data.steps_per_day
     lines = [f"{run_dir.name}: keep-set of sparsity {pruned.sparsity:.3f} against the {kind} reference", "",
              "| split | hours (last forecast step) | windows | reference error per window | keep-set / reference |",
              "|---|---|---|---|---|"]
     for split in ("val", "test"):
-        hours, e_ref, e_keep = [], [], []
-        with torch.no_grad():
-            for b in prep.loaders[split]:
-                for model, acc in ((reference, e_ref), (pruned, e_keep)):
-                    err = (prep.scaler.physical(model(b["x"], b["tod"], b["dow"])) - b["y"]).abs() * b["y_mask"]
-                    acc.append(err.double().flatten(1).sum(1))
-                hours.append(torch.div(b["tod"][:, -1] * 24, spd, rounding_mode="floor"))
-        h, r, k = (torch.cat(a).numpy() for a in (hours, e_ref, e_keep))
+        loader = prep.loaders[split]  # not shuffled: the windows in time order, as window_error_sums returns them
+        r, k = (window_error_sums(model, loader, prep.scaler, "mae") for model in (reference, pruned))
+        h = torch.cat([torch.div(b["tod"][:, -1] * 24, spd, rounding_mode="floor") for b in loader]).numpy()
         lines.append(f"| {split} | all | {len(h)} | {r.mean():.1f} | {k.sum() / r.sum():.4f} |")
         for lo in range(0, 24, bin_hours):
             s = (h >= lo) & (h < lo + bin_hours)
@@ -71,7 +64,6 @@ def main(argv=None) -> None:
         if not (d / "metrics.json").is_file() or not (d / "checkpoints").is_dir():
             ap.error(f"{d}: not a finished sparsest plan run directory (no metrics.json / checkpoints)")
     torch.set_num_threads(1)
-    np.set_printoptions(precision=4)
     for d in args.run_dirs:
         print(hour_table(d, args.bin_hours), flush=True)
         print()

@@ -383,7 +383,7 @@ def fit_best(module: L.LightningModule, train_loader, val_loader, run: RunDirect
                                                save_top_k=1, enable_version_counter=False)
     last = run.checkpoints / f"{name}-last.ckpt"
     extra = [ckpt, WallClock(), ResumeState(last, generators)]
-    averaging = weight_averaging(getattr(opts, "ema", 0.0), train_loader, opts.limit_train_batches)
+    averaging = weight_averaging(opts.ema, train_loader, opts.limit_train_batches)
     if averaging is not None:
         extra.insert(0, averaging)  # before the checkpoint callbacks: they save the averaged weights
     if patience:

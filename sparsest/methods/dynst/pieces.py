@@ -172,7 +172,7 @@ def finetune(config, prep, rd: RunDirectory, module: ForecastModule, name: str, 
     loader, extra, kw = train_loader(config, prep, epochs, prune)
     fit_best(module, loader, prep.loaders["val"], rd, name, config, max_epochs=epochs, patience=patience,
              callbacks=callbacks + extra, generators=[prep.generator], monitor=monitor, progress=progress, trainer_kwargs=kw,
-             keep=getattr(config, "finetune_epoch", "best") if config.finetune_schedule == "cosine" else "best")
+             keep=config.finetune_epoch)  # "last" only with cosine: RunConfig.check refuses it with constant
     return phase_seconds(rd, name, time.perf_counter() - t0, started)
 
 
