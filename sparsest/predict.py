@@ -128,7 +128,7 @@ def _time_facts_from_config(d: Path) -> dict:
     import yaml
 
     from .data.segments import regular_step_s
-    from .data.windows import chronological_split, uses_day_of_week
+    from .data.windows import DEFAULT_SPLIT, chronological_split, uses_day_of_week
     from .datasets import load_dataset
 
     try:
@@ -140,7 +140,8 @@ def _time_facts_from_config(d: Path) -> dict:
             data = time_slice(data, cfg["time_slice"])
         window = cfg.get("window") or (entry.window if entry else 12)
         horizon = cfg.get("horizon") or (entry.horizon if entry else 12)
-        split = chronological_split(data.n_steps, window, horizon, source=data.source, segments=data.segments)
+        split = chronological_split(data.n_steps, window, horizon, fractions=tuple(cfg.get("split") or DEFAULT_SPLIT),
+                                    source=data.source, segments=data.segments)
     except (OSError, KeyError, TypeError, AttributeError, yaml.YAMLError, SparsestError) as e:
         raise DataError(f"{d}: deploy/sensors.json predates sparsest predict (no steps_per_day / day_of_week) and the run's "
                         f"training data cannot be read to recover them ({str(e).splitlines()[0] if str(e) else e})") from None

@@ -22,6 +22,9 @@ from torch.utils.data import Dataset
 from ..errors import DataError
 from .core import SpatioTemporalData
 
+#: train, validation, test fractions of the chronological split (``--split``'s default)
+DEFAULT_SPLIT = (0.7, 0.1, 0.2)
+
 
 @dataclass(frozen=True)
 class Split:
@@ -52,7 +55,7 @@ def chronological_split(
     n_steps: int,
     window: int,
     horizon: int,
-    fractions: tuple[float, float, float] = (0.7, 0.1, 0.2),
+    fractions: tuple[float, float, float] = DEFAULT_SPLIT,
     source: str = "data",
     segments: np.ndarray | None = None,
 ) -> Split:

@@ -102,8 +102,12 @@ class CommonOptions(Options):
                                   "[start, end) or timestamps, end inclusive); windows never cross a gap. Without it, gaps in the "
                                   "time column split the series")
     time_slice: str | None = option(None, "use only a slice of the (valid) time steps, START:STOP as a Python slice, e.g. "
-                                    "'--time-slice=-20000:' for the last 20000 (quick runs on a long series); the 70/10/20 "
-                                    "split is made inside it [default: all]")
+                                    "'--time-slice=-20000:' for the last 20000 (quick runs on a long series); the --split "
+                                    "is made inside it [default: all]")
+    split: list[float] = option(help="train, validation and test fractions of the (valid) time axis, in time order "
+                                "(chronological split, windows never cross a boundary); three numbers > 0 that sum to 1, "
+                                "e.g. '--split 0.7 0.15 0.15' for a validation split of at least a day on a one-week "
+                                "series [default: 0.7 0.1 0.2]", default_factory=lambda: [0.7, 0.1, 0.2])
     window: int | None = option(None, "input length T [time steps] [default: per data set, 12 for METR-LA]", ge=1)
     horizon: int | None = option(None, "forecast length S [time steps] [default: per data set, 12 for METR-LA]", ge=1)
     patch_size: int = option(4, "patch side p [pixels]; on grids each p x p patch is one sensor", ge=1)
@@ -140,6 +144,15 @@ class CommonOptions(Options):
     @classmethod
     def _check_limit(cls, v):
         return _limit(v)
+
+    @field_validator("split")
+    @classmethod
+    def _check_split(cls, v):
+        if len(v) != 3:
+            raise ValueError(f"three fractions (train, validation, test), got {len(v)}")
+        if min(v) <= 0 or abs(sum(v) - 1.0) > 1e-6:
+            raise ValueError(f"fractions must be > 0 and sum to 1, got {' '.join(f'{x:g}' for x in v)}")
+        return [float(x) for x in v]
 
     @field_validator("devices")
     @classmethod

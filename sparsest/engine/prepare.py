@@ -58,13 +58,26 @@ class Prepared:
         runs = f" in {len(d.segments)} unbroken runs" if d.segments is not None else ""
         line = (f"[bold]data[/] {d.name}: {d.kind}, T={d.n_steps}{runs}, {shape}, C={d.n_channels}, missing readings {n_missing} "
                 f"({100 * n_missing / d.values.size:.2f}%, masked)")
-        return "\n".join([line, *(f"  {note}" for note in d.notes)])
+        return "\n".join([line, self.split_line(), *(f"  {note}" for note in d.notes)])
+
+    def split_line(self) -> str:
+        """One line: the windows of each split, and the time span of each where the data has
+        timestamps (is every hour of the day in validation?)."""
+        parts = []
+        ts = self.data.timestamps
+        for name in ("train", "val", "test"):
+            a, b = getattr(self.split, name)
+            text = f"{name} {len(self.loaders[name].dataset)} windows"
+            if ts is not None and len(ts) == self.data.n_steps:
+                text += f" ({np.datetime_as_string(ts[a], unit='m')} .. {np.datetime_as_string(ts[b - 1], unit='m')})"
+            parts.append(text)
+        return "  split " + ", ".join(parts)
 
 
 def prepare(opts) -> Prepared:
     """Load the data of ``opts`` (a :class:`~sparsest.engine.options.CommonOptions`) and
-    build the windowed train / val / test loaders (chronological 70/10/20 split, scaler
-    fitted on train only).
+    build the windowed train / val / test loaders (chronological ``--split``, 70/10/20 by default,
+    scaler fitted on train only).
 
     Raises:
         DataError: bad files. ConfigError: options the data cannot use (``--adjacency`` or
@@ -85,7 +98,8 @@ def prepare(opts) -> Prepared:
         data = time_slice(data, opts.time_slice)
     window = opts.window or (entry.window if entry else 12)
     horizon = opts.horizon or (entry.horizon if entry else 12)
-    split = chronological_split(data.n_steps, window, horizon, source=data.source, segments=data.segments)
+    split = chronological_split(data.n_steps, window, horizon, fractions=tuple(opts.split), source=data.source,
+                                segments=data.segments)
     scaler = StandardScaler.fit(data, split.train)
     tod, dow = time_features(data)
     day_of_week = uses_day_of_week(split.n_steps("train"), data.steps_per_day)

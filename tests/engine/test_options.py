@@ -169,3 +169,41 @@ def test_grad_clip_reaches_the_trainer(tmp_path):
         assert off.gradient_clip_val is None  # 0 = no clipping
     with pytest.raises(ConfigError, match="--set grad_clip: must be >= 0"):
         build_options(TrainConfig, ("--set", {"grad_clip": -1}))
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["--split", "0.7", "0.3"], "three fractions"), (["--split", "0.7", "0.2", "0.2"], "sum to 1"),
+    (["--split", "0", "0.5", "0.5"], "> 0"), (["--split", "0.7", "nan", "0.3"], "finite"),
+    (["--split", "0.7", "x", "0.3"], "valid number"),
+])
+@pytest.mark.parametrize("command", ["run", "train", "compress", "plan"])
+def test_split_checked_for_every_command(capsys, command, argv, needle):
+    one_line_error(capsys, [command, *argv], "--split", needle)
+
+
+def test_split_from_a_config_file(tmp_path, capsys):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("split: 0.7\n")
+    one_line_error(capsys, ["run", "--config", str(cfg)], "c.yaml", "split", "list")
+    assert build_options(RunConfig, ("c.yaml", {"split": ["0.6", 0.2, 0.2]})).split == [0.6, 0.2, 0.2]
+    assert RunConfig().split == [0.7, 0.1, 0.2]
+
+
+def test_split_reaches_the_loaders(tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    from sparsest.engine.options import CommonOptions
+    from sparsest.engine.prepare import prepare
+
+    rng = np.random.default_rng(0)
+    v = rng.normal(size=(200, 3)).astype(np.float32)
+    v[100:, :] += 50  # validation and test rows far from the training rows: the scaler must not see them
+    pd.DataFrame(v, columns=["a", "b", "c"]).to_csv(tmp_path / "sig.csv", index=False)
+    prep = prepare(CommonOptions(data=str(tmp_path / "sig.csv"), window=4, horizon=2, split=[0.5, 0.3, 0.2]))
+    assert (prep.split.train, prep.split.val, prep.split.test) == ((0, 100), (100, 160), (160, 200))
+    assert [len(prep.loaders[k].dataset) for k in ("train", "val", "test")] == [95, 55, 35]  # steps - 6 + 1 windows
+    assert prep.split_line() == "  split train 95 windows, val 55 windows, test 35 windows"
+    assert float(prep.scaler.mean.ravel()[0]) == pytest.approx(float(v[:100].mean()), abs=1e-4)
+    default = prepare(CommonOptions(data=str(tmp_path / "sig.csv"), window=4, horizon=2))
+    assert (default.split.train, default.split.val, default.split.test) == ((0, 140), (140, 160), (160, 200))
