@@ -51,6 +51,7 @@ def check_invariants(m, run_dir):
     b, c, curve = m["budget"], m["chosen"], m["curve"]
     key = f"val_{b['metric']}"
     assert b["threshold"] == pytest.approx((1 + b["max_increase"]) * b["dense_val"])
+    assert b["val_hours_missing"] == []  # no timestamps: no hour of the day to miss
     for p in curve:  # factor: the calibration (full / short fine-tuning), at most 1
         assert 0 < p["budget_factor"] <= 1 and p["budget_factor"] == c["budget_factor"]
         assert p["within_budget"] == (p["budget_factor"] * best(p, b["metric"]) <= b["threshold"] or p["verified"])

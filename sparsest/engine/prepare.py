@@ -60,6 +60,19 @@ class Prepared:
                 f"({100 * n_missing / d.values.size:.2f}%, masked)")
         return "\n".join([line, self.split_line(), *(f"  {note}" for note in d.notes)])
 
+    def hours_missing(self, name: str = "val") -> list[int]:
+        """Hours of the day (0-23) at which no window of split ``name`` has its last forecast
+        step: what a budget or a model choice on that split cannot see (a 0.7-day validation
+        split of a one-week series misses the evening rush). Empty for data of fewer than 24
+        steps a day (daily series have no hour of the day)."""
+        spd = self.data.steps_per_day
+        if spd < 24:
+            return []
+        ds = self.loaders[name].dataset
+        last = ds.starts + ds.window + ds.horizon - 1  # [n] rows of the last forecast step
+        hours = set((self.tod[last.numpy()] * 24 // spd).tolist())
+        return [h for h in range(24) if h not in hours]
+
     def split_line(self) -> str:
         """One line: the windows of each split, and the time span of each where the data has
         timestamps (is every hour of the day in validation?)."""
@@ -119,6 +132,18 @@ def prepare(opts) -> Prepared:
     )
     return Prepared(data, spec, scaler, loaders, split, tod, generator=g, n_missing=int(np.isnan(data.values).sum()),
                     day_of_week=day_of_week)
+
+
+def hour_ranges(hours: list[int]) -> str:
+    """``[15, 16, 17, 20]`` -> ``"15:00-17:59, 20:00-20:59"``."""
+    out, i = [], 0
+    while i < len(hours):
+        j = i
+        while j + 1 < len(hours) and hours[j + 1] == hours[j] + 1:
+            j += 1
+        out.append(f"{hours[i]:02d}:00-{hours[j]:02d}:59")
+        i = j + 1
+    return ", ".join(out)
 
 
 def parse_time_slice(text: str, n_steps: int) -> tuple[int, int]:

@@ -207,3 +207,24 @@ def test_split_reaches_the_loaders(tmp_path):
     assert float(prep.scaler.mean.ravel()[0]) == pytest.approx(float(v[:100].mean()), abs=1e-4)
     default = prepare(CommonOptions(data=str(tmp_path / "sig.csv"), window=4, horizon=2))
     assert (default.split.train, default.split.val, default.split.test) == ((0, 140), (140, 160), (160, 200))
+
+
+def test_hours_of_the_day_a_split_misses(tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    from sparsest.engine.options import CommonOptions
+    from sparsest.engine.prepare import hour_ranges, prepare
+
+    v = np.random.default_rng(0).normal(size=(240, 2)).astype(np.float32)  # 10 days of hourly readings
+    df = pd.DataFrame(v, columns=["a", "b"])
+    df.insert(0, "time", pd.date_range("2026-01-05", periods=240, freq="h"))
+    df.to_csv(tmp_path / "sig.csv", index=False)
+    prep = prepare(CommonOptions(data=str(tmp_path / "sig.csv"), window=4, horizon=2))
+    # validation rows 168..191 (day 8): windows of 6 steps end at 05:00..23:00
+    assert prep.split.val == (168, 192) and prep.hours_missing("val") == [0, 1, 2, 3, 4]
+    assert hour_ranges(prep.hours_missing("val")) == "00:00-04:59"
+    assert prep.hours_missing("train") == [] and "(2026-01-12T00:00 .. 2026-01-12T23:00)" in prep.split_line()
+    longer = prepare(CommonOptions(data=str(tmp_path / "sig.csv"), window=4, horizon=2, split=[0.6, 0.2, 0.2]))
+    assert longer.hours_missing("val") == []
+    assert hour_ranges([0, 1, 5, 23]) == "00:00-01:59, 05:00-05:59, 23:00-23:59"

@@ -83,7 +83,7 @@ import numpy as np
 import torch
 
 from ...engine.module import ForecastModule, evaluate
-from ...engine.prepare import baselines, start
+from ...engine.prepare import baselines, hour_ranges, start
 from ...engine.run import RunDirectory
 from ...errors import ConfigError
 from .budget import BudgetCheck, budget_error
@@ -359,6 +359,11 @@ def _plan(config: PlanConfig, prep, rd: RunDirectory, say) -> tuple[Path, dict]:
     say(f"[bold]budget[/] validation {config.metric} of the dense model{' (every window)' if full else ''}"
         f"{' fine-tuned' if ref['kind'] == 'finetuned' else ''} {e_dense:.4f} -> "
         f"at most {threshold:.4f} (+{100 * config.max_increase:g}%), checked on {check.describe()}")
+    missing = prep.hours_missing("val")
+    if missing:
+        say(f"[yellow]note[/] no validation window ends at {hour_ranges(missing)} ({len(missing)} of 24 hours of the day): "
+            "the budget cannot see what switched-off sensors cost then; a longer validation split covers them "
+            "(--split, e.g. 0.7 0.15 0.15 on a one-week series)")
 
     # ---- the search: one walk up the sparsities
     say(f"[bold]search[/] dynst continued every {config.checkpoint_step:g} of sensor sparsity up to {config.max_sparsity:g}, "
