@@ -119,3 +119,15 @@ def keep_segments(data: SpatioTemporalData, min_length: int = 1) -> SpatioTempor
         return replace(data, segments=new)
     ts = data.timestamps[rows] if data.timestamps is not None else None
     return replace(data, values=np.ascontiguousarray(data.values[rows]), timestamps=ts, segments=new)
+
+
+def hour_ranges(hours: list[int]) -> str:
+    """``[15, 16, 17, 20]`` -> ``"15:00-17:59, 20:00-20:59"``."""
+    out, i = [], 0
+    while i < len(hours):
+        j = i
+        while j + 1 < len(hours) and hours[j + 1] == hours[j] + 1:
+            j += 1
+        out.append(f"{hours[i]:02d}:00-{hours[j]:02d}:59")
+        i = j + 1
+    return ", ".join(out)

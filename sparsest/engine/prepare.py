@@ -134,18 +134,6 @@ def prepare(opts) -> Prepared:
                     day_of_week=day_of_week)
 
 
-def hour_ranges(hours: list[int]) -> str:
-    """``[15, 16, 17, 20]`` -> ``"15:00-17:59, 20:00-20:59"``."""
-    out, i = [], 0
-    while i < len(hours):
-        j = i
-        while j + 1 < len(hours) and hours[j + 1] == hours[j] + 1:
-            j += 1
-        out.append(f"{hours[i]:02d}:00-{hours[j]:02d}:59")
-        i = j + 1
-    return ", ".join(out)
-
-
 def parse_time_slice(text: str, n_steps: int) -> tuple[int, int]:
     """``"START:STOP"`` (Python slice syntax, negatives count from the end) -> ``(start, stop)``
     rows of a series of ``n_steps``.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+from ..data.segments import hour_ranges
 from ..methods.dynst.budget import budget_error
 from .rundir import RunFiles
 
@@ -128,7 +129,16 @@ def plan_facts(run: RunFiles) -> list[tuple[str, str]]:
                                                        f"({100 * float(c['test_increase']):+.2f} %, "
                                                        f"{'within' if c['test_within_budget'] else 'over'} the budget on test)"),
             ("search", f"{len(m['curve'])} checkpoints every {num(m.get('checkpoint_step'), 3)} of sensor sparsity, "
-                       f"stopped: {m['stopped']}; {num(m['search_seconds'])} s")] + composed_facts(m, unit)
+                       f"stopped: {m['stopped']}; {num(m['search_seconds'])} s")] + _hours_fact(b) + composed_facts(m, unit)
+
+
+def _hours_fact(b: dict) -> list[tuple[str, str]]:
+    """A row naming the hours of the day no validation window ends at (the budget cannot see them), if any."""
+    missing = b.get("val_hours_missing") or []
+    if not missing:
+        return []
+    return [("validation misses", f"{hour_ranges(missing)} ({len(missing)} of 24 hours of the day): the budget cannot "
+                                  "see what switched-off sensors cost then (--split)")]
 
 
 def composed_facts(m: dict, unit: str) -> list[tuple[str, str]]:

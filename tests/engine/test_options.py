@@ -214,7 +214,8 @@ def test_hours_of_the_day_a_split_misses(tmp_path):
     import pandas as pd
 
     from sparsest.engine.options import CommonOptions
-    from sparsest.engine.prepare import hour_ranges, prepare
+    from sparsest.data.segments import hour_ranges
+    from sparsest.engine.prepare import prepare
 
     v = np.random.default_rng(0).normal(size=(240, 2)).astype(np.float32)  # 10 days of hourly readings
     df = pd.DataFrame(v, columns=["a", "b"])
@@ -228,3 +229,9 @@ def test_hours_of_the_day_a_split_misses(tmp_path):
     longer = prepare(CommonOptions(data=str(tmp_path / "sig.csv"), window=4, horizon=2, split=[0.6, 0.2, 0.2]))
     assert longer.hours_missing("val") == []
     assert hour_ranges([0, 1, 5, 23]) == "00:00-01:59, 05:00-05:59, 23:00-23:59"
+    from sparsest.report.sections import _hours_fact
+
+    assert _hours_fact({"val_hours_missing": [15, 16, 17]}) == [
+        ("validation misses", "15:00-17:59 (3 of 24 hours of the day): the budget cannot see what switched-off sensors "
+                              "cost then (--split)")]
+    assert _hours_fact({"val_hours_missing": []}) == _hours_fact({}) == []  # plans of before, and full coverage

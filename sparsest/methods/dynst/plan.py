@@ -83,7 +83,8 @@ import numpy as np
 import torch
 
 from ...engine.module import ForecastModule, evaluate
-from ...engine.prepare import baselines, hour_ranges, start
+from ...data.segments import hour_ranges
+from ...engine.prepare import baselines, start
 from ...engine.run import RunDirectory
 from ...errors import ConfigError
 from .budget import BudgetCheck, budget_error

@@ -46,6 +46,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from ...data.segments import hour_ranges
 from .budget import budget_error
 
 
@@ -201,7 +202,9 @@ def plan_markdown(m: dict) -> str:
     checked = (f"its upper {100 * conf:g}% confidence bound (budget error)" if conf else "the validation error itself")
     lines = ["## Plan: the largest sensor sparsity within the budget", "",
              f"Budget: validation {b['metric']} at most {100 * b['max_increase']:g}% over the dense model's"
-             f"{_ref_words(m)} {b['dense_val']:.4f}, i.e. <= {b['threshold']:.4f}, checked on {checked}. Search stopped: {m['stopped']}.", "",
+             f"{_ref_words(m)} {b['dense_val']:.4f}, i.e. <= {b['threshold']:.4f}, checked on {checked}. Search stopped: {m['stopped']}."
+             + (f" No validation window ends at {hour_ranges(b['val_hours_missing'])}: the budget cannot see those hours of "
+                "the day (`--split`)." if b.get("val_hours_missing") else ""), "",
              f"| sparsity | kept | val {b['metric']} (dynst) | val {b['metric']} (QR) | budget error | within budget | seconds |",
              "|---|---|---|---|---|---|---|",
              *[f"| {p['sparsity']:.3f} | {p['n_kept']} | {p[key]:.4f} | {p[key + '_qr']:.4f} | {budget_error(p, key):.4f} | "
