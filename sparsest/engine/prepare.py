@@ -81,7 +81,7 @@ class Prepared:
         for name in ("train", "val", "test"):
             a, b = getattr(self.split, name)
             text = f"{name} {len(self.loaders[name].dataset)} windows"
-            if ts is not None and len(ts) == self.data.n_steps:
+            if ts is not None:
                 text += f" ({np.datetime_as_string(ts[a], unit='m')} .. {np.datetime_as_string(ts[b - 1], unit='m')})"
             parts.append(text)
         return "  split " + ", ".join(parts)

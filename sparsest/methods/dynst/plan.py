@@ -82,8 +82,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ...engine.module import ForecastModule, evaluate
 from ...data.segments import hour_ranges
+from ...engine.module import ForecastModule, evaluate
 from ...engine.prepare import baselines, start
 from ...engine.run import RunDirectory
 from ...errors import ConfigError
