@@ -38,14 +38,13 @@ def hour_table(run_dir: Path, bin_hours: int = 3) -> str:
         ForecastModule(reference, prep.scaler, 1e-3, 0.0).load_state_dict(
             torch.load(run_dir / "checkpoints" / "dense-ft.ckpt", map_location="cpu", weights_only=True)["state_dict"])
         reference.keep.fill_(True)
-    spd = prep.data.steps_per_day
     lines = [f"{run_dir.name}: keep-set of sparsity {pruned.sparsity:.3f} against the {kind} reference", "",
              "| split | hours (last forecast step) | windows | reference error per window | keep-set / reference |",
              "|---|---|---|---|---|"]
     for split in ("val", "test"):
         loader = prep.loaders[split]  # not shuffled: the windows in time order, as window_error_sums returns them
         r, k = (window_error_sums(model, loader, prep.scaler, "mae") for model in (reference, pruned))
-        h = torch.cat([torch.div(b["tod"][:, -1] * 24, spd, rounding_mode="floor") for b in loader]).numpy()
+        h = prep.window_hours(split)
         lines.append(f"| {split} | all | {len(h)} | {r.mean():.1f} | {k.sum() / r.sum():.4f} |")
         for lo in range(0, 24, bin_hours):
             s = (h >= lo) & (h < lo + bin_hours)

@@ -65,13 +65,17 @@ class Prepared:
         step: what a budget or a model choice on that split cannot see (a 0.7-day validation
         split of a one-week series misses the evening rush). Empty for data of fewer than 24
         steps a day (daily series have no hour of the day)."""
-        spd = self.data.steps_per_day
-        if spd < 24:
+        if self.data.steps_per_day < 24:
             return []
-        ds = self.loaders[name].dataset
-        last = ds.starts + ds.window + ds.horizon - 1  # [n] rows of the last forecast step
-        hours = set((self.tod[last.numpy()] * 24 // spd).tolist())
+        hours = set(self.window_hours(name).tolist())
         return [h for h in range(24) if h not in hours]
+
+    def window_hours(self, name: str) -> np.ndarray:
+        """``[n]`` int64 hour of the day (0-23) of the last forecast step of every window of
+        split ``name``, in the loader's order (not shuffled for val / test)."""
+        ds = self.loaders[name].dataset
+        last = (ds.starts + ds.window + ds.horizon - 1).numpy()  # [n] rows of the last forecast step
+        return self.tod[last] * 24 // self.data.steps_per_day
 
     def split_line(self) -> str:
         """One line: the windows of each split, and the time span of each where the data has
