@@ -131,3 +131,11 @@ def hour_ranges(hours: list[int]) -> str:
         out.append(f"{hours[i]:02d}:00-{hours[j]:02d}:59")
         i = j + 1
     return ", ".join(out)
+
+
+def missed_hours(hours: list[int]) -> str:
+    """What a validation split missing ``hours`` (0-23) means for a budget, one phrase for the
+    plan's console note and its report row: ``"15:00-17:59 (3 of 24 hours of the day): the budget
+    cannot see what switched-off sensors cost then"``."""
+    return (f"{hour_ranges(hours)} ({len(hours)} of 24 hours of the day): the budget cannot see what "
+            "switched-off sensors cost then")

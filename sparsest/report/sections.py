@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from ..data.segments import hour_ranges
+from ..data.segments import missed_hours
 from ..methods.dynst.budget import budget_error
 from .rundir import RunFiles
 
@@ -137,8 +137,7 @@ def _hours_fact(b: dict) -> list[tuple[str, str]]:
     missing = b.get("val_hours_missing") or []
     if not missing:
         return []
-    return [("validation misses", f"{hour_ranges(missing)} ({len(missing)} of 24 hours of the day): the budget cannot "
-                                  "see what switched-off sensors cost then (--split)")]
+    return [("validation misses", f"{missed_hours(missing)} (--split)")]
 
 
 def composed_facts(m: dict, unit: str) -> list[tuple[str, str]]:

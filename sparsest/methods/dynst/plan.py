@@ -82,7 +82,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ...data.segments import hour_ranges
+from ...data.segments import missed_hours
 from ...engine.module import ForecastModule, evaluate
 from ...engine.prepare import baselines, start
 from ...engine.run import RunDirectory
@@ -362,8 +362,7 @@ def _plan(config: PlanConfig, prep, rd: RunDirectory, say) -> tuple[Path, dict]:
         f"at most {threshold:.4f} (+{100 * config.max_increase:g}%), checked on {check.describe()}")
     missing = prep.hours_missing("val")
     if missing:
-        say(f"[yellow]note[/] no validation window ends at {hour_ranges(missing)} ({len(missing)} of 24 hours of the day): "
-            "the budget cannot see what switched-off sensors cost then; a longer validation split covers them "
+        say(f"[yellow]note[/] no validation window ends at {missed_hours(missing)}; a longer validation split covers them "
             "(--split, e.g. 0.7 0.15 0.15 on a one-week series)")
 
     # ---- the search: one walk up the sparsities
