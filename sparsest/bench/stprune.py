@@ -132,8 +132,9 @@ def summarize(csv: str | Path, out: str | Path, note: str = "") -> dict:
     """Requirement tables (Markdown) and the Figure 4 plot from a sweep's ``results.csv``.
 
     Returns ``{"tables": markdown, "req1": DataFrame, "req2": DataFrame, "req3": DataFrame,
-    "figure": path}``. Requirement 1: per run, ST-Prune's time to reach the full-data run's
-    best validation MAE x 1.01 (same seed) over the full run's fit time, and test MAE change.
+    "spread": DataFrame (:func:`seed_spread`), "figure": path, "curves": path}``.
+    Requirement 1: per run, ST-Prune's time to reach the full-data run's best validation MAE
+    x 1.01 (same seed) over the full run's fit time, and test MAE change.
     Requirement 2: mean test MAE per budget and method. Requirement 3: overhead %.
     """
     import matplotlib
@@ -243,6 +244,16 @@ def summarize(csv: str | Path, out: str | Path, note: str = "") -> dict:
         wins["budgets"] = r2.groupby(["dataset", "backbone"]).size()
         lines += ["Budgets where ST-Prune <= InfoBatch (as published / held to the budget) and random:\n",
                   markdown(wins.reset_index()), ""]
+    spread = seed_spread(df)
+    if len(spread):
+        lines += ["### ST-Prune's margin against the seed-to-seed spread\n",
+                  "lowest_rival = the rival (InfoBatch as published or budget-matched, random) with the lowest mean test "
+                  "MAE; st_margin_pct = ST-Prune's mean over it, % (negative = ST-Prune lower); paired_* = the same "
+                  "difference seed by seed (mean and sample standard deviation over the seeds both ran); full_sd_pct = "
+                  "the sample standard deviation of the full-data test MAE over seeds, % of its mean (what one "
+                  "training's seed changes); within_full_sd = |st_margin_pct| <= full_sd_pct (the rows are not told "
+                  "apart by these seeds).\n",
+                  markdown(spread.round(4)), ""]
     r3 = df[df.method != "none"].groupby(["dataset", "backbone", "method"]).overhead_pct.agg(["mean", "max"]).reset_index()
     lines += ["## Requirement 3: scoring + selection overhead, % of training-step time\n",
               markdown(r3.round(3)), ""]
@@ -270,7 +281,49 @@ def summarize(csv: str | Path, out: str | Path, note: str = "") -> dict:
     fig.savefig(fig_path, dpi=110)
     plt.close(fig)
     curves = plot_val_vs_time(df, out / "val_mae_vs_time.png")
-    return {"tables": tables, "req1": g1, "req2": r2, "req3": r3, "figure": fig_path, "curves": curves}
+    return {"tables": tables, "req1": g1, "req2": r2, "req3": r3, "spread": spread, "figure": fig_path, "curves": curves}
+
+
+RIVALS = ("infobatch", "infobatch-budget", "random")
+
+
+def seed_spread(df):
+    """ST-Prune's test-MAE margin over its lowest rival at each budget, beside the seed spread.
+
+    For every (dataset, backbone, budget) where ST-Prune and at least one rival (:data:`RIVALS`)
+    ran: the rival with the lowest mean test MAE over seeds, ST-Prune's mean over it
+    (``st_margin_pct``, %; negative = ST-Prune lower), the same difference paired seed by seed
+    (``paired_mean_pct``, ``paired_sd_pct``: sample standard deviation, NaN below two paired
+    seeds), and the full-data runs' sample standard deviation of test MAE over seeds in % of
+    their mean (``full_sd_pct``, NaN below two seeds). ``within_full_sd`` says whether
+    ``|st_margin_pct| <= full_sd_pct``: a margin that one training's seed moves as much.
+
+    Shapes: ``df`` the rows of a sweep's ``results.csv`` (columns dataset, backbone, seed, method,
+    budget, test_mae) -> DataFrame, one row per (dataset, backbone, budget); empty without
+    ST-Prune rows.
+    """
+    import pandas as pd
+
+    rows = []
+    full = df[df.method == "none"].groupby(["dataset", "backbone"]).test_mae.agg(["mean", "std"])
+    pruned = df[df.method.isin(("st-prune",) + RIVALS)]
+    for (ds, bb, budget), g in pruned.groupby(["dataset", "backbone", "budget"]):
+        per_seed = g.groupby(["seed", "method"]).test_mae.mean().unstack("method")
+        rivals = [m for m in RIVALS if m in per_seed.columns]
+        if "st-prune" not in per_seed.columns or not rivals:
+            continue
+        means = per_seed.mean()
+        best = min(rivals, key=lambda m: means[m])
+        paired = (100 * (per_seed["st-prune"] / per_seed[best] - 1)).dropna()
+        f = full.loc[(ds, bb)] if (ds, bb) in full.index else pd.Series({"mean": float("nan"), "std": float("nan")})
+        full_sd = 100 * f["std"] / f["mean"]
+        margin = 100 * (means["st-prune"] / means[best] - 1)
+        rows.append({"dataset": ds, "backbone": bb, "budget": budget, "seeds": int(per_seed["st-prune"].notna().sum()),
+                     "st-prune": means["st-prune"], "lowest_rival": best, "rival_mae": means[best],
+                     "st_margin_pct": margin, "paired_mean_pct": paired.mean() if len(paired) else float("nan"),
+                     "paired_sd_pct": paired.std() if len(paired) > 1 else float("nan"), "full_sd_pct": full_sd,
+                     "within_full_sd": bool(abs(margin) <= full_sd)})
+    return pd.DataFrame(rows)
 
 
 def most_seeded_budget(df) -> float | None:

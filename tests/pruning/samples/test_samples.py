@@ -383,3 +383,27 @@ def test_summarize_pairs_merged_sweeps_with_their_own_full_run(tmp_path):
     r1 = summarize(tmp_path / "m.csv", tmp_path / "out")["req1"].set_index("method")
     assert r1.loc["st-prune", "epoch_time_frac"] == pytest.approx(0.5)
     assert r1.loc["random", "epoch_time_frac"] == pytest.approx(0.5)  # not 2.0 / 10.0
+
+
+def test_seed_spread_margin_against_the_lowest_rival():
+    """ST-Prune's margin is taken over the rival with the lowest mean, paired seed by seed,
+    beside the full-data runs' seed spread (hand-worked numbers)."""
+    import pandas as pd
+
+    from sparsest.bench.stprune import seed_spread
+
+    rows = []
+    for seed, (full, st, ib, rnd) in enumerate([(1.00, 1.01, 1.00, 1.03), (1.02, 1.00, 1.02, 1.03)]):
+        for method, mae, budget in [("none", full, 1.0), ("st-prune", st, 0.5), ("infobatch", ib, 0.5), ("random", rnd, 0.5)]:
+            rows.append({"dataset": "d", "backbone": "b", "seed": seed, "method": method, "budget": budget, "test_mae": mae})
+    rows.append({"dataset": "d", "backbone": "b", "seed": 0, "method": "random", "budget": 0.9, "test_mae": 1.0})
+    out = seed_spread(pd.DataFrame(rows))
+    assert list(out.budget) == [0.5]  # no ST-Prune row at 0.9
+    r = out.iloc[0]
+    assert r.lowest_rival == "infobatch" and r.rival_mae == pytest.approx(1.01) and r.seeds == 2
+    assert r.st_margin_pct == pytest.approx(100 * (1.005 / 1.01 - 1))
+    paired = [100 * (1.01 / 1.00 - 1), 100 * (1.00 / 1.02 - 1)]
+    assert r.paired_mean_pct == pytest.approx(sum(paired) / 2)
+    assert r.paired_sd_pct == pytest.approx(abs(paired[0] - paired[1]) / 2 ** 0.5)
+    assert r.full_sd_pct == pytest.approx(100 * (0.02 / 2 ** 0.5) / 1.01)
+    assert bool(r.within_full_sd)  # a 0.5% margin against a 1.4% seed spread
