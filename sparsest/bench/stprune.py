@@ -29,6 +29,10 @@ from ..methods.stprune.run import train
 from .options import BUDGETS, SWEEP_METHODS, StPruneBenchOptions
 from .tables import markdown
 
+# the methods ST-Prune is compared with in the budget tables (static is reported, not a rival)
+RIVALS = ("infobatch", "infobatch-budget", "random")
+
+
 def time_to_target(val_mae: list[float], cum_time_s: list[float], target: float) -> float:
     """Wall time [s] until the first epoch whose validation MAE is <= ``target``; inf if never."""
     for v, t in zip(val_mae, cum_time_s):
@@ -219,13 +223,13 @@ def summarize(csv: str | Path, out: str | Path, note: str = "") -> dict:
     # published, drops only r = 1 - budget of the below-mean windows, so it trains on more)
     seen = df.groupby(["dataset", "backbone", "budget", "method"]).samples_seen.mean().unstack("method")
     full_seen = df[df.method == "none"].groupby(["dataset", "backbone"]).samples_seen.mean()
-    for mth in [c for c in ("st-prune", "infobatch", "infobatch-budget", "random") if c in seen.columns]:
+    for mth in [c for c in ("st-prune",) + RIVALS if c in seen.columns]:
         mae[f"{mth}_visited_pct"] = [100 * seen.loc[i, mth] / full_seen.get(i[:2], float("nan")) if i in seen.index else float("nan")
                                      for i in mae.index]
     # measured per-epoch time over the same sweep's full-data run's (req1 pairs them)
     if len(r1):
         etime = r1.groupby(["dataset", "backbone", "budget", "method"]).epoch_time_frac.mean().unstack("method")
-        for mth in [c for c in ("st-prune", "infobatch", "infobatch-budget", "random") if c in etime.columns]:
+        for mth in [c for c in ("st-prune",) + RIVALS if c in etime.columns]:
             mae[f"{mth}_epoch_time_pct"] = [100 * etime.loc[i, mth] if i in etime.index else float("nan") for i in mae.index]
     if "infobatch_visited_pct" in mae and "st-prune_visited_pct" in mae:
         # InfoBatch visiting > 10% more windows than ST-Prune is not an equal-budget comparison
@@ -284,9 +288,6 @@ def summarize(csv: str | Path, out: str | Path, note: str = "") -> dict:
     return {"tables": tables, "req1": g1, "req2": r2, "req3": r3, "spread": spread, "figure": fig_path, "curves": curves}
 
 
-RIVALS = ("infobatch", "infobatch-budget", "random")
-
-
 def seed_spread(df):
     """ST-Prune's test-MAE margin over its lowest rival at each budget, beside the seed spread.
 
@@ -315,8 +316,7 @@ def seed_spread(df):
         means = per_seed.mean()
         best = min(rivals, key=lambda m: means[m])
         paired = (100 * (per_seed["st-prune"] / per_seed[best] - 1)).dropna()
-        f = full.loc[(ds, bb)] if (ds, bb) in full.index else pd.Series({"mean": float("nan"), "std": float("nan")})
-        full_sd = 100 * f["std"] / f["mean"]
+        full_sd = 100 * full["std"].get((ds, bb), float("nan")) / full["mean"].get((ds, bb), float("nan"))
         margin = 100 * (means["st-prune"] / means[best] - 1)
         rows.append({"dataset": ds, "backbone": bb, "budget": budget, "seeds": int(per_seed["st-prune"].notna().sum()),
                      "st-prune": means["st-prune"], "lowest_rival": best, "rival_mae": means[best],
